@@ -1,0 +1,247 @@
+"""The engine client users hold: ``async with swarmnet.Engine() as engine: …``."""
+
+from __future__ import annotations
+
+import enum
+import ssl
+from functools import cached_property
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from pydantic import Field
+
+from ._errors import EngineError
+from ._models import EngineModel
+from ._transport import RequestHook, TLSConfig, Transport, resolve_address, resolve_tls
+
+if TYPE_CHECKING:
+    from ._events import EventStream
+    from ._networks import NetworksAPI
+    from ._swarm import NodesAPI, SwarmAPI
+
+_log = structlog.get_logger("swarmnet.engine")
+
+
+class LocalNodeState(str, enum.Enum):
+    """This engine's own place in a swarm, as ``/info`` reports it."""
+
+    INACTIVE = "inactive"
+    PENDING = "pending"
+    ACTIVE = "active"
+    ERROR = "error"
+    LOCKED = "locked"
+
+
+class EngineVersion(EngineModel):
+    """What ``/version`` says about the engine."""
+
+    version: str = ""
+    api_version: str = Field("", alias="ApiVersion")
+    min_api_version: str = Field("", alias="MinAPIVersion")
+    git_commit: str = ""
+    go_version: str = ""
+    os: str = Field("", alias="Os")
+    arch: str = ""
+    kernel_version: str = ""
+
+
+class SwarmMembership(EngineModel):
+    """The swarm part of ``/info``: this node's view of its membership."""
+
+    node_id: str = Field("", alias="NodeID")
+    node_addr: str = ""
+    local_node_state: LocalNodeState = LocalNodeState.INACTIVE
+    control_available: bool = False
+    error: str = ""
+    nodes: int | None = None
+    managers: int | None = None
+    cluster_id: str = ""
+
+    @property
+    def is_manager(self) -> bool:
+        """True when this engine is a manager of an active swarm."""
+        return self.control_available and self.local_node_state is LocalNodeState.ACTIVE
+
+
+class EngineInfo(EngineModel):
+    """What ``/info`` says about the engine (the fields swarmnet users need)."""
+
+    id: str = Field("", alias="ID")
+    name: str = ""
+    server_version: str = ""
+    containers: int = 0
+    containers_running: int = 0
+    images: int = 0
+    driver: str = ""
+    docker_root_dir: str = ""
+    kernel_version: str = ""
+    operating_system: str = ""
+    os_type: str = Field("", alias="OSType")
+    architecture: str = ""
+    ncpu: int = Field(0, alias="NCPU")
+    mem_total: int = 0
+    swarm: SwarmMembership = SwarmMembership()
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+class Engine:
+    """An async client for one Docker Engine.
+
+    Use it as an async context manager; entering connects and negotiates the API
+    version, leaving closes the connection::
+
+        async with swarmnet.Engine() as engine:          # DOCKER_HOST or the default socket
+            print(engine.api_version, (await engine.info()).name)
+
+    Args:
+        url: ``unix:///path``, ``tcp://host:port`` or ``ssh://…``. Default: ``DOCKER_HOST``,
+            then ``unix:///var/run/docker.sock``, as the docker CLI does.
+        tls: a :class:`TLSConfig`, an ``ssl.SSLContext``, ``True`` to read
+            ``DOCKER_CERT_PATH``, or ``False`` for none. Default: from
+            ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH`` for ``tcp://`` addresses.
+        api_version: pin an API version (``"1.41"``); by default the lower of the
+            engine's newest and swarmnet's newest is used.
+        timeout: seconds allowed for each request (``None``: no limit). Streams and
+            long swarm operations set their own.
+        name: a label for this engine in logs and events (a node name, say).
+        on_request: called with ``(method, path)`` before each request is sent; handy
+            for counting engine calls in tests.
+
+    Raises on enter:
+        EngineUnreachable: no connection (the message says where and what to check).
+        UnsupportedEngine: the engine is older than API 1.41.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        tls: TLSConfig | ssl.SSLContext | bool | None = None,
+        api_version: str | None = None,
+        timeout: float | None = 60.0,
+        name: str | None = None,
+        on_request: RequestHook | None = None,
+    ) -> None:
+        self.url = resolve_address(url)
+        self.name = name or self.url
+        self._pinned_version = api_version
+        self._transport = Transport(
+            self.url,
+            ssl_context=resolve_tls(self.url, tls),
+            timeout=timeout,
+            on_request=on_request,
+        )
+        self._state = _State.UNOPENED
+        self._version: EngineVersion | None = None
+        self.log = _log.bind(engine=self.name)
+
+    def __repr__(self) -> str:
+        version = f" api={self._transport.api_version}" if self._transport.api_version else ""
+        return f"<Engine {self.name!r} {self._state.value}{version}>"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect and negotiate; ``async with`` calls this for you."""
+        if self._state is _State.OPENED:
+            return
+        if self._state is _State.CLOSED:
+            raise EngineError("this Engine was closed; make a new one", engine=self.url)
+        self._transport.open()
+        try:
+            version, payload = await self._transport.negotiate(self._pinned_version)
+        except BaseException:
+            await self._transport.close()
+            raise
+        self._version = EngineVersion.model_validate(payload)
+        self._state = _State.OPENED
+        self.log.debug("engine.opened", api_version=version, server=self._version.version)
+
+    async def close(self) -> None:
+        """Close the connection. Safe to call twice."""
+        if self._state is not _State.CLOSED:
+            self._state = _State.CLOSED
+            await self._transport.close()
+
+    async def __aenter__(self) -> Engine:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- basics ----------------------------------------------------------------------
+
+    @property
+    def api_version(self) -> str:
+        """The API version agreed with the engine, e.g. ``"1.41"``."""
+        self._require_open()
+        assert self._transport.api_version is not None
+        return self._transport.api_version
+
+    async def ping(self) -> bool:
+        """Ask the engine whether it is up. Returns True, or raises EngineUnreachable."""
+        self._require_open()
+        answer = await self._transport.request("GET", "_ping", versioned=False)
+        return str(answer).strip() == "OK"
+
+    async def version(self) -> EngineVersion:
+        """The engine's version details (``/version``)."""
+        self._require_open()
+        payload = await self._transport.request("GET", "version")
+        self._version = EngineVersion.model_validate(payload)
+        return self._version
+
+    async def info(self) -> EngineInfo:
+        """The engine's system information (``/info``), including its swarm membership."""
+        self._require_open()
+        return EngineInfo.model_validate(await self._transport.request("GET", "info"))
+
+    # -- capabilities ----------------------------------------------------------------
+
+    @cached_property
+    def swarm(self) -> SwarmAPI:
+        """Swarm lifecycle on this engine: init, join, leave, tokens, unlock."""
+        from ._swarm import SwarmAPI
+
+        return SwarmAPI(self)
+
+    @cached_property
+    def nodes(self) -> NodesAPI:
+        """The nodes of the swarm this engine manages."""
+        from ._swarm import NodesAPI
+
+        return NodesAPI(self)
+
+    @cached_property
+    def networks(self) -> NetworksAPI:
+        """Networks on this engine: create, ensure, inspect, connect, remove."""
+        from ._networks import NetworksAPI
+
+        return NetworksAPI(self)
+
+    def events(self, **filters: Any) -> EventStream:
+        """A typed, resumable stream of this engine's events (see ``swarmnet.EventStream``)."""
+        from ._events import EventStream
+
+        return EventStream(self, **filters)
+
+    # -- internals -------------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if self._state is not _State.OPENED:
+            hint = "it was closed"
+            if self._state is _State.UNOPENED:
+                hint = "use `async with Engine(...)`"
+            raise EngineError(f"the engine client is not open: {hint}", engine=self.url)

@@ -1,0 +1,164 @@
+"""swarmnet's exception tree: one root, errors named for what went wrong.
+
+    SwarmnetError
+    ├── InvalidSpec (also ValueError)       bad input, refused before anything is sent
+    ├── EngineError                          something about one engine
+    │   ├── EngineUnreachable                no connection; says where and what to check
+    │   │   └── EngineTimeout                connected, but no answer in time
+    │   ├── UnsupportedEngine                the engine's API is older than swarmnet needs
+    │   └── EngineAPIError                   the engine answered with an error status
+    │       ├── NotFound
+    │       │   └── NetworkNotFound
+    │       ├── Conflict
+    │       │   ├── NetworkInUse
+    │       │   ├── AmbiguousNetwork
+    │       │   └── AttachmentConflict
+    │       ├── SwarmError
+    │       │   ├── NotInSwarm
+    │       │   ├── NotASwarmManager
+    │       │   ├── AlreadyInSwarm
+    │       │   ├── SwarmLocked
+    │       │   ├── InvalidJoinToken
+    │       │   └── JoinFailed
+    │       └── DriftDetected
+    └── LabError                             the local lab of engines could not do its job
+
+Every error raised by a public call is one of these. Engine errors carry the engine's
+address; none of them ever carries a secret (join tokens and unlock keys are redacted
+before a message is built, see ``swarmnet.Secret``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SwarmnetError(Exception):
+    """Root of every error swarmnet raises."""
+
+
+class InvalidSpec(SwarmnetError, ValueError):
+    """Input was refused before anything reached the engine.
+
+    Also a ``ValueError``, so code that validates input generically still catches it.
+    """
+
+
+class LabError(SwarmnetError):
+    """The local lab of engines could not be brought up, inspected or torn down."""
+
+
+class EngineError(SwarmnetError):
+    """Something went wrong while talking to one engine.
+
+    Attributes:
+        engine: the address of the engine (``unix:///var/run/docker.sock``, ``tcp://…``).
+    """
+
+    def __init__(self, message: str, *, engine: str = "") -> None:
+        self.engine = engine
+        self.message = message
+        super().__init__(f"{message} (engine {engine})" if engine else message)
+
+
+class EngineUnreachable(EngineError):
+    """No connection to the engine could be made.
+
+    The message names the address that was tried and what to check.
+    """
+
+
+class EngineTimeout(EngineUnreachable):
+    """The engine did not answer within the timeout."""
+
+
+class UnsupportedEngine(EngineError):
+    """The engine speaks an API version older than swarmnet supports."""
+
+
+class EngineAPIError(EngineError):
+    """The engine answered a request with an error status.
+
+    Attributes:
+        status: the HTTP status the engine sent.
+        explanation: the engine's own message.
+    """
+
+    def __init__(
+        self, message: str, *, engine: str = "", status: int = 0, explanation: str = ""
+    ) -> None:
+        self.status = status
+        self.explanation = explanation
+        super().__init__(message, engine=engine)
+
+
+class NotFound(EngineAPIError):
+    """The object asked for does not exist on this engine (HTTP 404)."""
+
+
+class NetworkNotFound(NotFound):
+    """No network with that name or id on this engine."""
+
+
+class Conflict(EngineAPIError):
+    """The request conflicts with the engine's current state (HTTP 409)."""
+
+
+class NetworkInUse(Conflict):
+    """The network still has endpoints; ``containers`` lists their names or ids."""
+
+    def __init__(self, message: str, *, containers: tuple[str, ...] = (), **kw: Any) -> None:
+        self.containers = containers
+        super().__init__(message, **kw)
+
+
+class AmbiguousNetwork(Conflict):
+    """Several networks share the name asked for; ``ids`` lists them."""
+
+    def __init__(self, message: str, *, ids: tuple[str, ...] = (), **kw: Any) -> None:
+        self.ids = ids
+        super().__init__(message, **kw)
+
+
+class AttachmentConflict(Conflict):
+    """A container is already attached to the network with different settings."""
+
+
+class DriftDetected(EngineAPIError):
+    """An existing network differs from the spec asked for; ``diff`` says how."""
+
+    def __init__(self, message: str, *, diff: Any = None, **kw: Any) -> None:
+        self.diff = diff
+        super().__init__(message, **kw)
+
+
+class SwarmError(EngineAPIError):
+    """A swarm operation could not be done in the engine's current swarm state."""
+
+
+class NotInSwarm(SwarmError):
+    """The engine is not part of a swarm; init or join one first."""
+
+
+class NotASwarmManager(SwarmError):
+    """The operation needs a manager, and this engine is a worker (or not in a swarm)."""
+
+
+class AlreadyInSwarm(SwarmError):
+    """The engine is already part of a (different) swarm; ``cluster_id`` names it."""
+
+    def __init__(self, message: str, *, cluster_id: str = "", **kw: Any) -> None:
+        self.cluster_id = cluster_id
+        super().__init__(message, **kw)
+
+
+class SwarmLocked(SwarmError):
+    """The swarm on this manager is locked; unlock it with the unlock key."""
+
+
+class InvalidJoinToken(SwarmError):
+    """The manager refused the join token (wrong, rotated, or for another swarm)."""
+
+
+class JoinFailed(SwarmError):
+    """A join did not complete (manager unreachable, timed out, or the node is stuck)."""

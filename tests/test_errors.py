@@ -1,0 +1,51 @@
+"""Engine answers map to swarmnet's error tree: status first, then the engine's message."""
+
+import pytest
+
+import swarmnet
+from swarmnet._transport import error_for_status
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "expected"),
+    [
+        (404, "network foo not found", swarmnet.NotFound),
+        (409, "container name already in use", swarmnet.Conflict),
+        (
+            503,
+            'This node is not a swarm manager. Use "docker swarm init"',
+            swarmnet.NotASwarmManager,
+        ),
+        (503, "This node is not part of a swarm", swarmnet.NotInSwarm),
+        (
+            503,
+            'This node is already part of a swarm. Use "docker swarm leave"',
+            swarmnet.AlreadyInSwarm,
+        ),
+        (
+            503,
+            "Swarm is encrypted and needs to be unlocked before it can be used.",
+            swarmnet.SwarmLocked,
+        ),
+        (500, "something else broke", swarmnet.EngineAPIError),
+    ],
+)
+def test_status_and_message_pick_the_error(
+    status: int, message: str, expected: type[swarmnet.EngineAPIError]
+) -> None:
+    error = error_for_status(status, message, engine="unix:///x.sock", action="GET /x")
+    assert type(error) is expected
+    assert error.status == status
+    assert error.explanation == message
+    assert "unix:///x.sock" in str(error)
+
+
+def test_tree_has_one_root() -> None:
+    for name in swarmnet.__all__:
+        member = getattr(swarmnet, name)
+        if isinstance(member, type) and issubclass(member, Exception):
+            assert issubclass(member, swarmnet.SwarmnetError), name
+
+
+def test_invalid_spec_is_also_a_value_error() -> None:
+    assert issubclass(swarmnet.InvalidSpec, ValueError)
