@@ -1,0 +1,23 @@
+# The two commands the README starts with. Both run `.ci/setup` first, which installs
+# only what is missing (Debian packages for the engine and the lab, this package with
+# its dev extra), so they work on a fresh machine and cost seconds on a ready one.
+PYTHON ?= python3
+
+.PHONY: setup demo test lint bench
+
+setup:
+	@bash .ci/setup
+
+demo: setup
+	$(PYTHON) examples/quickstart.py
+
+lint: setup
+	ruff check .
+	ruff format --check .
+	mypy
+
+test: lint
+	$(PYTHON) -m pytest
+
+bench: setup
+	$(PYTHON) benchmarks/run_all.py --quick
