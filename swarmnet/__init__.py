@@ -5,7 +5,14 @@ overlays and bridges, and stream network events to callbacks, on one engine or m
 Runs on asyncio (aiodocker is built on aiohttp).
 """
 
-from ._engine import Engine, EngineInfo, EngineVersion, LocalNodeState, SwarmMembership
+from ._engine import (
+    Engine,
+    EngineInfo,
+    EngineVersion,
+    LocalNodeState,
+    SwarmMembership,
+    open_engines,
+)
 from ._errors import (
     AlreadyInSwarm,
     AmbiguousNetwork,
@@ -65,4 +72,5 @@ __all__ = [
     "SwarmnetError",
     "TLSConfig",
     "UnsupportedEngine",
+    "open_engines",
 ]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import enum
 import ssl
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import structlog
 from pydantic import Field
 
-from ._errors import EngineError
+from ._errors import EngineError, SwarmnetError
 from ._models import EngineModel
 from ._transport import RequestHook, TLSConfig, Transport, resolve_address, resolve_tls
 
@@ -245,3 +248,49 @@ class Engine:
             if self._state is _State.UNOPENED:
                 hint = "use `async with Engine(...)`"
             raise EngineError(f"the engine client is not open: {hint}", engine=self.url)
+
+
+@asynccontextmanager
+async def open_engines(
+    urls: Iterable[str | Engine], **engine_options: Any
+) -> AsyncIterator[list[Engine]]:
+    """Open several engines at once (concurrently) and close them all on exit.
+
+    Takes addresses or unopened :class:`Engine` objects; the order is kept::
+
+        async with swarmnet.open_engines(["unix:///run/a.sock", "tcp://b:2375"]) as engines:
+            await swarmnet.form_cluster(engines, managers=1)
+
+    If any engine cannot be opened, those already open are closed and the first
+    error is raised.
+    """
+    engines = [u if isinstance(u, Engine) else Engine(u, **engine_options) for u in urls]
+    failures: list[SwarmnetError] = []
+
+    async def open_one(engine: Engine) -> None:
+        # Collect instead of raising so one bad engine surfaces as its own error,
+        # not as an exception group.
+        try:
+            await engine.open()
+        except SwarmnetError as exc:
+            failures.append(exc)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for engine in engines:
+                tg.start_soon(open_one, engine)
+        if failures:
+            raise failures[0]
+    except BaseException:
+        await _close_all(engines)
+        raise
+    try:
+        yield engines
+    finally:
+        await _close_all(engines)
+
+
+async def _close_all(engines: list[Engine]) -> None:
+    with anyio.CancelScope(shield=True):
+        for engine in engines:
+            await engine.close()

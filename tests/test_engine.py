@@ -127,3 +127,23 @@ async def test_never_sends_a_newer_version_than_swarmnet_knows(
     assert engine.api_version == "1.47"
     assert info.name == "future"
     assert seen == ["/version", "/v1.47/info"]
+
+
+@pytest.mark.lab
+async def test_open_engines_opens_a_set_concurrently_in_order(lab: Lab) -> None:
+    hosts = [node.docker_host for node in lab.nodes]
+    async with swarmnet.open_engines(hosts) as engines:
+        names = [(await engine.info()).name for engine in engines]
+    assert names == [node.name for node in lab.nodes]
+    assert all("closed" in repr(engine) for engine in engines)
+
+
+@pytest.mark.lab
+async def test_open_engines_closes_the_others_when_one_is_unreachable(
+    lab: Lab, tmp_path: Path
+) -> None:
+    good = swarmnet.Engine(lab.nodes[0].docker_host)
+    with pytest.raises(swarmnet.EngineUnreachable):
+        async with swarmnet.open_engines([good, f"unix://{tmp_path}/none.sock"]):
+            pass
+    assert "closed" in repr(good)
