@@ -188,8 +188,9 @@ class Engine:
 
     @property
     def api_version(self) -> str:
-        """The API version agreed with the engine, e.g. ``"1.41"``."""
-        self._require_open()
+        """The API version agreed with the engine, e.g. ``"1.41"`` (kept after close)."""
+        if self._transport.api_version is None:
+            self._require_open()
         assert self._transport.api_version is not None
         return self._transport.api_version
 

@@ -1,0 +1,6 @@
+"""``python -m swarmnet``: the same as the ``swarmnet`` command."""
+
+from ._cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

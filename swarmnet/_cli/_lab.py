@@ -1,0 +1,114 @@
+"""``swarmnet lab``: bring local engines up and down, and see where they are."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .._errors import LabError
+from ..lab import Lab, LabProgress, LabStatus
+
+#: The lab name used when ``--name`` is not given.
+DEFAULT_NAME = os.environ.get("SWARMNET_LAB_NAME") or "swarmnet"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``lab`` and its subcommands."""
+    lab = subparsers.add_parser(
+        "lab",
+        help="real Docker engines on this host, one per network namespace (needs root)",
+        description="Real Docker engines on this Linux host, each in a network namespace "
+        "on one bridge, with its own address, hostname and socket. Needs root and "
+        "`apt-get install -y docker.io busybox-static iproute2 iptables util-linux`.",
+    )
+    commands = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
+    name_help = f"the lab's name (default: $SWARMNET_LAB_NAME or {DEFAULT_NAME!r})"
+
+    up = commands.add_parser("up", help="bring a lab up (idempotent)")
+    up.add_argument("--nodes", type=int, default=3, help="how many engines (default 3)")
+    up.add_argument("--name", default=DEFAULT_NAME, help=name_help)
+    up.add_argument("--subnet", help="the lab bridge's IPv4 subnet (default: from the name)")
+    up.set_defaults(handler=_up)
+
+    down = commands.add_parser("down", help="remove a lab and everything it made")
+    which = down.add_mutually_exclusive_group()
+    which.add_argument("--name", default=DEFAULT_NAME, help=name_help)
+    which.add_argument(
+        "--all", action="store_true", help="every swarmnet lab on this host, whoever made it"
+    )
+    down.set_defaults(handler=_down)
+
+    status = commands.add_parser(
+        "status", help="show a lab's nodes (exit code 3 when a node is not running)"
+    )
+    status.add_argument("--name", default=DEFAULT_NAME, help=name_help)
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=_status)
+
+    env = commands.add_parser("env", help="print `export DOCKER_HOST=…` for one node")
+    env.add_argument("node", help="the node: node1, node2, … (or its number)")
+    env.add_argument("--name", default=DEFAULT_NAME, help=name_help)
+    env.set_defaults(handler=_env)
+
+
+async def _up(args: argparse.Namespace) -> int:
+    lab = Lab(args.name, args.nodes, subnet=args.subnet)
+    status = await lab.up(progress=_print_progress)
+    _print_table(status)
+    first = status.nodes[0]
+    print(f"\nexport DOCKER_HOST={first.docker_host}   # or: eval $(swarmnet lab env node1)")
+    return 0
+
+
+async def _down(args: argparse.Namespace) -> int:
+    if args.all:
+        names = await Lab.down_all(progress=_print_progress)
+        if not names:
+            print("no swarmnet labs on this host")
+        return 0
+    try:
+        lab = Lab.existing(args.name)
+    except LabError:
+        # No record (never finished coming up, or half removed): the name is enough.
+        lab = Lab(args.name)
+    await lab.down(progress=_print_progress)
+    return 0
+
+
+async def _status(args: argparse.Namespace) -> int:
+    status = await Lab.existing(args.name).status()
+    if args.json:
+        print(status.model_dump_json(indent=2))
+    else:
+        _print_table(status)
+    return 0 if status.healthy else 3
+
+
+async def _env(args: argparse.Namespace) -> int:
+    lab = Lab.existing(args.name)
+    try:
+        node = lab.node(int(args.node) if args.node.isdigit() else args.node)
+    except KeyError:
+        names = ", ".join(n.name for n in lab.nodes)
+        raise LabError(f"lab {lab.name} has no node {args.node!r}; it has {names}") from None
+    print(f"export DOCKER_HOST={node.docker_host}")
+    return 0
+
+
+def _print_progress(step: LabProgress) -> None:
+    print(f"{step.elapsed:6.2f}s  {step.message}", flush=True)
+
+
+def _print_table(status: LabStatus) -> None:
+    rows = [("NAME", "HOSTNAME", "ADDRESS", "DOCKER_HOST", "STATE")]
+    rows += [
+        (n.name, n.hostname or "-", n.address, n.docker_host, n.state.value) for n in status.nodes
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    print(f"lab {status.name}: bridge {status.bridge}, subnet {status.subnet}")
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    sys.stdout.flush()

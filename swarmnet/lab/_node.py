@@ -1,0 +1,176 @@
+"""One node of a lab: where its engine is, and the faults a test can inflict on it."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import structlog
+
+from .._engine import Engine
+from .._errors import LabError, SwarmnetError
+from . import _daemon, _host
+from ._layout import NodeLayout
+from ._models import NodeState, NodeStatus
+
+_log = structlog.get_logger("swarmnet.lab")
+
+
+class LabNode:
+    """A node of a :class:`Lab`: a network namespace with its own dockerd.
+
+    Get one from ``lab.nodes`` or ``lab.node("node2")``. Everything it does is derived
+    from the lab's name and the node's number, so a ``LabNode`` made in another process
+    controls the same node.
+
+    Example::
+
+        node = lab.node("node2")
+        async with node.engine() as engine:
+            await engine.ping()
+        await node.cut()      # node2 drops off the lab network
+        await node.heal()
+    """
+
+    def __init__(self, layout: NodeLayout) -> None:
+        self._layout = layout
+        self._log = _log.bind(lab=layout.lab.name, node=layout.name)
+
+    def __repr__(self) -> str:
+        return f"<LabNode {self._layout.lab.name}/{self.name} {self.address}>"
+
+    @property
+    def name(self) -> str:
+        """The node's name in the lab, also its hostname: ``node1``, ``node2``, …"""
+        return self._layout.name
+
+    @property
+    def index(self) -> int:
+        """The node's number, from 1."""
+        return self._layout.index
+
+    @property
+    def address(self) -> str:
+        """The node's address on the lab bridge (its ``eth0``)."""
+        return str(self._layout.address)
+
+    @property
+    def docker_host(self) -> str:
+        """Where its engine listens: ``unix:///run/swarmnet-lab/<lab>/<node>/docker.sock``."""
+        return self._layout.docker_host
+
+    @property
+    def netns(self) -> str:
+        """The name of its network namespace (``ip netns list`` shows it)."""
+        return self._layout.netns
+
+    @property
+    def log_file(self) -> Path:
+        """Its dockerd's log."""
+        return self._layout.log_file
+
+    @property
+    def config_file(self) -> Path:
+        """Its dockerd's ``daemon.json``: edit it, then :meth:`restart` to apply."""
+        return self._layout.config_file
+
+    def engine(self, *, timeout: float | None = 60.0) -> Engine:
+        """An unopened :class:`swarmnet.Engine` for this node; use it with ``async with``."""
+        return Engine(self.docker_host, name=self.name, timeout=timeout)
+
+    async def status(self) -> NodeStatus:
+        """Whether the node is running, stopped or missing, and the hostname its engine reports."""
+        state, hostname = NodeState.MISSING, ""
+        if self._layout.netns_path.exists():
+            state = NodeState.STOPPED
+            if self._layout.socket.exists():
+                try:
+                    async with self.engine(timeout=5.0) as engine:
+                        hostname = (await engine.info()).name
+                    state = NodeState.RUNNING
+                except SwarmnetError:
+                    pass
+        return NodeStatus(
+            name=self.name,
+            hostname=hostname,
+            address=self.address,
+            docker_host=self.docker_host,
+            state=state,
+        )
+
+    # -- faults ------------------------------------------------------------------------
+
+    async def stop(self, *, grace: float = 30.0) -> None:
+        """Stop dockerd (TERM) and wait until it and its containerd have exited.
+
+        Its containers stop with it. Whatever outlives ``grace`` seconds is killed.
+        """
+        await _daemon.stop(self._layout, grace=grace)
+        self._log.info("lab.node.stopped")
+
+    async def start(self) -> None:
+        """Start dockerd again (a stale pidfile is removed first) and wait until it answers.
+
+        Raises:
+            LabError: the node was never made (run ``lab.up()``), or dockerd did not answer
+                within a minute; the message carries the end of its log.
+        """
+        self._require_namespace()
+        await _daemon.start(self._layout)
+        self._log.info("lab.node.started")
+
+    async def restart(self, *, grace: float = 30.0) -> None:
+        """:meth:`stop`, then :meth:`start`."""
+        await self.stop(grace=grace)
+        await self.start()
+
+    async def kill(self) -> None:
+        """Kill dockerd with SIGKILL, as a crash would; :meth:`start` brings it back.
+
+        Its pidfile, and the shims and processes of its containers, stay behind.
+        """
+        await _daemon.kill(self._layout)
+        self._log.info("lab.node.killed")
+
+    async def cut(self) -> None:
+        """Take the node off the lab network (its veth goes down); :meth:`heal` undoes it."""
+        self._require_namespace()
+        await _host.run("ip", "link", "set", self._layout.veth, "down")
+        self._log.info("lab.node.cut")
+
+    async def heal(self) -> None:
+        """Put the node back on the lab network after :meth:`cut`."""
+        self._require_namespace()
+        await _host.run("ip", "link", "set", self._layout.veth, "up")
+        self._log.info("lab.node.healed")
+
+    async def exec(self, *argv: str, check: bool = True) -> str:
+        """Run a host program inside the node's network namespace; return its stdout.
+
+        Only the network is the node's: the program, files and hostname are the host's
+        (``exec("busybox", "ping", "-c", "1", other.address)``). To limit how long it
+        may run, wrap the call in ``anyio.fail_after``.
+
+        Raises:
+            LabError: with ``check``, when the program exits non-zero (the message has its
+                exit code and stderr).
+        """
+        if not argv:
+            raise LabError("exec needs a command")
+        self._require_namespace()
+        result = await _host.run(
+            "nsenter", f"--net={self._layout.netns_path}", "--", *argv, check=False
+        )
+        if check and result.returncode != 0:
+            raise LabError(
+                f"`{shlex.join(argv)}` in {self._layout.lab.name}/{self.name} exited with "
+                f"{result.returncode}: {result.stderr.decode(errors='replace').strip()}"
+            )
+        return result.stdout.decode(errors="replace")
+
+    def _require_namespace(self) -> None:
+        if not self._layout.netns_path.exists():
+            raise LabError(
+                f"{self._layout.lab.name}/{self.name} does not exist; bring the lab up first "
+                f"(`await lab.up()` or `swarmnet lab up --name {self._layout.lab.name}`)"
+            )
