@@ -11,7 +11,8 @@ Fixtures:
         the module's end.
 
 Options (or environment variables):
-    ``--lab-nodes N`` (``SWARMNET_LAB_NODES``): how many engines; default 5 (the most any swarmnet test needs).
+    ``--lab-nodes N`` (``SWARMNET_LAB_NODES``): how many engines; default 5
+        (the most any swarmnet test needs).
     ``--lab-name NAME`` (``SWARMNET_LAB_NAME``): the lab's name; default ``pytest``. Give
         concurrent test runs on one host different names.
     ``--lab-keep`` (``SWARMNET_LAB_KEEP=1``): leave the lab up after the session; the next

@@ -23,9 +23,7 @@ Handler = Callable[[argparse.Namespace], Awaitable[int]]
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 #: Every subcommand module's ``register``, in the order ``--help`` lists them.
-COMMANDS: tuple[Register, ...] = (
-    _lab.register,
-)
+COMMANDS: tuple[Register, ...] = (_lab.register,)
 
 
 def build_parser() -> argparse.ArgumentParser:
