@@ -19,6 +19,7 @@ from ._models import EngineModel
 from ._transport import RequestHook, TLSConfig, Transport, resolve_address, resolve_tls
 
 if TYPE_CHECKING:
+    from ._containers import ContainersAPI
     from ._events import EventStream
     from ._networks import NetworksAPI
     from ._swarm import NodesAPI, SwarmAPI
@@ -227,6 +228,13 @@ class Engine:
         from ._swarm import NodesAPI
 
         return NodesAPI(self)
+
+    @cached_property
+    def containers(self) -> ContainersAPI:
+        """Standalone containers, as far as networking needs them: run, exec, remove."""
+        from ._containers import ContainersAPI
+
+        return ContainersAPI(self)
 
     @cached_property
     def networks(self) -> NetworksAPI:

@@ -279,8 +279,11 @@ class Transport:
         timeout: float | _Unset | None = _Unset.DEFAULT,
         versioned: bool = True,
         secrets: tuple[Secret | str | None, ...] = (),
+        raw: bool = False,
     ) -> Any:
         """Send one request and return the decoded answer (JSON, text, or None).
+
+        With ``raw=True`` the body comes back as bytes, undecoded (exec output).
 
         ``timeout`` is the whole request's limit in seconds (``None``: no limit; by
         default the client's). ``secrets`` are masked out of any error text the engine sends back.
@@ -304,7 +307,7 @@ class Transport:
                 timeout=self._client_timeout(timeout),
                 versioned_api=versioned,
             ) as response:
-                raw = await response.read()
+                body_bytes = await response.read()
                 content_type = response.headers.get("Content-Type", "")
         except aiodocker.DockerError as exc:
             raise self._map_docker_error(exc, action, secrets) from exc
@@ -325,11 +328,13 @@ class Transport:
             path=path,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         )
-        if not raw:
+        if raw:
+            return body_bytes
+        if not body_bytes:
             return None
         if "json" in content_type:
-            return json.loads(raw)
-        return raw.decode("utf-8", errors="replace")
+            return json.loads(body_bytes)
+        return body_bytes.decode("utf-8", errors="replace")
 
     @asynccontextmanager
     async def stream(

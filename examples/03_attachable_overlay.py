@@ -1,0 +1,144 @@
+"""An attachable overlay across two nodes: ensure it, attach containers, reach across.
+
+What it shows:
+  * ``ensure`` on a manager creates the overlay once; a second ``ensure`` finds it
+    unchanged (nothing written).
+  * A worker does not list an attachable overlay until something attaches there, and
+    ``get`` says so; attaching by name works anyway.
+  * ``swarmnet.attach`` builds the networking part of a container create; the
+    containers get DNS aliases on the overlay and reach each other by name.
+  * A verbose inspect lists the overlay's peers (the nodes taking part).
+
+Run it against two engines of one swarm, the first a manager::
+
+    SWARMNET_EXAMPLE_HOSTS=unix:///run/swarmnet-lab/demo/node1/docker.sock,\
+unix:///run/swarmnet-lab/demo/node2/docker.sock python examples/03_attachable_overlay.py
+
+or give the two docker hosts as arguments. The containers use the lab's busybox image
+(``SWARMNET_EXAMPLE_IMAGE`` to change it). Everything it makes is removed at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import anyio
+import structlog
+
+import swarmnet
+
+NETWORK = "swarmnet-example-overlay"
+IMAGE = os.environ.get("SWARMNET_EXAMPLE_IMAGE", "swarmnet-lab/busybox:latest")
+
+
+# Containers are not swarmnet's business; these two helpers make and use them with
+# plain Engine API calls.
+async def run_container(
+    engine: swarmnet.Engine, name: str, networking: swarmnet.ContainerNetworking
+) -> str:
+    body: dict[str, Any] = {
+        "Image": IMAGE,
+        "Cmd": ["sleep", "600"],
+        **networking.create_fields(engine.api_version),
+    }
+    created = await engine._transport.request(
+        "POST", "containers/create", params={"name": name}, json_body=body
+    )
+    await engine.networks.connect_deferred(created["Id"], networking)
+    await engine._transport.request("POST", f"containers/{created['Id']}/start")
+    return str(created["Id"])
+
+
+async def ping(engine: swarmnet.Engine, container: str, target: str) -> bool:
+    transport = engine._transport
+    exec_ = await transport.request(
+        "POST",
+        f"containers/{container}/exec",
+        json_body={"Cmd": ["ping", "-c", "1", "-W", "2", target], "AttachStdout": True},
+    )
+    await transport.request("POST", f"exec/{exec_['Id']}/start", json_body={"Detach": False})
+    return bool((await transport.request("GET", f"exec/{exec_['Id']}/json"))["ExitCode"] == 0)
+
+
+async def main(hosts: list[str]) -> int:
+    if len(hosts) < 2:
+        print("give two docker hosts of one swarm (the first a manager)", file=sys.stderr)
+        return 2
+    async with (
+        swarmnet.Engine(hosts[0]) as manager,
+        swarmnet.Engine(hosts[1]) as worker,
+    ):
+        manager_name = (await manager.info()).name
+        worker_info = await worker.info()
+        if not (await manager.info()).swarm.is_manager:
+            print(f"{hosts[0]} is not a swarm manager; form a swarm first", file=sys.stderr)
+            return 2
+
+        spec = swarmnet.OverlaySpec(
+            name=NETWORK,
+            attachable=True,
+            pools=[swarmnet.IPAMPool(subnet="10.240.0.0/24")],
+            labels={"example": "03"},
+        )
+        first = await manager.networks.ensure(spec)
+        print(f"overlay {NETWORK}: {first.outcome.value} ({first.network.id[:12]})")
+        again = await manager.networks.ensure(spec)
+        print(f"second ensure: {again.outcome.value}")
+
+        try:
+            await worker.networks.get(NETWORK)
+        except swarmnet.NetworkNotFound:
+            print(f"{worker_info.name} does not list it yet (nothing attached there)")
+
+        containers: list[tuple[swarmnet.Engine, str]] = []
+        try:
+            alpha = await run_container(
+                manager,
+                "swarmnet-example-alpha",
+                swarmnet.attach(swarmnet.EndpointConfig(network=NETWORK, aliases=("alpha",))),
+            )
+            containers.append((manager, alpha))
+            beta = await run_container(
+                worker,
+                "swarmnet-example-beta",
+                swarmnet.attach(swarmnet.EndpointConfig(network=NETWORK, aliases=("beta",))),
+            )
+            containers.append((worker, beta))
+
+            for engine, name, source, target, where in (
+                (manager, manager_name, alpha, "beta", worker_info.name),
+                (worker, worker_info.name, beta, "alpha", manager_name),
+            ):
+                reached = "reachable" if await ping(engine, source, target) else "UNREACHABLE"
+                mine = "alpha" if target == "beta" else "beta"
+                print(f"{mine} on {name} -> {target} on {where} by name: {reached}")
+
+            for engine in (manager, worker):
+                for endpoint in await engine.networks.endpoints(NETWORK):
+                    print(
+                        f"  {endpoint.container_name}: {endpoint.ipv4_address} "
+                        f"aliases={list(endpoint.aliases)}"
+                    )
+            verbose = await manager.networks.get(NETWORK, verbose=True)
+            peers = [str(ip) for ip in sorted(p.ip for p in verbose.peers if p.ip is not None)]
+            print(f"peers: {', '.join(peers)}")
+        finally:
+            for engine, container in reversed(containers):
+                await engine._transport.request(
+                    "DELETE", f"containers/{container}", params={"force": "true"}
+                )
+            await manager.networks.remove(NETWORK)
+            print("cleaned up")
+    return 0
+
+
+if __name__ == "__main__":
+    # An application, unlike the library, decides what its logs show: warnings and up.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    arguments = sys.argv[1:] or [
+        h for h in os.environ.get("SWARMNET_EXAMPLE_HOSTS", "").split(",") if h
+    ]
+    sys.exit(anyio.run(main, arguments))

@@ -1,0 +1,202 @@
+"""Just enough of containers to put standalone containers on networks and look inside.
+
+swarmnet is about networking, not a container toolkit: this module runs a container
+with its networks set at create time, runs a command in it, and removes it. For
+anything more, use aiodocker or docker-py side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from pydantic import Field, field_validator
+
+from ._errors import NotFound
+from ._models import EngineModel
+from ._network_attach import ContainerNetworking, EndpointConfig, attach
+from ._network_models import EndpointSettings
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+_log = structlog.get_logger("swarmnet.containers")
+
+
+class Container(EngineModel):
+    """A container as the engine reports it, with its network attachments.
+
+    Attributes:
+        id: the container id.
+        name: its name, without the engine's leading ``/``.
+        image: the image it was created from.
+        running: whether it is running now.
+        networks: attachment settings by network name (addresses, aliases, ids).
+    """
+
+    id: str = Field(alias="Id")
+    name: str = ""
+    image: str = ""
+    running: bool = False
+    networks: dict[str, EndpointSettings] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.lstrip("/")
+
+    @classmethod
+    def from_inspect(cls, payload: Mapping[str, Any]) -> Container:
+        """Build from ``GET /containers/{id}/json``."""
+        settings = payload.get("NetworkSettings") or {}
+        return cls.model_validate(
+            {
+                "Id": payload["Id"],
+                "Name": payload.get("Name", ""),
+                "Image": (payload.get("Config") or {}).get("Image", ""),
+                "Running": bool((payload.get("State") or {}).get("Running")),
+                "Networks": settings.get("Networks") or {},
+            }
+        )
+
+
+class ExecResult(EngineModel):
+    """What a command run in a container gave back: its exit code and its output."""
+
+    exit_code: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited 0."""
+        return self.exit_code == 0
+
+
+class ContainersAPI:
+    """Standalone containers on one engine, as far as networking needs them."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def run(
+        self,
+        image: str,
+        command: Sequence[str] = (),
+        *,
+        name: str | None = None,
+        networks: ContainerNetworking | Sequence[EndpointConfig | str] = (),
+        hostname: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        start: bool = True,
+    ) -> Container:
+        """Create a container on its networks (and start it, unless ``start=False``).
+
+        Args:
+            image: an image the engine already has (no pull is done).
+            command: the command to run.
+            name: the container's name (also its DNS name on user-defined networks).
+            networks: :func:`swarmnet.attach` result, or network names /
+                :class:`EndpointConfig` s (aliases, static addresses); the first is the
+                container's network mode. Empty: the engine's default bridge.
+            hostname, labels: as ``docker run`` takes them.
+
+        Example::
+
+            web = await engine.containers.run(
+                "busybox", ["httpd", "-f"], name="web",
+                networks=[swarmnet.EndpointConfig(network="front", aliases=("www",))],
+            )
+
+        Raises:
+            pydantic.ValidationError: invalid endpoints (before anything is sent).
+            NotFound: no such image or network on this engine.
+            Conflict: a container with that name exists.
+        """
+        networking = (
+            networks
+            if isinstance(networks, ContainerNetworking) or not networks
+            else attach(*networks)
+        )
+        body: dict[str, Any] = {"Image": image, "Cmd": list(command) or None, "HostConfig": {}}
+        if hostname:
+            body["Hostname"] = hostname
+        if labels:
+            body["Labels"] = dict(labels)
+        if isinstance(networking, ContainerNetworking):
+            fields = networking.create_fields(self._engine.api_version)
+            body["HostConfig"].update(fields["HostConfig"])
+            body["NetworkingConfig"] = fields["NetworkingConfig"]
+        transport = self._engine._transport
+        created = await transport.request(
+            "POST", "containers/create", params={"name": name} if name else None, json_body=body
+        )
+        container_id = str(created["Id"])
+        try:
+            if isinstance(networking, ContainerNetworking):
+                await self._engine.networks.connect_deferred(container_id, networking)
+            if start:
+                await transport.request("POST", f"containers/{container_id}/start")
+        except BaseException:
+            # Leave nothing half-made: a created container whose start failed goes.
+            await transport.request("DELETE", f"containers/{container_id}", params={"force": True})
+            raise
+        _log.debug("container.started", engine=self._engine.name, container=name or container_id)
+        return await self.get(container_id)
+
+    async def get(self, container: str) -> Container:
+        """Inspect a container by name or id.
+
+        Raises:
+            NotFound: no such container.
+        """
+        payload = await self._engine._transport.request("GET", f"containers/{container}/json")
+        return Container.from_inspect(payload)
+
+    async def exec(self, container: str, *argv: str) -> ExecResult:
+        """Run a command in a running container, wait for it, return exit code and output.
+
+        Example::
+
+            result = await engine.containers.exec("web", "ping", "-c", "1", "db")
+            assert result.ok
+        """
+        transport = self._engine._transport
+        created = await transport.request(
+            "POST",
+            f"containers/{container}/exec",
+            json_body={"Cmd": list(argv), "AttachStdout": True, "AttachStderr": True},
+        )
+        raw = await transport.request(
+            "POST",
+            f"exec/{created['Id']}/start",
+            json_body={"Detach": False, "Tty": False},
+            raw=True,
+        )
+        inspected = await transport.request("GET", f"exec/{created['Id']}/json")
+        return ExecResult(exit_code=int(inspected["ExitCode"]), output=_demux(raw))
+
+    async def remove(self, container: str, *, force: bool = True, missing_ok: bool = True) -> None:
+        """Remove a container (stopping it first when ``force``).
+
+        Raises:
+            NotFound: no such container and ``missing_ok`` is False.
+        """
+        try:
+            await self._engine._transport.request(
+                "DELETE", f"containers/{container}", params={"force": force}
+            )
+        except NotFound:
+            if not missing_ok:
+                raise
+
+
+def _demux(data: bytes) -> str:
+    # Without a TTY the engine frames stdout/stderr: an 8-byte header, then the payload.
+    out = bytearray()
+    while len(data) >= 8 and data[0] in (0, 1, 2) and data[1:4] == b"\0\0\0":
+        size = int.from_bytes(data[4:8], "big")
+        out += data[8 : 8 + size]
+        data = data[8 + size :]
+    out += data
+    return out.decode("utf-8", errors="replace")
