@@ -6,11 +6,14 @@
     │   ├── EngineUnreachable                no connection; says where and what to check
     │   │   └── EngineTimeout                connected, but no answer in time
     │   ├── UnsupportedEngine                the engine's API is older than swarmnet needs
+    │   ├── EventStreamError                 the event stream could not be read as events
+    │   │   └── EventsLost                   events were lost while away; re-read state
     │   └── EngineAPIError                   the engine answered with an error status
     │       ├── NotFound
     │       │   └── NetworkNotFound
     │       ├── Conflict
     │       │   ├── NetworkInUse
+    │       │   │   └── IngressInUse             services publish ports through ingress
     │       │   ├── AmbiguousNetwork
     │       │   └── AttachmentConflict
     │       ├── SwarmError
@@ -162,3 +165,36 @@ class InvalidJoinToken(SwarmError):
 
 class JoinFailed(SwarmError):
     """A join did not complete (manager unreachable, timed out, or the node is stuck)."""
+
+
+class IngressInUse(NetworkInUse):
+    """``ingress`` cannot be re-created: services publish ports through it.
+
+    ``services`` names them (``containers`` lists task containers still attached).
+    Remove those services, or switch them to host-mode publishing, first.
+    """
+
+    def __init__(self, message: str, *, services: tuple[str, ...] = (), **kw: Any) -> None:
+        self.services = services
+        super().__init__(message, **kw)
+
+
+class EventStreamError(EngineError):
+    """The engine's event stream could not be read (it is not a sequence of JSON events)."""
+
+
+class EventsLost(EventStreamError):
+    """Events were lost: the stream was away longer than the engine remembers.
+
+    The engine keeps only its last 256 events, and none across a daemon restart; a
+    reader that falls a whole buffer behind loses events too. Re-read the state you
+    track (``swarmnet.Watcher`` does this for networks by itself).
+
+    Attributes:
+        since_nano: the time (ns) of the last event received before the loss (0 when
+            the loss was a buffer overflow).
+    """
+
+    def __init__(self, message: str, *, since_nano: int = 0, **kw: Any) -> None:
+        self.since_nano = since_nano
+        super().__init__(message, **kw)

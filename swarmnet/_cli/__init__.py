@@ -17,13 +17,21 @@ import anyio
 import structlog
 
 from .._errors import SwarmnetError
+from . import _doctor as _doctor
 from . import _lab
+from . import _net as _net
+from . import _swarm as _swarm
 
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 #: Every subcommand module's ``register``, in the order ``--help`` lists them.
-COMMANDS: tuple[Register, ...] = (_lab.register,)
+COMMANDS: tuple[Register, ...] = (
+    _lab.register,
+    _swarm.register,
+    _net.register,
+    _doctor.register,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,6 +29,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--nodes", type=int, default=3, help="how many engines (default 3)")
     up.add_argument("--name", default=DEFAULT_NAME, help=name_help)
     up.add_argument("--subnet", help="the lab bridge's IPv4 subnet (default: from the name)")
+    up.add_argument(
+        "--managers",
+        type=int,
+        default=None,
+        metavar="K",
+        help="also form a swarm: the first K nodes managers, the rest workers",
+    )
     up.set_defaults(handler=_up)
 
     down = commands.add_parser("down", help="remove a lab and everything it made")
@@ -56,6 +63,10 @@ async def _up(args: argparse.Namespace) -> int:
     lab = Lab(args.name, args.nodes, subnet=args.subnet)
     status = await lab.up(progress=_print_progress)
     _print_table(status)
+    if args.managers is not None:
+        from ._swarm import form_lab_swarm
+
+        await form_lab_swarm(lab, args.managers)
     first = status.nodes[0]
     print(f"\nexport DOCKER_HOST={first.docker_host}   # or: eval $(swarmnet lab env node1)")
     return 0

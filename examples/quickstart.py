@@ -1,0 +1,194 @@
+"""swarmnet in one run: form a swarm, look at its built-in networks, put containers on
+two nodes on an attachable overlay, and print the network events callbacks receive.
+
+    python examples/quickstart.py                      # a local lab of 3 engines
+    python examples/quickstart.py --hosts unix:///a.sock,tcp://b:2375,…
+
+With no ``--hosts`` (or ``SWARMNET_DEMO_HOSTS``) it brings up a local lab named
+``demo`` (root needed) and takes it down at the end unless ``--keep`` is given. On
+engines you pass it, it forms a swarm only if they are not in one, and it removes
+everything it made (containers, the overlay, the swarm it formed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anyio
+
+import swarmnet
+from swarmnet.lab import LAB_IMAGE, Lab
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+@contextlib.asynccontextmanager
+async def engines_for_demo(hosts: Sequence[str], keep: bool) -> AsyncIterator[list[str]]:
+    """The engines' addresses: the ones given, or a local lab's (brought up here)."""
+    if hosts:
+        yield list(hosts)
+        return
+    lab = Lab("demo", nodes=3)
+    say("No engines given: bringing up a local lab of 3 engines (swarmnet lab up)…")
+    status = await lab.up()
+    say(f"  lab up: {', '.join(f'{n.name}={n.address}' for n in status.nodes)}")
+    try:
+        yield [node.docker_host for node in lab.nodes]
+    finally:
+        if keep:
+            say("Lab kept: `swarmnet lab status --name demo`, `swarmnet lab down --name demo`.")
+        else:
+            with anyio.CancelScope(shield=True):
+                await lab.down()
+            say("Lab down.")
+
+
+async def demo(hosts: Sequence[str], keep: bool) -> None:
+    async with engines_for_demo(hosts, keep) as addresses:
+        engines = [
+            swarmnet.Engine(address, name=f"node{i}") for i, address in enumerate(addresses, 1)
+        ]
+        async with swarmnet.open_engines(engines):
+            await show_the_mission(engines)
+
+
+async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
+    manager, worker = engines[0], engines[1]
+    infos = [await engine.info() for engine in engines]
+    formed_here = all(
+        info.swarm.local_node_state is swarmnet.LocalNodeState.INACTIVE for info in infos
+    )
+
+    # 1. Form a swarm: one manager, the rest workers.
+    def progress(step: swarmnet.ClusterProgress) -> None:
+        say(f"  {step.engine or 'cluster'}: {step.step} {step.message}".rstrip())
+
+    say(f"\n1. Forming a swarm of {len(engines)} engines (1 manager)…")
+    cluster = await swarmnet.form_cluster(engines, managers=1, on_progress=progress)
+    say(
+        f"  swarm {cluster.id[:12]}: "
+        + ", ".join(
+            f"{node.description.hostname}={node.spec.role.value}/{node.status.state.value}"
+            for node in cluster.nodes
+        )
+    )
+
+    suffix = uuid.uuid4().hex[:6]
+    overlay_name = f"demo-overlay-{suffix}"
+    seen: list[swarmnet.NetworkEvent] = []
+    removed = anyio.Event()
+    try:
+        # 2. The networks swarm mode made on its own.
+        say("\n2. Built-in networks")
+        ingress = await swarmnet.ingress(manager)
+        pools = ", ".join(str(pool.subnet) for pool in ingress.pools)
+        say(
+            f"  ingress on {manager.name}: subnet {pools}, vxlan {list(ingress.vxlan_ids)}, "
+            f"peers {sorted(peer.name for peer in ingress.peers)}"
+        )
+        bridge = await swarmnet.gwbridge(worker)
+        if bridge.created:
+            say(f"  docker_gwbridge on {worker.name}: {bridge.subnet}")
+        else:
+            say(f"  docker_gwbridge on {worker.name}: not created yet ({bridge.reason})")
+
+        # 4 (first, so nothing is missed). Watch network events on every node.
+        watcher = swarmnet.Watcher(*engines)
+
+        @watcher.on(["create", "connect", "disconnect", "destroy", "remove"], network=overlay_name)
+        def print_event(event: swarmnet.NetworkEvent, **kwargs: Any) -> None:
+            seen.append(event)
+            if event.action == "remove":
+                removed.set()
+            who = f" container {event.container_id[:12]}" if event.container_id else ""
+            say(
+                f"  event  {event.node:<6} {event.scope.value:<5} {event.action:<10} "
+                f"{event.name}{who}"
+            )
+
+        async with watcher:
+            # 3. An attachable overlay, and containers on two nodes that talk over it.
+            say(
+                f"\n3. Attachable overlay {overlay_name}, containers on {manager.name} "
+                f"and {worker.name}"
+            )
+            result = await manager.networks.ensure(
+                swarmnet.OverlaySpec(name=overlay_name, attachable=True)
+            )
+            say(f"  ensure: {result.outcome.value} ({result.network.id[:12]})")
+            web = await manager.containers.run(
+                LAB_IMAGE, ["sleep", "600"], name=f"web-{suffix}", networks=[overlay_name]
+            )
+            client = await worker.containers.run(
+                LAB_IMAGE, ["sleep", "600"], name=f"client-{suffix}"
+            )
+            await worker.networks.connect(overlay_name, client.id, aliases=("client",))
+            ping = await worker.containers.exec(
+                client.id, "ping", "-c", "2", "-W", "2", f"web-{suffix}"
+            )
+            say(
+                f"  {worker.name} -> web-{suffix} on {manager.name} by name: "
+                + ("reachable" if ping.ok else f"NOT reachable\n{ping.output}")
+            )
+            bridge = await swarmnet.gwbridge(worker)
+            if bridge.created:
+                say(
+                    f"  docker_gwbridge on {worker.name} now exists: {bridge.subnet}, "
+                    f"icc={bridge.icc}, masquerade={bridge.ip_masquerade}"
+                )
+
+            await worker.networks.disconnect(overlay_name, client.id)
+            await worker.containers.remove(client.id)
+            await manager.containers.remove(web.id)
+            await manager.networks.remove(overlay_name)
+            # Give the last events time to arrive before the watcher stops.
+            with anyio.move_on_after(5):
+                await removed.wait()
+            stats = watcher.stats()
+        say(
+            f"\n4. Callbacks received {len(seen)} events from "
+            f"{len({e.node for e in seen})} nodes; dropped {stats.dropped}, "
+            f"reconnects {stats.reconnects}"
+        )
+    finally:
+        with anyio.CancelScope(shield=True):
+            for engine in engines:
+                for name in (f"client-{suffix}", f"web-{suffix}"):
+                    await engine.containers.remove(name)
+            with contextlib.suppress(swarmnet.NotFound):
+                await manager.networks.remove(overlay_name)
+            if formed_here:
+                await swarmnet.dissolve(engines)
+                say("Swarm dissolved.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--hosts",
+        default=os.environ.get("SWARMNET_DEMO_HOSTS", ""),
+        help="comma-separated docker hosts (at least 2); default: a local lab",
+    )
+    parser.add_argument("--keep", action="store_true", help="leave the lab up")
+    args = parser.parse_args(argv)
+    hosts = [h for h in args.hosts.split(",") if h]
+    if len(hosts) == 1:
+        parser.error("the demo needs at least two engines (overlays span hosts)")
+    try:
+        anyio.run(demo, hosts, args.keep)
+    except swarmnet.SwarmnetError as exc:
+        print(f"quickstart: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,721 @@
+"""A whole swarm at once: ``form_cluster`` turns engines into a swarm, ``dissolve`` undoes it.
+
+``form_cluster`` is convergent: it reads every engine's state first, refuses before any
+write when an engine belongs to another swarm, and then does only what is missing (init,
+joins, promotions, demotions). Re-running it after a failure completes the cluster; on a
+formed cluster it changes nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import anyio
+import structlog
+from anyio.streams.memory import MemoryObjectSendStream
+from pydantic import BaseModel, ConfigDict
+
+from ._engine import Engine, LocalNodeState
+from ._errors import (
+    AlreadyInSwarm,
+    InvalidSpec,
+    JoinFailed,
+    NotFound,
+    SwarmError,
+    SwarmLocked,
+    SwarmnetError,
+)
+from ._swarm_models import (
+    JoinTokens,
+    Node,
+    NodeRole,
+    NodeState,
+    Reachability,
+    Swarm,
+    SwarmInitSpec,
+    SwarmStatus,
+    check_node_addr,
+    normalise_remote_addr,
+)
+
+_log = structlog.get_logger("swarmnet.cluster")
+
+_Outcome = tuple[int, SwarmStatus | SwarmnetError]
+
+#: How often the node list is polled while waiting for readiness (seconds).
+_POLL = 0.05
+
+
+class MemberAction(str, enum.Enum):
+    """What ``form_cluster`` did to one engine."""
+
+    INITIALISED = "initialised"
+    JOINED = "joined"
+    PROMOTED = "promoted"
+    DEMOTED = "demoted"
+    UNCHANGED = "unchanged"
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ClusterMember(_View):
+    """One engine of a cluster: its node id, its role, and what ``form_cluster`` did to it."""
+
+    engine: str
+    url: str
+    node_id: str
+    role: NodeRole
+    action: MemberAction
+
+
+class ClusterProgress(_View):
+    """One step of ``form_cluster`` or ``dissolve``, as given to ``on_progress``.
+
+    ``step`` is one of ``initialised``, ``joined``, ``promoted``, ``demoted``,
+    ``unchanged``, ``ready`` (form) or ``left``, ``removed``, ``dissolved`` (dissolve).
+    """
+
+    step: str
+    engine: str | None = None
+    node_id: str = ""
+    role: NodeRole | None = None
+    done: int = 0
+    total: int = 0
+    elapsed: float = 0.0
+    message: str = ""
+
+
+class Cluster(_View):
+    """A formed swarm: the swarm, what each engine is in it, and the node list.
+
+    ``members`` follow the order of the engines given to ``form_cluster``; ``nodes`` is
+    the managers' node list (it may hold nodes of engines that were not given).
+    """
+
+    swarm: Swarm
+    members: tuple[ClusterMember, ...]
+    nodes: tuple[Node, ...]
+
+    @property
+    def id(self) -> str:
+        """The swarm's id."""
+        return self.swarm.id
+
+    @property
+    def managers(self) -> tuple[ClusterMember, ...]:
+        """The members that are managers."""
+        return tuple(m for m in self.members if m.role is NodeRole.MANAGER)
+
+    @property
+    def workers(self) -> tuple[ClusterMember, ...]:
+        """The members that are workers."""
+        return tuple(m for m in self.members if m.role is NodeRole.WORKER)
+
+    @property
+    def leader(self) -> Node | None:
+        """The raft leader's node."""
+        return next((n for n in self.nodes if n.is_leader), None)
+
+    @property
+    def changed(self) -> bool:
+        """False when ``form_cluster`` found everything already in place."""
+        return any(m.action is not MemberAction.UNCHANGED for m in self.members)
+
+    def node(self, member: ClusterMember | str) -> Node:
+        """The node of a member (or of a node id).
+
+        Raises:
+            KeyError: no such node in the view.
+        """
+        node_id = member.node_id if isinstance(member, ClusterMember) else member
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise KeyError(node_id)
+
+
+#: ``on_progress`` callbacks; a callback may also be ``async``. Its result is ignored.
+ProgressCallback = Callable[[ClusterProgress], Awaitable[None] | None]
+
+
+class _Reporter:
+    """Sends each step to the log (``swarmnet.cluster``) and to the caller's callback."""
+
+    def __init__(self, callback: ProgressCallback | None, total: int, **context: Any) -> None:
+        self._callback = callback
+        self._started = time.monotonic()
+        self.total = total
+        self.done = 0
+        self.log = _log.bind(**context)
+
+    async def __call__(
+        self,
+        step: str,
+        message: str,
+        *,
+        engine: Engine | None = None,
+        node_id: str = "",
+        role: NodeRole | None = None,
+        count: bool = True,
+    ) -> None:
+        if count:
+            self.done += 1
+        elapsed = round(time.monotonic() - self._started, 3)
+        self.log.info(
+            f"cluster.{step}",
+            member=engine.name if engine else None,
+            node_id=node_id or None,
+            role=role.value if role else None,
+            done=self.done,
+            total=self.total,
+            elapsed=elapsed,
+        )
+        if self._callback is None:
+            return
+        result = self._callback(
+            ClusterProgress(
+                step=step,
+                engine=engine.name if engine else None,
+                node_id=node_id,
+                role=role,
+                done=self.done,
+                total=self.total,
+                elapsed=elapsed,
+                message=message,
+            )
+        )
+        if inspect.isawaitable(result):
+            await result
+
+
+async def _statuses(engines: Sequence[Engine]) -> list[SwarmStatus]:
+    results: dict[int, SwarmStatus] = {}
+
+    async def one(index: int, engine: Engine) -> None:
+        results[index] = await engine.swarm.status()
+
+    async with anyio.create_task_group() as tg:
+        for index, engine in enumerate(engines):
+            tg.start_soon(one, index, engine)
+    return [results[index] for index in range(len(engines))]
+
+
+def _check_engines(engines: Sequence[Engine]) -> None:
+    if not engines:
+        raise InvalidSpec("form_cluster: give at least one engine")
+    urls = [engine.url for engine in engines]
+    duplicates = sorted({url for url in urls if urls.count(url) > 1})
+    if duplicates:
+        raise InvalidSpec(f"the same engine was given twice: {', '.join(duplicates)}")
+
+
+async def form_cluster(
+    engines: Sequence[Engine],
+    managers: int = 1,
+    *,
+    advertise_addrs: Sequence[str | None] | None = None,
+    init: SwarmInitSpec | None = None,
+    timeout: float = 60.0,  # noqa: ASYNC109 (a typed JoinFailed naming the laggards, not a cancel)
+    on_progress: ProgressCallback | None = None,
+) -> Cluster:
+    """Make a swarm of ``engines``: the first ``managers`` are managers, the rest workers.
+
+    Inits on the first engine, joins the other managers one after another (raft takes
+    members one at a time), joins the workers concurrently, then waits until every node
+    is ``ready`` and every manager ``reachable``. Engines already in place are left as
+    they are, a worker that should be a manager is promoted and a manager that should
+    be a worker demoted, and an engine stuck in ``pending`` or ``error`` after an
+    earlier failed join is recovered. So a re-run completes an interrupted run, and on
+    a formed cluster it changes nothing (``cluster.changed`` is False).
+
+    Args:
+        engines: open engines, in order; engines[0] is where a new swarm is initialised.
+        managers: how many of the first engines are managers (1 to len(engines)).
+        advertise_addrs: for each engine, the address the others reach it at (``None``
+            lets that engine pick); needed when engines have several addresses.
+        init: options for a new swarm (address pools, data path port, settings…); its
+            ``advertise_addr`` wins over ``advertise_addrs[0]``.
+        timeout: seconds to wait for every node to be ready (and for each join).
+        on_progress: called with a :class:`ClusterProgress` after each step (may be async);
+            each step is also logged as a ``cluster.<step>`` event.
+
+    Returns:
+        the :class:`Cluster` view.
+
+    Raises:
+        InvalidSpec: bad arguments, before anything is sent.
+        AlreadyInSwarm: an engine is in a swarm other than the one being formed
+            (checked on every engine before any change).
+        SwarmLocked: an engine is a locked manager.
+        InvalidJoinToken, JoinFailed: a join failed (the others were still attempted;
+            a re-run retries the failed ones), or nodes were not ready in time.
+
+    Example::
+
+        cluster = await swarmnet.form_cluster(
+            [e1, e2, e3], managers=1, advertise_addrs=["198.18.0.2", "198.18.0.3", "198.18.0.4"]
+        )
+        print(cluster.id, [m.role.value for m in cluster.members])
+    """
+    _check_engines(engines)
+    if not 1 <= managers <= len(engines):
+        raise InvalidSpec(f"managers must be from 1 to {len(engines)} (the number of engines)")
+    addrs: list[str | None] = list(advertise_addrs or [None] * len(engines))
+    if len(addrs) != len(engines):
+        raise InvalidSpec(
+            f"advertise_addrs has {len(addrs)} entries for {len(engines)} engines; give one each"
+        )
+    try:
+        addrs = [None if a is None else check_node_addr(a, "advertise address") for a in addrs]
+    except ValueError as exc:
+        raise InvalidSpec(str(exc)) from None
+    init_spec = init or SwarmInitSpec()
+    if init_spec.advertise_addr is None and addrs[0] is not None:
+        init_spec = init_spec.model_copy(update={"advertise_addr": addrs[0]})
+
+    report = _Reporter(on_progress, len(engines), engines=len(engines), managers=managers)
+    report.log.info("cluster.forming", members=[engine.name for engine in engines])
+    statuses = await _statuses(engines)
+    anchor = _pick_anchor(engines, statuses)
+    _check_membership(engines, statuses, anchor)
+    formation = _Formation(engines, statuses, managers, addrs, timeout, report)
+    return await formation.run(anchor, init_spec)
+
+
+class _Formation:
+    """One run of ``form_cluster``: what each engine was found as, and what was done."""
+
+    def __init__(
+        self,
+        engines: Sequence[Engine],
+        statuses: list[SwarmStatus],
+        managers: int,
+        addrs: list[str | None],
+        timeout: float,
+        report: _Reporter,
+    ) -> None:
+        self.engines = engines
+        self.statuses = statuses
+        self.managers = managers
+        self.addrs = addrs
+        self.timeout = timeout
+        self.report = report
+        self.actions: dict[int, MemberAction] = {}
+        self.node_ids: dict[int, str] = {}
+        self.remotes: list[str] = []
+        self.listed: dict[str, Node] = {}
+
+    async def run(self, anchor: int | None, init_spec: SwarmInitSpec) -> Cluster:
+        engines = self.engines
+        if anchor is None:
+            anchor = 0
+            await self._init(init_spec)
+        leader = engines[anchor]
+        tokens = await leader.swarm.join_tokens()
+        self.remotes = _manager_addrs(self.statuses[anchor])
+        # Roles come from the managers' node list: an engine's own /info lags behind a
+        # promotion or demotion for a moment.
+        self.listed = {node.id: node for node in await leader.nodes.list()}
+        await self._managers(leader, tokens)
+        # The engine that made the swarm may be asked to be a worker: hand over first.
+        if anchor >= self.managers:
+            leader = engines[0]
+        await self._demote_extra_managers(leader)
+        await self._join_workers(tokens)
+        nodes = await _wait_ready(leader, self._wanted(), self.timeout)
+        members = tuple(
+            ClusterMember(
+                engine=engine.name,
+                url=engine.url,
+                node_id=self.node_ids[index],
+                role=self._role(index),
+                action=self.actions[index],
+            )
+            for index, engine in enumerate(engines)
+        )
+        swarm = await leader.swarm.inspect()
+        workers = len(engines) - self.managers
+        await self.report(
+            "ready",
+            f"swarm {swarm.id}: {self.managers} managers, {workers} workers, all ready",
+            count=False,
+        )
+        self.report.log.info(
+            "cluster.formed",
+            swarm_id=swarm.id,
+            changed=[m.engine for m in members if m.action is not MemberAction.UNCHANGED],
+        )
+        return Cluster(swarm=swarm, members=members, nodes=nodes)
+
+    def _manages(self, status: SwarmStatus) -> bool:
+        """Whether the swarm wants this member to be a manager (as of the start)."""
+        node = self.listed.get(status.node_id)
+        if node is None:
+            return status.control_available
+        return node.spec.role is NodeRole.MANAGER
+
+    def _role(self, index: int) -> NodeRole:
+        return NodeRole.MANAGER if index < self.managers else NodeRole.WORKER
+
+    def _wanted(self) -> dict[str, tuple[str, bool]]:
+        return {
+            self.node_ids[i]: (engine.name, i < self.managers)
+            for i, engine in enumerate(self.engines)
+        }
+
+    async def _done(self, index: int, action: MemberAction, node_id: str) -> None:
+        self.actions[index], self.node_ids[index] = action, node_id
+        engine, role = self.engines[index], self._role(index)
+        await self.report(
+            action.value,
+            f"{engine.name}: {role.value} ({action.value})",
+            engine=engine,
+            node_id=node_id,
+            role=role,
+        )
+
+    async def _init(self, init_spec: SwarmInitSpec) -> None:
+        engine = self.engines[0]
+        await engine.swarm.init(init_spec)
+        self.statuses[0] = await engine.swarm.status()
+        await self._done(0, MemberAction.INITIALISED, self.statuses[0].node_id)
+
+    async def _managers(self, leader: Engine, tokens: JoinTokens) -> None:
+        # One at a time, so raft never has two members joining at once.
+        for index in range(self.managers):
+            if index in self.actions:
+                continue
+            engine, status = self.engines[index], self.statuses[index]
+            if status.local_node_state is LocalNodeState.ACTIVE and self._manages(status):
+                await self._done(index, MemberAction.UNCHANGED, status.node_id)
+            elif status.local_node_state is LocalNodeState.ACTIVE:
+                await leader.nodes.promote(status.node_id)
+                await self._done(index, MemberAction.PROMOTED, status.node_id)
+            else:
+                joined = await engine.swarm.join(
+                    self.remotes,
+                    tokens.manager,
+                    advertise_addr=self.addrs[index],
+                    timeout=self.timeout,
+                )
+                self.remotes = _merge(self.remotes, joined)
+                await self._done(index, MemberAction.JOINED, joined.node_id)
+
+    async def _demote_extra_managers(self, leader: Engine) -> None:
+        for index in range(self.managers, len(self.engines)):
+            status = self.statuses[index]
+            if status.local_node_state is not LocalNodeState.ACTIVE:
+                continue
+            if self._manages(status):
+                await leader.nodes.demote(status.node_id)
+                await self._done(index, MemberAction.DEMOTED, status.node_id)
+            else:
+                await self._done(index, MemberAction.UNCHANGED, status.node_id)
+
+    async def _join_workers(self, tokens: JoinTokens) -> None:
+        """Join the missing workers concurrently; report each as it completes."""
+        to_join = [i for i in range(self.managers, len(self.engines)) if i not in self.actions]
+        if not to_join:
+            return
+        # Joins report back through a bounded stream, so that progress callbacks run
+        # here, in the caller's task, one at a time, in the order joins complete.
+        send, receive = anyio.create_memory_object_stream[_Outcome](len(to_join))
+
+        async def join_one(index: int, outbox: MemoryObjectSendStream[_Outcome]) -> None:
+            async with outbox:
+                outcome: SwarmStatus | SwarmnetError
+                try:
+                    outcome = await self.engines[index].swarm.join(
+                        self.remotes,
+                        tokens.worker,
+                        advertise_addr=self.addrs[index],
+                        timeout=self.timeout,
+                    )
+                except SwarmnetError as exc:
+                    # Kept, not raised: the other joins go on, and a re-run retries this one.
+                    outcome = exc
+                await outbox.send((index, outcome))
+
+        failures: list[tuple[int, SwarmnetError]] = []
+        async with anyio.create_task_group() as tg:
+            async with send:
+                for index in to_join:
+                    tg.start_soon(join_one, index, send.clone())
+            async with receive:
+                async for index, outcome in receive:
+                    if isinstance(outcome, SwarmnetError):
+                        failures.append((index, outcome))
+                        self.report.log.warning(
+                            "cluster.join_failed",
+                            member=self.engines[index].name,
+                            error=str(outcome),
+                        )
+                    else:
+                        await self._done(index, MemberAction.JOINED, outcome.node_id)
+        if len(failures) == 1:
+            raise failures[0][1]
+        if failures:
+            names = "; ".join(f"{self.engines[i].name}: {error}" for i, error in failures)
+            raise JoinFailed(
+                f"{len(failures)} of {len(to_join)} workers did not join ({names}); "
+                "run form_cluster again to retry them"
+            ) from failures[0][1]
+
+
+def _pick_anchor(engines: Sequence[Engine], statuses: list[SwarmStatus]) -> int | None:
+    """The engine to drive the swarm from: an active manager, engines[0] first."""
+    for index, status in enumerate(statuses):
+        if status.local_node_state is LocalNodeState.LOCKED:
+            raise SwarmLocked(
+                "the engine is a locked swarm manager; unlock it (engine.swarm.unlock(key)) "
+                "before forming the cluster",
+                engine=engines[index].url,
+            )
+    for index, status in enumerate(statuses):
+        if status.local_node_state is LocalNodeState.ACTIVE and status.control_available:
+            return index
+    return None
+
+
+def _check_membership(
+    engines: Sequence[Engine], statuses: list[SwarmStatus], anchor: int | None
+) -> None:
+    """Refuse, before any change, engines that are in a swarm other than the anchor's."""
+    if anchor is None:
+        for engine, status in zip(engines, statuses, strict=True):
+            if status.local_node_state is LocalNodeState.ACTIVE:
+                managers = ", ".join(status.manager_addrs) or "unknown managers"
+                raise AlreadyInSwarm(
+                    f"the engine is a worker of a swarm managed at {managers}, and none of "
+                    "the engines given manages it; leave that swarm first, or include "
+                    "one of its managers",
+                    engine=engine.url,
+                )
+        return
+    cluster_id = statuses[anchor].cluster_id
+    known = {normalise_remote_addr(a) for a in _manager_addrs(statuses[anchor])}
+    for engine, status in zip(engines, statuses, strict=True):
+        if status.local_node_state is not LocalNodeState.ACTIVE:
+            continue
+        if status.control_available:
+            same = status.cluster_id == cluster_id
+        else:
+            same = any(normalise_remote_addr(a) in known for a in status.manager_addrs)
+        if not same:
+            which = status.cluster_id or "managed at " + ", ".join(status.manager_addrs)
+            raise AlreadyInSwarm(
+                f"the engine is in another swarm ({which}) than {engines[anchor].name}'s "
+                f"({cluster_id}); leave it first",
+                engine=engine.url,
+                cluster_id=status.cluster_id,
+            )
+
+
+def _manager_addrs(status: SwarmStatus) -> list[str]:
+    addrs = list(status.manager_addrs)
+    if not addrs and status.node_addr:
+        addrs = [status.node_addr]
+    return addrs
+
+
+def _merge(remotes: list[str], joined: SwarmStatus) -> list[str]:
+    known = {normalise_remote_addr(a) for a in remotes}
+    return remotes + [a for a in joined.manager_addrs if normalise_remote_addr(a) not in known]
+
+
+async def _wait_ready(
+    leader: Engine,
+    wanted: dict[str, tuple[str, bool]],
+    timeout: float,  # noqa: ASYNC109
+) -> tuple[Node, ...]:
+    """Poll the node list until every member is ready and in its role.
+
+    ``wanted`` maps node ids to (engine name, should be a manager).
+    """
+    lagging: list[str] = []
+    with anyio.move_on_after(timeout):
+        while True:
+            nodes = await leader.nodes.list()
+            by_id = {node.id: node for node in nodes}
+            lagging = [
+                name
+                for node_id, (name, manager) in wanted.items()
+                if not _in_place(by_id.get(node_id), manager)
+            ]
+            if not lagging:
+                return nodes
+            await anyio.sleep(_POLL)
+    raise JoinFailed(
+        f"the swarm was formed but {', '.join(lagging)} did not become ready in their role "
+        f"within {timeout:g} s; check `engine.nodes.list()` on {leader.name}",
+        engine=leader.url,
+    )
+
+
+def _in_place(node: Node | None, manager: bool) -> bool:
+    if node is None or node.state is not NodeState.READY:
+        return False
+    if manager:
+        return node.reachability is Reachability.REACHABLE
+    return node.manager_status is None
+
+
+# -- dissolve ----------------------------------------------------------------------------
+
+
+async def dissolve(
+    engines: Sequence[Engine],
+    *,
+    timeout: float = 60.0,  # noqa: ASYNC109 (bounds waiting for demotions; typed error)
+    on_progress: ProgressCallback | None = None,
+) -> tuple[str, ...]:
+    """Take ``engines`` out of their swarm: workers leave, then managers, one by one.
+
+    Workers leave concurrently and their nodes are removed from the managers' node
+    list; then each manager but one is demoted, leaves and is removed; the last manager
+    leaves with force, which ends the swarm if no manager outside ``engines`` remains.
+    Engines in no swarm are skipped; engines stuck in ``pending``, ``error`` or
+    ``locked`` leave with force. Every engine ends ``inactive``.
+
+    Returns:
+        the names of the engines that left.
+
+    Raises:
+        InvalidSpec: the same engine given twice.
+        SwarmError: an engine could not leave (the message says which and why).
+    """
+    _check_engines(engines)
+    report = _Reporter(on_progress, len(engines), engines=len(engines))
+    statuses = await _statuses(engines)
+    members = [
+        i for i, s in enumerate(statuses) if s.local_node_state is not LocalNodeState.INACTIVE
+    ]
+    report.total = len(members)
+    failures: list[SwarmnetError] = []
+
+    async def one_swarm(group: _Group) -> None:
+        try:
+            await _dissolve_group(engines, statuses, group, timeout, report)
+        except SwarmnetError as exc:
+            # Kept, not raised at once: the other swarms still get dissolved.
+            failures.append(exc)
+
+    # Engines may belong to different swarms (a test or a crash left them so); each
+    # swarm is taken apart on its own, all at the same time.
+    async with anyio.create_task_group() as tg:
+        for group in _group_by_swarm(statuses, members):
+            tg.start_soon(one_swarm, group)
+    if failures:
+        raise failures[0]
+    left = tuple(engines[i].name for i in members)
+    await report("dissolved", f"{len(left)} engines left their swarm", count=False)
+    return left
+
+
+class _Group:
+    """Engines of one swarm: the manager that stays to the end, other managers, workers."""
+
+    def __init__(self, anchor: int | None) -> None:
+        self.anchor = anchor
+        self.managers: list[int] = []
+        self.workers: list[int] = []
+
+
+def _group_by_swarm(statuses: list[SwarmStatus], members: list[int]) -> list[_Group]:
+    groups: dict[str, _Group] = {}
+    by_addr: dict[str, _Group] = {}
+    for i in members:
+        status = statuses[i]
+        if status.local_node_state is not LocalNodeState.ACTIVE or not status.control_available:
+            continue
+        key = status.cluster_id or f"manager-{i}"
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group(i)
+        else:
+            group.managers.append(i)
+        for addr in _manager_addrs(status):
+            by_addr[normalise_remote_addr(addr)] = group
+    orphans = _Group(None)
+    for i in members:
+        status = statuses[i]
+        if status.local_node_state is LocalNodeState.ACTIVE and status.control_available:
+            continue
+        known = (by_addr.get(normalise_remote_addr(a)) for a in status.manager_addrs)
+        group = next((g for g in known if g is not None), orphans)
+        group.workers.append(i)
+    return [*groups.values(), orphans]
+
+
+async def _dissolve_group(
+    engines: Sequence[Engine],
+    statuses: list[SwarmStatus],
+    group: _Group,
+    timeout: float,  # noqa: ASYNC109
+    report: _Reporter,
+) -> None:
+    async def leave(index: int) -> None:
+        await engines[index].swarm.leave(force=True)
+        await report("left", f"{engines[index].name} left", engine=engines[index])
+
+    leader = engines[group.anchor] if group.anchor is not None else None
+    if leader is not None:
+        # Roles as raft has them: an engine's own /info lags behind a promotion, and a
+        # manager leaving as if it were a worker could cost the quorum.
+        listed = {node.id: node for node in await leader.nodes.list()}
+
+        def manages(index: int) -> bool:
+            node = listed.get(statuses[index].node_id)
+            return node is not None and (
+                node.spec.role is NodeRole.MANAGER or node.manager_status is not None
+            )
+
+        members = group.workers + group.managers
+        group.workers = [i for i in members if not manages(i)]
+        group.managers = [i for i in members if manages(i)]
+
+    async with anyio.create_task_group() as tg:
+        for index in group.workers:
+            tg.start_soon(leave, index)
+    if leader is None or group.anchor is None:
+        return
+    for index in group.workers:
+        await _remove(leader, statuses[index].node_id, report, engines[index])
+    for index in group.managers:
+        node_id = statuses[index].node_id
+        await _demote_and_wait(leader, node_id, timeout)
+        await leave(index)
+        await _remove(leader, node_id, report, engines[index])
+    await leave(group.anchor)
+
+
+async def _remove(leader: Engine, node_id: str, report: _Reporter, engine: Engine) -> None:
+    if not node_id:
+        return
+    try:
+        await leader.nodes.remove(node_id, force=True)
+    except NotFound:
+        return
+    await report("removed", f"node {node_id} removed", engine=engine, node_id=node_id, count=False)
+
+
+async def _demote_and_wait(leader: Engine, node_id: str, timeout: float) -> None:  # noqa: ASYNC109
+    try:
+        await leader.nodes.demote(node_id)
+    except NotFound:
+        return
+    with anyio.move_on_after(timeout):
+        # The engine has no event for "left raft" to wait on; polling is what there is.
+        while (await leader.nodes.get(node_id)).manager_status is not None:  # noqa: ASYNC110
+            await anyio.sleep(_POLL)
+        return
+    raise SwarmError(
+        f"node {node_id} was demoted but is still a raft member after {timeout:g} s",
+        engine=leader.url,
+    )

@@ -1,0 +1,272 @@
+"""A whole swarm at once: ``form_cluster``, re-runs that complete or change nothing, ``dissolve``.
+
+Against real engines of the lab (up to five). Every test starts from, and leaves, nodes
+in no swarm: the ``engines`` fixture dissolves whatever a test made, even on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from structlog.testing import capture_logs
+
+import swarmnet
+from swarmnet import (
+    ClusterProgress,
+    Engine,
+    InvalidSpec,
+    LocalNodeState,
+    MemberAction,
+    NodeRole,
+    NodeState,
+    Reachability,
+    dissolve,
+    form_cluster,
+)
+from swarmnet._cli import main
+from swarmnet.lab import Lab
+
+pytestmark = [pytest.mark.anyio, pytest.mark.lab]
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "02_form_cluster.py"
+
+
+class Recorder:
+    """Counts the requests engine clients send (via ``Engine(on_request=…)``)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, method: str, path: str) -> None:
+        self.calls.append((method, path))
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [call for call in self.calls if call[0] != "GET"]
+
+
+@pytest.fixture
+async def engines(lab: Lab) -> AsyncIterator[list[Engine]]:
+    """Open engines for nodes 1-5, in no swarm before and after the test."""
+    recorder = Recorder()
+    async with AsyncExitStack() as stack:
+        opened = [
+            await stack.enter_async_context(
+                Engine(node.docker_host, name=node.name, on_request=recorder)
+            )
+            for node in lab.nodes[:5]
+        ]
+        await dissolve(opened)
+        try:
+            yield opened
+        finally:
+            await dissolve(opened)
+
+
+def recorder_of(engines: list[Engine]) -> Recorder:
+    hook = engines[0]._transport._on_request
+    assert isinstance(hook, Recorder)
+    return hook
+
+
+def addresses(lab: Lab, count: int) -> list[str | None]:
+    return [node.address for node in lab.nodes[:count]]
+
+
+async def test_three_engines_form_a_swarm_and_a_second_run_changes_nothing(
+    lab: Lab, engines: list[Engine]
+) -> None:
+    steps: list[ClusterProgress] = []
+    with capture_logs() as logs:
+        cluster = await form_cluster(
+            engines[:3], managers=1, advertise_addrs=addresses(lab, 3), on_progress=steps.append
+        )
+
+    assert [(m.engine, m.role, m.action) for m in cluster.members] == [
+        ("node1", NodeRole.MANAGER, MemberAction.INITIALISED),
+        ("node2", NodeRole.WORKER, MemberAction.JOINED),
+        ("node3", NodeRole.WORKER, MemberAction.JOINED),
+    ]
+    assert all(node.state is NodeState.READY for node in cluster.nodes)
+    assert cluster.leader is not None
+    assert cluster.leader.hostname == "node1"
+    assert cluster.node(cluster.members[1]).addr == lab.nodes[1].address
+    assert cluster.swarm == await engines[0].swarm.inspect()
+    assert steps[0].step == "initialised"
+    assert sorted(step.step for step in steps) == ["initialised", "joined", "joined", "ready"]
+    assert steps[-1].done == steps[-1].total == 3
+    events = [entry["event"] for entry in logs]
+    assert events[0] == "cluster.forming"
+    assert events[-1] == "cluster.formed"
+    tokens = await engines[0].swarm.join_tokens()
+    assert tokens.worker.reveal() not in repr(logs)
+
+    recorder = recorder_of(engines)
+    recorder.calls.clear()
+    again = await form_cluster(engines[:3], managers=1, advertise_addrs=addresses(lab, 3))
+    assert not again.changed
+    assert [m.action for m in again.members] == [MemberAction.UNCHANGED] * 3
+    assert [m.node_id for m in again.members] == [m.node_id for m in cluster.members]
+    assert recorder.writes() == []
+
+    steps.clear()
+    left = await dissolve(engines[:3], on_progress=steps.append)
+    assert left == ("node1", "node2", "node3")
+    removed = {step.node_id for step in steps if step.step == "removed"}
+    assert removed == {cluster.members[1].node_id, cluster.members[2].node_id}
+    for engine in engines[:3]:
+        assert await engine.swarm.state() is LocalNodeState.INACTIVE
+
+
+async def test_five_engines_form_a_swarm_of_three_managers_and_two_workers(
+    lab: Lab, engines: list[Engine]
+) -> None:
+    cluster = await form_cluster(engines, managers=3, advertise_addrs=addresses(lab, 5))
+
+    assert [m.role for m in cluster.members] == [NodeRole.MANAGER] * 3 + [NodeRole.WORKER] * 2
+    by_id = {node.id: node for node in cluster.nodes}
+    for member in cluster.managers:
+        assert by_id[member.node_id].reachability is Reachability.REACHABLE
+    for member in cluster.workers:
+        assert by_id[member.node_id].manager_status is None
+    assert all(node.state is NodeState.READY for node in cluster.nodes)
+    statuses = [await engine.swarm.status() for engine in engines]
+    assert [status.is_manager for status in statuses] == [True, True, True, False, False]
+    assert {status.cluster_id for status in statuses[:3]} == {cluster.id}
+
+    again = await form_cluster(engines, managers=3, advertise_addrs=addresses(lab, 5))
+    assert not again.changed
+
+    # A manager that is not the first can drive the dissolve as well.
+    left = await dissolve(list(reversed(engines)))
+    assert sorted(left) == [f"node{i}" for i in range(1, 6)]
+    assert {await engine.swarm.state() for engine in engines} == {LocalNodeState.INACTIVE}
+
+
+class Interrupted(Exception):
+    """Raised from a progress callback to stop form_cluster half-way."""
+
+
+async def test_an_interrupted_form_cluster_completes_on_a_rerun(
+    lab: Lab, engines: list[Engine]
+) -> None:
+    def stop_after_first_join(step: ClusterProgress) -> None:
+        if step.step == "joined":
+            raise Interrupted(step.engine)
+
+    with pytest.raises(Interrupted, match="node2"):
+        await form_cluster(
+            engines[:3],
+            managers=2,
+            advertise_addrs=addresses(lab, 3),
+            on_progress=stop_after_first_join,
+        )
+    states = [await engine.swarm.state() for engine in engines[:3]]
+    assert states == [LocalNodeState.ACTIVE, LocalNodeState.ACTIVE, LocalNodeState.INACTIVE]
+
+    cluster = await form_cluster(engines[:3], managers=2, advertise_addrs=addresses(lab, 3))
+
+    assert [m.action for m in cluster.members] == [
+        MemberAction.UNCHANGED,
+        MemberAction.UNCHANGED,
+        MemberAction.JOINED,
+    ]
+    assert [m.role for m in cluster.members] == [
+        NodeRole.MANAGER,
+        NodeRole.MANAGER,
+        NodeRole.WORKER,
+    ]
+
+
+async def test_a_rerun_with_another_manager_count_promotes_and_demotes(
+    lab: Lab, engines: list[Engine]
+) -> None:
+    await form_cluster(engines[:3], managers=1, advertise_addrs=addresses(lab, 3))
+
+    more = await form_cluster(engines[:3], managers=2, advertise_addrs=addresses(lab, 3))
+    assert [m.action for m in more.members] == [
+        MemberAction.UNCHANGED,
+        MemberAction.PROMOTED,
+        MemberAction.UNCHANGED,
+    ]
+    assert more.node(more.members[1]).reachability is Reachability.REACHABLE
+
+    fewer = await form_cluster(engines[:3], managers=1, advertise_addrs=addresses(lab, 3))
+    assert fewer.members[1].action is MemberAction.DEMOTED
+    assert fewer.node(fewer.members[1]).manager_status is None
+
+
+async def test_engines_of_two_swarms_are_refused_before_any_change(
+    lab: Lab, engines: list[Engine]
+) -> None:
+    await engines[0].swarm.init(advertise_addr=lab.nodes[0].address)
+    other = await engines[2].swarm.init(advertise_addr=lab.nodes[2].address)
+    recorder = recorder_of(engines)
+    recorder.calls.clear()
+
+    with pytest.raises(swarmnet.AlreadyInSwarm) as refused:
+        await form_cluster(engines[:3], managers=1)
+
+    assert refused.value.cluster_id == other.id
+    assert recorder.writes() == []
+    assert await engines[1].swarm.state() is LocalNodeState.INACTIVE
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"managers": 0}, "managers must be from 1 to 3"),
+        ({"managers": 4}, "managers must be from 1 to 3"),
+        ({"advertise_addrs": ["198.18.0.2"]}, "1 entries for 3 engines"),
+        ({"advertise_addrs": ["198.18.0.2", "198.18.0.999", None]}, "not a valid IP"),
+    ],
+)
+async def test_bad_arguments_are_refused_before_anything_is_sent(
+    engines: list[Engine], arguments: dict[str, Any], message: str
+) -> None:
+    recorder = recorder_of(engines)
+    recorder.calls.clear()
+    with pytest.raises(InvalidSpec, match=message):
+        await form_cluster(engines[:3], **arguments)
+    with pytest.raises(InvalidSpec, match="given twice"):
+        await form_cluster([engines[0], engines[1], engines[0]])
+    assert recorder.calls == []
+
+
+async def test_lab_up_with_managers_forms_the_swarm_of_the_whole_lab(
+    lab: Lab, engines: list[Engine], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["lab", "up", "--name", lab.name, "--nodes", str(len(lab.nodes)), "--managers", "2"]
+    assert await anyio.to_thread.run_sync(main, argv) == 0
+
+    out = capsys.readouterr().out
+    assert "2 managers, 3 workers" in out
+    statuses = [await engine.swarm.status() for engine in engines]
+    assert [status.is_manager for status in statuses] == [True, True, False, False, False]
+    assert len(await engines[0].nodes.list()) == 5
+
+
+async def test_the_example_forms_shows_and_dissolves_a_swarm(
+    lab: Lab, engines: list[Engine]
+) -> None:
+    hosts = ",".join(node.docker_host for node in lab.nodes[:3])
+    result = await anyio.run_process(
+        [sys.executable, str(EXAMPLE)],
+        env={**os.environ, "SWARMNET_EXAMPLE_HOSTS": hosts},
+        check=False,
+        stderr=subprocess.STDOUT,
+    )
+    out = result.stdout.decode()
+    assert result.returncode == 0, out
+    assert "initialised engine1 as manager" in out
+    assert "second form_cluster changed something: False" in out
+    assert "worker token: **********" in out
+    assert "SWMTKN" not in out
+    assert "states now ['inactive']" in out
