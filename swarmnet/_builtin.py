@@ -210,7 +210,8 @@ class GatewayBridge(EngineModel):
         created: always True here (see :class:`GatewayBridgeNotCreated`).
         engine: the name of the engine that was asked.
         id: the network's id.
-        subnet, gateway, ip_range: its (first) IPv4 pool.
+        subnet, gateway, ip_range: its (first) IPv4 pool; ``gateway`` is None when the
+            bridge was made without one (the engine then takes the subnet's first address).
         bridge_name: the Linux bridge's name (``docker_gwbridge``).
         icc: whether containers on it may talk to each other (Docker's default: False).
         ip_masquerade: NAT for traffic leaving the node (Docker's default: True).
@@ -685,9 +686,7 @@ async def create_gwbridge(
             explanation=exc.explanation,
         ) from exc
     log.info("network.created", subnet=str(spec.subnet) if spec.subnet else None)
-    created = await gwbridge(engine)
-    assert isinstance(created, GatewayBridge)
-    return created
+    return GatewayBridge.from_network(await _inspect(engine, GWBRIDGE), engine=engine.name)
 
 
 async def remove_gwbridge(engine: Engine) -> bool:

@@ -34,6 +34,7 @@ from ._daemon_config import read_daemon_json
 from ._engine import EngineInfo, LocalNodeState
 from ._errors import EngineError, InvalidSpec, NotFound
 from ._host_probe import CommandResult, HostProbe, locate_daemon
+from ._iptables import forward_verdict, parse_rules
 from ._models import EngineModel
 from ._network_models import Network, NetworkScope
 from ._network_specs import OPT_BRIDGE_NAME, OPT_ENCRYPTED, OPT_MTU
@@ -451,7 +452,7 @@ def _check_overlaps(
     facts: _Facts, swarm_pools: tuple[IPNet, ...] | None, swarm_networks: list[Network]
 ) -> list[Finding]:
     findings: list[Finding] = []
-    # A node keeps stale copies of a removed ingress; they hold no addresses any more.
+    # host, none and overlays not yet given a subnet hold no addresses to clash.
     networks = [n for n in facts.networks if _subnets(n)]
     # A worker lists an overlay only once an endpoint of it lands there, and the engine
     # checks a new bridge only against overlays it holds: compare with every overlay
@@ -627,104 +628,17 @@ def _check_forwarding(facts: _Facts) -> list[Finding]:
     ]
 
 
-# -- iptables FORWARD, evaluated for a new packet from a Docker bridge to the uplink --
-
-
-@dataclass
-class _Rule:
-    text: str
-    in_if: tuple[str, bool] | None = None
-    out_if: tuple[str, bool] | None = None
-    target: str = ""
-    goto: bool = False
-    conditional: bool = False
-
-
-def _parse_rules(text: str) -> tuple[dict[str, str], dict[str, list[_Rule]]]:
-    policies: dict[str, str] = {}
-    chains: dict[str, list[_Rule]] = {}
-    for line in text.splitlines():
-        try:
-            words = shlex.split(line)
-        except ValueError:
-            continue
-        if len(words) >= 3 and words[0] == "-P":
-            policies[words[1]] = words[2]
-            chains.setdefault(words[1], [])
-        elif len(words) >= 2 and words[0] == "-N":
-            chains.setdefault(words[1], [])
-        elif len(words) >= 2 and words[0] == "-A":
-            chains.setdefault(words[1], []).append(_parse_rule(line, words[2:]))
-    return policies, chains
-
-
-def _parse_rule(line: str, words: list[str]) -> _Rule:
-    rule = _Rule(text=line.strip())
-    negate, i = False, 0
-    while i < len(words):
-        word = words[i]
-        value = words[i + 1] if i + 1 < len(words) else ""
-        if word == "!":
-            negate, i = True, i + 1
-            continue
-        if word in ("-i", "--in-interface"):
-            rule.in_if, i = (value, negate), i + 2
-        elif word in ("-o", "--out-interface"):
-            rule.out_if, i = (value, negate), i + 2
-        elif word in ("-j", "--jump", "-g", "--goto"):
-            rule.target, rule.goto = value, word in ("-g", "--goto")
-            break  # what follows are the target's own options
-        elif word == "-m" and value == "comment":
-            i += 2
-            if i < len(words) and words[i] == "--comment":
-                i += 2
-        else:
-            rule.conditional, i = True, i + 1
-        negate = False
-    return rule
-
-
-def _iface_matches(spec: tuple[str, bool] | None, device: str) -> bool:
-    if spec is None:
-        return True
-    name, negated = spec
-    hit = device.startswith(name[:-1]) if name.endswith("+") else device == name
-    return hit != negated
-
-
-def _verdict(
-    chains: dict[str, list[_Rule]], chain: str, in_if: str, out_if: str, depth: int = 0
-) -> tuple[str, str] | None:
-    """The first decisive (verdict, rule) for the packet in ``chain``; None: fell through."""
-    if depth > 20:
-        return None
-    for rule in chains.get(chain, ()):
-        if rule.conditional or not rule.target:
-            continue
-        if not (_iface_matches(rule.in_if, in_if) and _iface_matches(rule.out_if, out_if)):
-            continue
-        if rule.target in ("ACCEPT", "DROP", "REJECT"):
-            return rule.target, rule.text
-        if rule.target == "RETURN":
-            return None
-        if rule.target in chains:
-            result = _verdict(chains, rule.target, in_if, out_if, depth + 1)
-            if result is not None or rule.goto:
-                return result
-    return None
-
-
 def _check_iptables(facts: _Facts) -> list[Finding]:
     host = facts.host
     if host is None or host.iptables is None:
         return []
-    policies, chains = _parse_rules(host.iptables)
+    policies, chains = parse_rules(host.iptables)
     uplink = _uplink(facts)
     out_if = uplink[0] if uplink else "eth0"
     policy = policies.get("FORWARD", "ACCEPT")
     dropped: dict[str, str] = {}
     for device in sorted(facts.bridges()):
-        decided = _verdict(chains, "FORWARD", device, out_if)
+        decided = forward_verdict(chains, device, out_if)
         verdict, why = decided if decided else (policy, f"the FORWARD policy {policy}")
         if verdict in ("DROP", "REJECT"):
             dropped[device] = why
@@ -1146,7 +1060,8 @@ async def doctor(
             if n.scope is NetworkScope.SWARM
         }.values()
     )
-    swarm_ids = {n.id for n in swarm_networks} if swarm_networks else None
+    has_manager = any(f.info is not None and f.info.swarm.is_manager for f in reachable)
+    swarm_ids = {n.id for n in swarm_networks} if has_manager else None
     for f in reachable:
         findings += _check_stale(f, swarm_ids)
         findings += _check_overlaps(f, swarm_pools, swarm_networks)

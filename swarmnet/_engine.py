@@ -19,7 +19,9 @@ from ._models import EngineModel
 from ._transport import RequestHook, TLSConfig, Transport, resolve_address, resolve_tls
 
 if TYPE_CHECKING:
+    from ._builtin import GatewayBridge, GatewayBridgeNotCreated, GatewayBridgeSpec, IngressNetwork
     from ._containers import ContainersAPI
+    from ._doctor import DoctorReport
     from ._events import EventStream
     from ._networks import NetworksAPI
     from ._swarm import NodesAPI, SwarmAPI
@@ -242,6 +244,38 @@ class Engine:
         from ._networks import NetworksAPI
 
         return NetworksAPI(self)
+
+    async def ingress(self) -> IngressNetwork:
+        """The routing mesh's overlay on this node; see :func:`swarmnet.ingress`."""
+        from ._builtin import ingress
+
+        return await ingress(self)
+
+    async def gwbridge(self) -> GatewayBridge | GatewayBridgeNotCreated:
+        """``docker_gwbridge`` on this node, or "not created yet"; see :func:`swarmnet.gwbridge`."""
+        from ._builtin import gwbridge
+
+        return await gwbridge(self)
+
+    async def create_gwbridge(
+        self, spec: GatewayBridgeSpec | None = None, *, replace: bool = False
+    ) -> GatewayBridge:
+        """Make ``docker_gwbridge`` before a join; see :func:`swarmnet.create_gwbridge`."""
+        from ._builtin import create_gwbridge
+
+        return await create_gwbridge(self, spec, replace=replace)
+
+    async def remove_gwbridge(self) -> bool:
+        """Remove ``docker_gwbridge``; see :func:`swarmnet.remove_gwbridge`."""
+        from ._builtin import remove_gwbridge
+
+        return await remove_gwbridge(self)
+
+    async def doctor(self, **options: Any) -> DoctorReport:
+        """Look for what keeps traffic from flowing here; see :func:`swarmnet.doctor`."""
+        from ._doctor import doctor
+
+        return await doctor(self, **options)
 
     def events(self, **filters: Any) -> EventStream:
         """A typed, resumable stream of this engine's events (see ``swarmnet.EventStream``)."""

@@ -14,11 +14,11 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import TypeVar
 
 import anyio
@@ -35,7 +35,7 @@ from swarmnet import (
     PortStatus,
     Severity,
 )
-from swarmnet._doctor import _parse_rules, _verdict
+from swarmnet._iptables import forward_verdict, parse_rules
 from swarmnet.lab import LAB_IMAGE, Lab, LabNode
 
 T = TypeVar("T")
@@ -77,6 +77,16 @@ async def healthy(engines: list[Engine]) -> DoctorReport:
         return report if not report.findings else None
 
     return await eventually(clean, within=60.0)
+
+
+async def sandboxes_ready(engines: list[Engine]) -> None:
+    """Wait for every node's ingress sandbox (and so its docker_gwbridge) after a join."""
+    for engine in engines:
+
+        async def sandboxed(engine: Engine = engine) -> bool | None:
+            return True if (await swarmnet.ingress(engine)).sandbox else None
+
+        await eventually(sandboxed)
 
 
 async def run_container(engine: Engine, name: str, network: str | None = None) -> str:
@@ -121,12 +131,7 @@ async def test_a_healthy_swarm_gets_no_finding(lab: Lab, swarm_cluster: Cluster)
     async with engines_of(nodes) as engines:
         # The VXLAN socket (4789/udp) opens with a node's first overlay endpoint: its
         # ingress sandbox, made moments after the join.
-        for engine in engines:
-
-            async def sandboxed(engine: Engine = engine) -> bool | None:
-                return True if (await swarmnet.ingress(engine)).sandbox else None
-
-            await eventually(sandboxed)
+        await sandboxes_ready(engines)
         report = await healthy(engines)
 
     assert report.ok
@@ -150,6 +155,8 @@ async def test_bridges_inside_the_swarm_pool_or_on_an_overlays_subnet_are_report
     lab: Lab, swarm_cluster: Cluster
 ) -> None:
     overlay, in_pool, on_overlay = f"{PREFIX}-ov", f"{PREFIX}-pool", f"{PREFIX}-onov"
+    on_route = f"{PREFIX}-route"
+    lab_half = list(lab.subnet.subnets(prefixlen_diff=1))[1]  # the node's own LAN, via eth0
     async with engines_of(lab.nodes[:3]) as engines:
         manager, node2, _ = engines
         swarm = await manager._transport.request("GET", "swarm")
@@ -168,7 +175,8 @@ async def test_bridges_inside_the_swarm_pool_or_on_an_overlays_subnet_are_report
         try:
             # node2, a worker, holds no endpoint of the overlay, so its engine lets a
             # bridge take the same subnet; a task of the overlay landing there would clash.
-            for name, subnet in ((in_pool, bridge_subnet), (on_overlay, overlay_subnet)):
+            made = ((in_pool, bridge_subnet), (on_overlay, overlay_subnet), (on_route, lab_half))
+            for name, subnet in made:
                 await node2._transport.request(
                     "POST",
                     "networks/create",
@@ -177,7 +185,7 @@ async def test_bridges_inside_the_swarm_pool_or_on_an_overlays_subnet_are_report
 
             report = await swarmnet.doctor(engines, check_ports=False)
         finally:
-            for name in (in_pool, on_overlay):
+            for name in (in_pool, on_overlay, on_route):
                 await remove_network(node2, name)
             await remove_network(manager, overlay)
 
@@ -191,6 +199,11 @@ async def test_bridges_inside_the_swarm_pool_or_on_an_overlays_subnet_are_report
     assert len(clash) == 1
     assert clash[0].severity is Severity.ERROR
     assert f"overlaps overlay network {overlay!r} ({overlay_subnet})" in clash[0].seen
+    routed = [f for f in overlaps if f.subjects == (on_route, str(lab.subnet))]
+    assert len(routed) == 1
+    assert routed[0].severity is Severity.ERROR
+    assert f"overlaps the host's route to {lab.subnet} via eth0" in routed[0].seen
+    assert "network namespace snl-" in routed[0].seen
     assert {f.kind for f in report.findings} == {FindingKind.SUBNET_OVERLAP}
 
 
@@ -231,15 +244,14 @@ async def test_an_overlay_too_big_for_the_nodes_interface_is_an_mtu_mismatch(
 @pytest.mark.lab
 @pytest.mark.anyio
 async def test_forwarding_off_and_a_forward_drop_policy_are_reported(
-    lab: Lab, swarm_cluster: Cluster
+    lab: Lab, swarm_cluster: Cluster, tmp_path: Path
 ) -> None:
     node3 = lab.nodes[2]
-    saved = f"/tmp/{PREFIX}-filter.rules"
-    rules = await node3.exec("iptables-save", "-t", "filter")
-    with open(saved, "w") as handle:  # noqa: ASYNC230 - a few hundred bytes
-        handle.write(rules)
-    forwarding = (await node3.exec("cat", "/proc/sys/net/ipv4/ip_forward")).strip()
+    saved = tmp_path / "filter.rules"
     async with engines_of(lab.nodes[:3]) as engines:
+        await sandboxes_ready(engines)  # docker_gwbridge and its rules are in place
+        saved.write_text(await node3.exec("iptables-save", "-t", "filter"))
+        forwarding = (await node3.exec("cat", "/proc/sys/net/ipv4/ip_forward")).strip()
         try:
             # Inside node3's namespace only: the policy DROP with nothing let through.
             await node3.exec("iptables", "-P", "FORWARD", "DROP")
@@ -250,7 +262,6 @@ async def test_forwarding_off_and_a_forward_drop_policy_are_reported(
         finally:
             await node3.exec("sh", "-c", f"iptables-restore -T filter < {saved}")
             await node3.exec("sysctl", "-qw", f"net.ipv4.ip_forward={forwarding}")
-            os.remove(saved)
         after = await swarmnet.doctor(engines, check_ports=False)
 
     dropped = report.of_kind(FindingKind.FORWARD_DROP)
@@ -365,6 +376,11 @@ async def test_an_ingress_removed_under_a_task_leaves_a_stale_copy_that_doctor_n
             await manager._transport.request("DELETE", f"services/{service}")
             await manager._transport.request("DELETE", f"networks/{old.id}")
 
+            async def gone_from_the_swarm() -> bool | None:
+                listed = await manager._transport.request("GET", "networks")
+                return None if any(n["Id"] == old.id for n in listed) else True
+
+            await eventually(gone_from_the_swarm)
             report = await swarmnet.doctor(engines, check_ports=False)
         finally:
             with contextlib.suppress(swarmnet.NotFound):
@@ -466,9 +482,9 @@ def test_the_forward_evaluator_follows_chains_like_the_kernel(
     inserted: str | None, bridge: str, verdict: str | None
 ) -> None:
     text = with_rule_first("DOCKER-USER", inserted) if inserted else DOCKER_RULES
-    policies, chains = _parse_rules(text)
+    policies, chains = parse_rules(text)
 
-    decided = _verdict(chains, "FORWARD", bridge, "eth0")
+    decided = forward_verdict(chains, bridge, "eth0")
 
     assert policies["FORWARD"] == "DROP"
     assert (decided[0] if decided else None) == verdict

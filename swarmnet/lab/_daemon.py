@@ -60,6 +60,12 @@ def write_config(node: NodeLayout) -> None:
     write_daemon_json(node.config_file, daemon_config(node))
 
 
+#: No registry is reachable from a lab: without this, the swarm agent tries to pull a
+#: service's image before using the local one and holds every task ~20 s (moby's own
+#: test daemons set it too).
+DOCKERD_ENV = {"DOCKER_SERVICE_PREFER_OFFLINE_IMAGE": "1"}
+
+
 def dockerd_argv(node: NodeLayout) -> list[str]:
     """The command that starts the node's dockerd in the node's namespaces."""
     dockerd = [
@@ -142,7 +148,7 @@ async def start(node: NodeLayout) -> None:
         with node.log_file.open("ab") as log:
             log.write(f"--- swarmnet lab: starting dockerd at {time.ctime()}\n".encode())
             log.flush()
-            pid = _host.spawn_daemon(dockerd_argv(node), log=log)
+            pid = _host.spawn_daemon(dockerd_argv(node), log=log, env=DOCKERD_ENV)
         _log.debug("lab.node.spawned", node=node.name, lab=node.lab.name, pid=pid)
     await _wait_ready(node, pid)
 

@@ -132,17 +132,20 @@ async def run(
 _children: set[int] = set()
 
 
-def spawn_daemon(argv: Sequence[str], *, log: IO[bytes]) -> int:
+def spawn_daemon(
+    argv: Sequence[str], *, log: IO[bytes], env: Mapping[str, str] | None = None
+) -> int:
     """Start a long-running program detached from this process; return its pid.
 
     It gets a session of its own (a Ctrl-C here does not reach it), stdin from /dev/null
-    and its output in ``log``, so it outlives the command that started it.
+    and its output in ``log``, so it outlives the command that started it. ``env`` is
+    added to this process's environment.
     """
     try:
         pid = os.posix_spawn(
             argv[0],
             list(argv),
-            {**os.environ, "PATH": search_path()},
+            {**os.environ, **(env or {}), "PATH": search_path()},
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                 (os.POSIX_SPAWN_DUP2, log.fileno(), 1),
