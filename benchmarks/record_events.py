@@ -122,8 +122,8 @@ async def record(host: str, rounds: int, out: Path, every_type: bool) -> int:
             await activity(engine, rounds)
             await anyio.sleep(1.0)
             tg.cancel_scope.cancel()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(b"".join(line + b"\n" for line in lines))
+    await anyio.Path(out.parent).mkdir(parents=True, exist_ok=True)
+    await anyio.Path(out).write_bytes(b"".join(line + b"\n" for line in lines))
     return len(lines)
 
 

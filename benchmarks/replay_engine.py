@@ -3,10 +3,11 @@
 It answers just enough of the Engine API for the clients under test (``/_ping``,
 ``/version``, ``/info``, ``/networks``) and streams ``/events`` the way dockerd does:
 HTTP/1.1 chunked, one compact JSON object plus a newline per event, each event its
-own chunk. The stream is the recorded sample (real engine JSON, ``tests/data/network_events.jsonl``) repeated
-until ``--events`` events were sent, each copy with a fresh, increasing ``timeNano``
-so no two events are alike. A bounded query (``until=``) gets an empty answer: this
-engine keeps no replay buffer.
+own chunk. The stream is the recorded sample of real engine JSON
+(``tests/data/network_events.jsonl``) repeated until ``--events`` events were sent,
+each copy with a fresh, increasing ``timeNano`` so no two events are alike; then the
+stream stays open and quiet, as an engine's does. A bounded query (``until=``) gets an
+empty answer: this engine keeps no replay buffer.
 
 A real engine cannot produce 200,000 events on demand at the rate a client reads them
 (it spends ~3 ms on each overlay create), which is why benchmarks use this one.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -49,12 +51,9 @@ def replay_lines(sample: list[dict[str, Any]], count: int) -> list[bytes]:
 
 
 def chunked_body(lines: list[bytes]) -> bytes:
-    """The HTTP/1.1 chunked body dockerd writes: one chunk per event, then the end."""
-    parts = []
-    for line in lines:
-        parts.append(b"%x\r\n%s\r\n" % (len(line), line))
-    parts.append(b"0\r\n\r\n")
-    return b"".join(parts)
+    """The HTTP/1.1 chunked body dockerd writes: one chunk per event (and no end: an
+    engine's event stream stays open)."""
+    return b"".join(b"%x\r\n%s\r\n" % (len(line), line) for line in lines)
 
 
 class ReplayEngine:
@@ -65,7 +64,7 @@ class ReplayEngine:
         self.body = body
 
     async def serve(self) -> None:
-        if os.path.exists(self.socket_path):
+        if os.path.exists(self.socket_path):  # noqa: ASYNC240 - before serving anything
             os.unlink(self.socket_path)
         server = await asyncio.start_unix_server(self._connection, path=self.socket_path)
         print("ready", flush=True)
@@ -73,44 +72,55 @@ class ReplayEngine:
             await server.serve_forever()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                request_line = head.split(b"\r\n", 1)[0].decode()
-                method, target, _ = request_line.split(" ", 2)
-                url = urlsplit(target)
-                query = parse_qs(url.query)
-                path = url.path
-                if path.endswith("/events"):
-                    await self._events(writer, bounded="until" in query)
-                    return
-                if path.endswith("/_ping"):
-                    await self._answer(writer, b"OK", "text/plain")
-                elif path.endswith("/version"):
-                    await self._json(writer, _VERSION)
-                elif path.endswith("/info"):
-                    await self._json(writer, _INFO)
-                elif path.endswith("/networks") and method == "GET":
-                    await self._json(writer, [])
-                else:
-                    await self._json(writer, {"message": f"not here: {path}"}, status=404)
-        finally:
-            writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self._serve_requests(reader, writer)
+        writer.close()
 
-    async def _events(self, writer: asyncio.StreamWriter, *, bounded: bool) -> None:
+    async def _serve_requests(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            request_line = head.split(b"\r\n", 1)[0].decode()
+            method, target, _ = request_line.split(" ", 2)
+            url = urlsplit(target)
+            query = parse_qs(url.query)
+            path = url.path
+            if path.endswith("/events"):
+                await self._events(reader, writer, bounded="until" in query)
+                return
+            if path.endswith("/_ping"):
+                await self._answer(writer, b"OK", "text/plain")
+            elif path.endswith("/version"):
+                await self._json(writer, _VERSION)
+            elif path.endswith("/info"):
+                await self._json(writer, _INFO)
+            elif path.endswith("/networks") and method == "GET":
+                await self._json(writer, [])
+            else:
+                await self._json(writer, {"message": f"not here: {path}"}, status=404)
+
+    async def _events(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, bounded: bool
+    ) -> None:
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
             b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         )
-        body = b"0\r\n\r\n" if bounded else self.body
-        view = memoryview(body)
-        for start in range(0, len(body), _WRITE_SLICE):
+        if bounded:
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            return
+        view = memoryview(self.body)
+        for start in range(0, len(self.body), _WRITE_SLICE):
             writer.write(view[start : start + _WRITE_SLICE])
             await writer.drain()
-        await writer.drain()
+        # Then stay open and quiet, as an engine with nothing more to report does,
+        # until the client goes.
+        await reader.read()
 
     async def _json(self, writer: asyncio.StreamWriter, payload: Any, status: int = 200) -> None:
         await self._answer(writer, json.dumps(payload).encode(), "application/json", status)

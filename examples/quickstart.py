@@ -110,7 +110,7 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
                 removed.set()
             who = f" container {event.container_id[:12]}" if event.container_id else ""
             say(
-                f"  event  {event.node:<6} {event.scope.value:<5} {event.action:<10} "
+                f"  event  {event.node:<6} {event.scope:<5} {event.action:<10} "
                 f"{event.name}{who}"
             )
 

@@ -18,7 +18,7 @@ the engine each event came from is attached through the validation context.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
@@ -26,6 +26,7 @@ from pydantic import (
     AliasPath,
     Field,
     ValidationError,
+    computed_field,
 )
 
 from ._framing import NotJSON
@@ -37,11 +38,22 @@ __all__ = [
     "EventType",
     "NetworkAction",
     "NetworkEvent",
+    "event_parser",
     "parse_event",
 ]
 
 
-class EventType(str, enum.Enum):
+class _Name(str, enum.Enum):
+    """A str enum that prints as its value (``f"{NetworkAction.CREATE}"`` is ``create``)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class EventType(_Name):
     """The kind of object an event is about (the engine's ``Type``)."""
 
     BUILDER = "builder"
@@ -57,7 +69,7 @@ class EventType(str, enum.Enum):
     VOLUME = "volume"
 
 
-class EventScope(str, enum.Enum):
+class EventScope(_Name):
     """Where an event comes from: this engine (``local``) or the swarm's store (``swarm``).
 
     An overlay on a manager yields both: ``swarm`` events (create, update, remove) from
@@ -69,7 +81,7 @@ class EventScope(str, enum.Enum):
     SWARM = "swarm"
 
 
-class NetworkAction(str, enum.Enum):
+class NetworkAction(_Name):
     """What happened to a network.
 
     ``create``/``destroy`` are the network appearing on and leaving this engine;
@@ -162,13 +174,32 @@ class NetworkEvent(Event):
 
     type: Literal[EventType.NETWORK] = Field(EventType.NETWORK, validation_alias="Type")
     action: _OpenAction = Field(validation_alias="Action")
-    network_id: str = Field("", validation_alias=AliasPath("Actor", "ID"))
-    name: str = Field("", validation_alias=AliasPath("Actor", "Attributes", "name"))
-    driver: str | None = Field(None, validation_alias=AliasPath("Actor", "Attributes", "type"))
-    container_id: str | None = Field(
-        None,
-        validation_alias=AliasPath("Actor", "Attributes", "container"),
-    )
+
+    # Read from the actor rather than parsed into fields of their own: every field is
+    # a string allocated per event, and events come by the hundred thousand.
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def network_id(self) -> str:
+        """The network's id (the actor's)."""
+        return self.actor_id
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def name(self) -> str:
+        """The network's name (``""`` if the engine did not say)."""
+        return self.attributes.get("name", "")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def driver(self) -> str | None:
+        """``bridge``, ``overlay``, … (``None`` on swarm-scope events, which lack it)."""
+        return self.attributes.get("type")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def container_id(self) -> str | None:
+        """The container that connected or disconnected (``None`` for other actions)."""
+        return self.attributes.get("container")
 
     @classmethod
     def synthesize(
@@ -192,11 +223,7 @@ class NetworkEvent(Event):
         return cls(
             action=action,
             actor_id=network_id,
-            network_id=network_id,
             attributes=attributes,
-            name=name,
-            driver=driver,
-            container_id=container_id,
             scope=scope,
             node=node,
             time_nano=time_nano,
@@ -205,6 +232,40 @@ class NetworkEvent(Event):
 
 
 _NETWORK_MARK = b'"Type":"network"'
+
+
+def event_parser(node: str = "") -> Callable[[bytes], Event | None]:
+    """A :func:`parse_event` bound to one engine's name, for the hot path."""
+    validate_network = NetworkEvent.__pydantic_validator__.validate_json
+    validate_event = Event.__pydantic_validator__.validate_json
+
+    def parse(data: bytes) -> Event | None:
+        # The engine writes compact JSON, so this byte test picks the model in one pass;
+        # the validated ``type`` field, not the test, has the last word.
+        network = _NETWORK_MARK in data
+        try:
+            event: Event = validate_network(data) if network else validate_event(data)
+        except ValidationError as exc:
+            if _json_error(exc):
+                raise NotJSON(str(exc)) from None
+            if not network:
+                return None
+            try:
+                event = validate_event(data)
+            except ValidationError:
+                return None
+        else:
+            if not network and event.type is EventType.NETWORK:
+                # Not written the way the engine writes it (spaces): parse it fully.
+                event = validate_network(data)
+        if node:
+            # The engine does not name itself in its events. Set before anyone sees the
+            # event, bypassing the frozen check: a validator reading the validation
+            # context would cost about a third of the whole parse.
+            event.__dict__["node"] = node
+        return event
+
+    return parse
 
 
 def parse_event(data: bytes, node: str = "") -> Event | None:
@@ -218,29 +279,7 @@ def parse_event(data: bytes, node: str = "") -> Event | None:
         NotJSON: ``data`` is not exactly one complete JSON value (the framer then
             looks for the real boundaries).
     """
-    # The engine writes compact JSON, so this byte test picks the model in one pass;
-    # the validated ``type`` field, not the test, has the last word.
-    first: type[Event] = NetworkEvent if _NETWORK_MARK in data else Event
-    try:
-        event = first.model_validate_json(data)
-    except ValidationError as exc:
-        if _json_error(exc):
-            raise NotJSON(str(exc)) from None
-        if first is not NetworkEvent:
-            return None
-        try:
-            event = Event.model_validate_json(data)
-        except ValidationError:
-            return None
-    if first is Event and event.type is EventType.NETWORK:
-        # Not written the way the engine writes it (spaces, key order): parse fully.
-        event = NetworkEvent.model_validate_json(data)
-    if node:
-        # The engine does not name itself in its events. Set before anyone sees the
-        # event, bypassing the frozen check: a validator reading the validation
-        # context would cost about a third of the whole parse.
-        object.__setattr__(event, "node", node)
-    return event
+    return event_parser(node)(data)
 
 
 def _json_error(exc: ValidationError) -> bool:

@@ -46,7 +46,7 @@ from ._errors import (
     EventsLost,
     InvalidSpec,
 )
-from ._event_models import Event, EventScope, parse_event
+from ._event_models import Event, EventScope, event_parser
 from ._framing import FramingError, JSONFramer
 from ._models import EngineModel, Spec
 
@@ -75,6 +75,8 @@ TimeSpec = datetime | float | int | Event
 
 #: How many of the latest events are remembered to recognise them when resent.
 _RECENT = 64
+#: Bytes of a chunk parsed at once (about a hundred events).
+_SLICE = 32 * 1024
 
 
 def format_time(value: TimeSpec) -> str:
@@ -344,6 +346,10 @@ class _ChunkBuffer:
 
     def mark(self, item: _RawItem) -> None:
         """Add a marker (never refused: the reader adds a handful per connection)."""
+        if self._dropped_events:
+            # Chunks dropped just before this marker: say so before it, not after.
+            self._append(_Overflowed(self._dropped_events))
+            self._dropped_events = 0
         self._append(item)
 
     def _append(self, item: _RawItem) -> None:
@@ -408,8 +414,9 @@ class Feed:
         since: str | None = None,
         until: str | None = None,
         reconnect: ReconnectSettings | None = None,
-        buffer_bytes: int = 16 * 1024 * 1024,
+        buffer_bytes: int = 4 * 1024 * 1024,
         stall: float = 0.05,
+        resume_after: Event | None = None,
     ) -> None:
         self.engine = engine
         self.node = engine.name
@@ -418,7 +425,9 @@ class Feed:
         self._until = until
         self._reconnect = reconnect or ReconnectSettings()
         self._buffer = _ChunkBuffer(buffer_bytes, stall)
+        self._decode = event_parser(self.node)
         self._framer: JSONFramer[Event | None] = JSONFramer(self._decode)
+        self._rest = b""  # what is left of the chunk being parsed
         self._recent: deque[Event] = deque(maxlen=_RECENT)
         self._last_nano = 0  # the newest event time parsed
         self._replayed: set[tuple[Any, ...]] = set()
@@ -433,6 +442,11 @@ class Feed:
         self._connected = False
         self._silent = False
         self._read_any = False
+        self._connections = 0
+        if resume_after is not None:
+            # ``since`` is inclusive: the event resumed after comes again; skip it.
+            self._replayed = {(self.node, *resume_after.identity[1:])}
+            self._replay_until = resume_after.time_nano
         #: Set once the first connection attempt is over, whether it worked or not.
         self.attempted = anyio.Event()
         self.log = _log.bind(engine=self.node)
@@ -465,7 +479,16 @@ class Feed:
             anyio.EndOfStream: the reader has stopped and everything was taken.
         """
         while True:
-            item = await self._buffer.get()
+            item: _RawItem
+            if self._rest:
+                item, self._rest = self._rest[:_SLICE], self._rest[_SLICE:]
+            else:
+                item = await self._buffer.get()
+                if isinstance(item, bytes) and len(item) > _SLICE:
+                    # A big read (a busy engine, or a consumer that fell behind) is
+                    # parsed a slice at a time: small batches reach the callbacks sooner
+                    # and die young, which keeps the garbage collector's work down.
+                    item, self._rest = item[:_SLICE], item[_SLICE:]
             if isinstance(item, bytes):
                 try:
                     events = self._framer.feed(item)
@@ -489,9 +512,6 @@ class Feed:
                 self._dropped += item.events
                 return self._gap(GapReason.OVERFLOW)
             return item
-
-    def _decode(self, data: bytes) -> Event | None:
-        return parse_event(data, self.node)
 
     def _accept(self, events: list[Event | None]) -> list[Event]:
         kept: list[Event] = []
@@ -583,9 +603,12 @@ class Feed:
         if self._read_any:
             # The position is known only once everything read before has been parsed.
             await self._buffer.drained()
+        reconnect = self._connections > 0
         resuming = self._last_nano > 0
         since = format_time_nanos(self._last_nano) if resuming else self._since
-        lost = False
+        # Without an event seen there is nothing to prove continuity with: what happened
+        # while away cannot be known (a restarted engine remembers nothing).
+        lost = reconnect and not resuming
         if resuming:
             lost = not await self._still_held(format_time_nanos(self._last_nano))
             # What the engine resends from ``since`` on is recognised and skipped.
@@ -601,12 +624,13 @@ class Feed:
             params["until"] = self._until
         async with self.engine._transport.stream("GET", "events", params=params) as chunks:
             self._connected = True
-            if resuming:
+            self._connections += 1
+            if reconnect:
                 self._reconnects += 1
                 self.log.info("events.reconnected", since=since, lost=lost)
             else:
                 self.log.debug("events.subscribed", since=since)
-            self._buffer.mark(Subscribed(node=self.node, reconnect=resuming))
+            self._buffer.mark(Subscribed(node=self.node, reconnect=reconnect))
             if lost:
                 self._buffer.mark(self._gap(GapReason.RESUME))
             self.attempted.set()
@@ -746,7 +770,7 @@ class EventStream:
         until: TimeSpec | None = None,
         reconnect: ReconnectSettings | bool = True,
         on_gap: Literal["raise", "ignore"] = "raise",
-        buffer_bytes: int = 16 * 1024 * 1024,
+        buffer_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         if on_gap not in ("raise", "ignore"):
             raise InvalidSpec(f"on_gap must be 'raise' or 'ignore', not {on_gap!r}")
@@ -762,6 +786,7 @@ class EventStream:
             container=container,
         )
         self._since = format_time(since) if since is not None else None
+        self._resume_after = since if isinstance(since, Event) else None
         self._until = format_time(until) if until is not None else None
         if (
             self._since is not None
@@ -809,14 +834,16 @@ class EventStream:
             until=self._until,
             reconnect=self._reconnect,
             buffer_bytes=self._buffer_bytes,
+            resume_after=self._resume_after,
         )
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         try:
             await task_group.start(self._feed.run)
-        except BaseException as exc:
+        except BaseException:
             task_group.cancel_scope.cancel()
-            await task_group.__aexit__(type(exc), exc, exc.__traceback__)
+            # The failure was start()'s, not the group's: close the group cleanly, re-raise.
+            await task_group.__aexit__(None, None, None)
             raise
         self._task_group = task_group
         return self
@@ -832,7 +859,10 @@ class EventStream:
         if task_group is None:
             return None
         task_group.cancel_scope.cancel()
-        return await task_group.__aexit__(exc_type, exc, tb)
+        # The body's own exception is not the group's business: let it pass as it is,
+        # not wrapped in an exception group.
+        await task_group.__aexit__(None, None, None)
+        return None
 
     def __aiter__(self) -> EventStream:
         return self

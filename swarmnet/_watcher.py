@@ -149,6 +149,9 @@ class WatcherSettings(Spec):
             callbacks are busy (an event is about 300 bytes); the reader never waits
             long for room (the engine would drop events silently), so falling this far
             behind is a gap, detected and re-read.
+        feed_stall: seconds the reader may wait for room in that buffer before it
+            drops a chunk. Keep it under the ~100 ms after which the engine drops events
+            for a subscriber that stopped reading (silently, unlike a drop here).
         stop_grace: seconds a stopping watcher lets callbacks finish what is queued
             before cancelling them.
 
@@ -164,7 +167,8 @@ class WatcherSettings(Spec):
     dispatch: DispatchSettings = DispatchSettings()
     retry: RetrySettings = RetrySettings()
     resync: ResyncSettings = ResyncSettings()
-    feed_buffer_bytes: int = Field(16 * 1024 * 1024, ge=4096)
+    feed_buffer_bytes: int = Field(4 * 1024 * 1024, ge=4096)
+    feed_stall: float = Field(0.05, ge=0)
     stop_grace: float = Field(5.0, ge=0)
 
 
@@ -210,7 +214,9 @@ class Handler(BaseModel):
         nodes: engine names.
         synthesized: ``None`` for every event, ``True`` for synthesized ones only,
             ``False`` for those the engine sent only.
-        thread: a sync callback runs in a worker thread instead of the event loop.
+        thread: a sync callback runs in a worker thread instead of the event loop
+            (sync callbacks run inline by default: keep them quick).
+        is_async: the callback is a coroutine function (found when registered).
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
@@ -298,9 +304,9 @@ class CachedNetwork(EngineModel):
         driver: ``bridge``, ``overlay``, … (``""`` when no event or read said).
         scope: ``local`` or ``swarm`` (overlays are swarm-scoped).
         node: the engine this view is from.
-        containers: ids of the containers with an endpoint on it on that node (as the
-            engine lists them, which includes ``ingress-sbox``/``lb-…`` entries on
-            overlays).
+        containers: ids of the containers with an endpoint on it on that node (the
+            engine's own sandbox endpoints on overlays, ``ingress-sbox``, ``lb-…`` and
+            ``ep-…``, which come and go without events, are not listed).
     """
 
     id: str
@@ -524,12 +530,12 @@ class _Runner:
         self._retry = settings.retry
         self._pending: dict[str, deque[NetworkEvent]] = {}
         self._size = 0
-        # Networks with events and a worker on them or on the way; each is in
-        # ``_ready`` at most once, so the stream never holds more than _capacity keys.
+        # Networks with events and a worker on them or on the way. A network waiting
+        # for a worker is in ``_ready`` once; idle workers sleep on an event each in
+        # ``_sleepers``, and each network made ready wakes exactly one of them.
         self._busy: set[str] = set()
-        self._ready_send, self._ready_receive = anyio.create_memory_object_stream[str](
-            self._capacity + self._concurrency
-        )
+        self._ready: deque[str] = deque()
+        self._sleepers: deque[anyio.Event] = deque()
         self._room: anyio.Event | None = None
         self._idle: anyio.Event | None = None
         self._active = 0
@@ -566,6 +572,8 @@ class _Runner:
         """
         pending = self._pending
         busy = self._busy
+        ready = self._ready
+        sleepers = self._sleepers
         handler = self.handler if self.filtered else None
         capacity = self._capacity
         newest = self.newest_nano
@@ -580,7 +588,7 @@ class _Runner:
                 if not self._drop:
                     break
                 self._drop_oldest()
-            key = event.network_id
+            key = event.actor_id  # the network's id
             queue = pending.get(key)
             if queue is None:
                 queue = pending[key] = deque()
@@ -590,7 +598,9 @@ class _Runner:
                 newest = event.time_nano
             if key not in busy:
                 busy.add(key)
-                self._ready_send.send_nowait(key)
+                ready.append(key)
+                if sleepers:
+                    sleepers.popleft().set()
             index += 1
         self.newest_nano = newest
         return index - start
@@ -618,17 +628,30 @@ class _Runner:
             dropped = oldest.popleft()
             self._size -= 1
             self.dropped += 1
-            self.log.debug("events.dropped", network=dropped.network_id, node=dropped.node)
+            key = dropped.network_id
+            if not oldest and key in self._ready:
+                # Nothing left for that network and no worker on it yet: forget it, so
+                # the ready list never outgrows the buffer.
+                self._ready.remove(key)
+                self._busy.discard(key)
+                del self._pending[key]
+            self.log.debug("events.dropped", network=key, node=dropped.node)
 
     async def _worker(self) -> None:
         pending = self._pending
+        ready = self._ready
         handler = self.handler
         fn = handler.fn
         plain = not handler.is_async and not handler.thread
         watcher = self._watcher
         checkpoint = anyio.lowlevel.checkpoint
         in_a_row = 0
-        async for key in self._ready_receive:
+        while True:
+            while not ready:
+                wake = anyio.Event()
+                self._sleepers.append(wake)
+                await wake.wait()
+            key = ready.popleft()
             queue = pending.get(key)
             self._active += 1
             try:
@@ -714,7 +737,7 @@ def _context(event: NetworkEvent) -> dict[str, Any]:
         "node": event.node,
         "network": event.name or event.network_id[:12],
         "network_id": event.network_id,
-        "action": str(getattr(event.action, "value", event.action)),
+        "action": str(event.action),
         "container": event.container_id,
         "synthesized": event.synthesized,
     }
@@ -752,6 +775,10 @@ class _Node:
             swarm_duplicates=self.swarm_duplicates,
         )
 
+
+# Containers are keyed by their id; the engine's own sandboxes on overlays
+# (``ingress-sbox``, ``lb-…``, ``ep-…``) come and go without events and are left out.
+_CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
 
 _SYSTEM_TIME = re.compile(r"^(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
 
@@ -922,7 +949,7 @@ class Watcher:
             )
         handler = Handler(
             fn=fn,
-            name=name or getattr(fn, "__qualname__", None) or repr(fn),
+            name=name or getattr(fn, "__qualname__", None) or type(fn).__qualname__,
             actions=_strings(action, "action"),
             networks=_strings(network, "network"),
             drivers=_strings(driver, "driver"),
@@ -997,9 +1024,10 @@ class Watcher:
         await task_group.__aenter__()
         try:
             await task_group.start(self.run)
-        except BaseException as exc:
+        except BaseException:
             task_group.cancel_scope.cancel()
-            await task_group.__aexit__(type(exc), exc, exc.__traceback__)
+            # The failure was start()'s, not the group's: close the group cleanly, re-raise.
+            await task_group.__aexit__(None, None, None)
             raise
         self._context_group = task_group
         return self
@@ -1016,7 +1044,10 @@ class Watcher:
         self.stop()
         if exc is not None:
             task_group.cancel_scope.cancel()
-        return await task_group.__aexit__(exc_type, exc, tb)
+        # The body's own exception is not the group's business: let it pass as it is,
+        # not wrapped in an exception group.
+        await task_group.__aexit__(None, None, None)
+        return None
 
     def stop(self) -> None:
         """Ask a running watcher to stop: streams close, queued events get
@@ -1044,11 +1075,11 @@ class Watcher:
                     runner.start(task_group)
                 async with anyio.create_task_group() as feeds:
                     for node in self._nodes.values():
-                        feeds.start_soon(self._follow, node)
-                    await anyio.lowlevel.checkpoint()
+                        feed = self._feed_for(node)
+                        feeds.start_soon(self._follow, node, feed)
                     for node in self._nodes.values():
-                        while node.feed is None:
-                            await anyio.lowlevel.checkpoint()
+                        # Up once every engine was tried: a dead one does not hold the
+                        # others back (it is followed as soon as it answers).
                         await node.attempted.wait()
                         if node.feed is not None and node.feed.snapshot().connected:
                             with anyio.move_on_after(self.settings.resync.timeout):
@@ -1069,16 +1100,20 @@ class Watcher:
 
     # -- per engine --------------------------------------------------------------------------
 
-    async def _follow(self, node: _Node) -> None:
+    def _feed_for(self, node: _Node) -> Feed:
         settings = self.settings
         feed = Feed(
             node.engine,
             EventFilters(types=frozenset({"network"})),
             reconnect=settings.reconnect,
             buffer_bytes=settings.feed_buffer_bytes,
+            stall=settings.feed_stall,
         )
         node.feed = feed
         node.attempted = feed.attempted
+        return feed
+
+    async def _follow(self, node: _Node, feed: Feed) -> None:
         async with anyio.create_task_group() as task_group:
             task_group.start_soon(self._run_feed, node, feed)
             await self._pump(node, feed)
@@ -1099,8 +1134,13 @@ class Watcher:
                 return
             if isinstance(item, list):
                 await self._apply(node, item)
+                # Let the workers take this batch while it is fresh, instead of parsing
+                # on and on: short queues keep the working set (and the lag) small.
+                await anyio.lowlevel.checkpoint()
             elif isinstance(item, Subscribed):
-                if not item.reconnect or node.needs_resync or not node.synced.is_set():
+                # The first subscription reads the networks; later ones only when a
+                # re-read failed before (a gap, if any, follows as its own item).
+                if node.needs_resync or not node.synced.is_set():
                     await self._resync(node, initial=not node.synced.is_set())
             elif isinstance(item, Gap):
                 await self._resync(node, initial=False)
@@ -1110,29 +1150,51 @@ class Watcher:
 
     async def _apply(self, node: _Node, batch: list[Any]) -> None:
         state = self._cache._node(node.name)
+        nets = state.nets
         fence = node.fence_nano
         wanted: list[NetworkEvent] = []
+        keep = wanted.append
+        connect, disconnect = NetworkAction.CONNECT, NetworkAction.DISCONNECT
+        suppressed = 0
         for event in batch:
             if not isinstance(event, NetworkEvent):
                 continue
             action = event.action
-            if action is NetworkAction.CONNECT or action is NetworkAction.DISCONNECT:
-                # The engine reports some changes twice (every disconnect, on 20.10):
-                # an endpoint change the cache already shows is a repeat, not news.
-                if _already_there(state, event):
-                    node.suppressed += 1
+            if action is connect or action is disconnect:
+                # The hot path, inline. The engine reports some changes twice (every
+                # disconnect, on 20.10): an endpoint change the cache already shows is
+                # a repeat, not news.
+                # (actor_id and attributes are the fields network_id and container_id
+                # read from; read directly here, this runs for every event.)
+                network_id = event.actor_id
+                net = nets.get(network_id)
+                container = event.attributes.get("container")
+                if action is connect:
+                    if net is None:
+                        net = nets[network_id] = _new_net(event)
+                    elif container in net.containers:
+                        suppressed += 1
+                        continue
+                    if container:
+                        net.containers.add(container)
+                else:
+                    if net is None or container not in net.containers:
+                        suppressed += 1
+                        continue
+                    net.containers.discard(container)
+            else:
+                if fence:
+                    if event.time_nano > fence:
+                        node.fence_nano = fence = 0
+                    elif _already_there(state, event):
+                        suppressed += 1
+                        continue
+                _update(state, event)
+                if event.scope == "swarm" and not self._first_report(node.name, event):
+                    node.swarm_duplicates += 1
                     continue
-            elif fence:
-                if event.time_nano > fence:
-                    node.fence_nano = fence = 0
-                elif _already_there(state, event):
-                    node.suppressed += 1
-                    continue
-            _update(state, event)
-            if event.scope == "swarm" and not self._first_report(node.name, event):
-                node.swarm_duplicates += 1
-                continue
-            wanted.append(event)
+            keep(event)
+        node.suppressed += suppressed
         await self._dispatch(wanted)
 
     async def _dispatch(self, events: list[NetworkEvent]) -> None:
@@ -1213,7 +1275,9 @@ class Watcher:
                 name=str(detail.get("Name", "")),
                 driver=str(detail.get("Driver", "")),
                 scope=str(detail.get("Scope", "")),
-                containers=set((detail.get("Containers") or {}).keys()),
+                containers={
+                    key for key in detail.get("Containers") or {} if _CONTAINER_ID.fullmatch(key)
+                },
             )
 
         async with anyio.create_task_group() as task_group:

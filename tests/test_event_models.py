@@ -140,7 +140,9 @@ def test_the_same_event_replayed_has_the_same_identity_and_others_differ() -> No
     first = parse_event(NETWORK_LINES[0], "node1")
     again = parse_event(NETWORK_LINES[0], "node1")
     elsewhere = parse_event(NETWORK_LINES[0], "node2")
-    assert first is not None and again is not None and elsewhere is not None
+    assert first is not None
+    assert again is not None
+    assert elsewhere is not None
     assert first.identity == again.identity
     assert first.identity != elsewhere.identity
     identities = {parse_event(line, "n").identity for line in NETWORK_LINES}  # type: ignore[union-attr]

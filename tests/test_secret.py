@@ -33,7 +33,7 @@ def test_secret_as_a_model_field_serialises_masked() -> None:
     class Tokens(BaseModel):
         worker: swarmnet.Secret
 
-    tokens = Tokens(worker=TOKEN)  # type: ignore[arg-type]
+    tokens = Tokens(worker=TOKEN)
     assert isinstance(tokens.worker, swarmnet.Secret)
     assert TOKEN not in repr(tokens)
     assert TOKEN not in tokens.model_dump_json()

@@ -21,6 +21,7 @@ from . import _doctor as _doctor
 from . import _lab
 from . import _net as _net
 from . import _swarm as _swarm
+from . import _watch as _watch
 
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -31,6 +32,7 @@ COMMANDS: tuple[Register, ...] = (
     _swarm.register,
     _net.register,
     _doctor.register,
+    _watch.register,
 )
 
 

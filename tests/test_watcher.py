@@ -1,0 +1,394 @@
+"""``swarmnet.Watcher`` on one real engine: callbacks, isolation, order, backpressure,
+retries, lifecycle, the network cache, and surviving a ``kill -9`` of the daemon.
+
+Each test makes its network activity on a lab node with raw engine calls, under a
+unique name prefix that the fixture removes afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import structlog
+from _containers import unique_prefix
+from _netevents import (
+    Collector,
+    clean_engine,
+    connect,
+    create_bridge,
+    disconnect,
+    remove_network,
+    run_container,
+    wait_converged,
+    wait_for,
+)
+
+import swarmnet
+from swarmnet import NetworkAction, NetworkEvent
+from swarmnet.lab import Lab, LabNode
+
+pytestmark = [pytest.mark.anyio, pytest.mark.lab]
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = swarmnet.WatcherSettings(
+    reconnect=swarmnet.ReconnectSettings(initial_delay=0.1, max_delay=0.5),
+    stop_grace=1.0,
+)
+
+
+@pytest.fixture
+def node(lab: Lab) -> LabNode:
+    return lab.nodes[1]
+
+
+@pytest.fixture
+async def engine(node: LabNode) -> AsyncIterator[swarmnet.Engine]:
+    async with node.engine() as engine:
+        yield engine
+
+
+@pytest.fixture
+async def prefix(node: LabNode) -> AsyncIterator[str]:
+    prefix = unique_prefix("ew")
+    try:
+        yield prefix
+    finally:
+        await clean_engine(node.docker_host, prefix)
+
+
+async def test_a_networks_life_reaches_the_callbacks_with_its_fields(
+    engine: swarmnet.Engine, prefix: str
+) -> None:
+    watcher = swarmnet.Watcher(engine, settings=FAST)
+    everything = Collector()
+    watcher.add(everything, name="everything")
+    connects = Collector()
+    watcher.on(NetworkAction.CONNECT, driver="bridge", name="connects")(connects)
+    name = f"{prefix}br"
+    async with watcher:
+        assert watcher.subscribed
+        network_id = await create_bridge(engine, name)
+        container = await run_container(engine, f"{prefix}c1")
+        await connect(engine, network_id, container)
+        await disconnect(engine, network_id, container)
+        await remove_network(engine, network_id)
+        await wait_for(lambda: "destroy" in everything.actions(name), what="the destroy event")
+    # The engine reports the disconnect twice; the second one repeats the first.
+    assert everything.actions(name) == ["create", "connect", "disconnect", "destroy"]
+    for event in everything.about(name):
+        assert isinstance(event, NetworkEvent)
+        assert (event.network_id, event.name, event.driver) == (network_id, name, "bridge")
+        assert event.node == "node2"
+        assert event.scope == "local"
+        assert not event.synthesized
+    assert everything.about(name)[1].container_id == container
+    assert [e.container_id for e in connects.about(name)] == [container]
+    assert everything.kwargs[0]["watcher"] is watcher
+    assert everything.kwargs[0]["attempt"] == 0
+    stats = watcher.stats()
+    assert stats.node("node2").suppressed >= 1
+    assert stats.handler("connects").delivered == len(connects.events)
+    assert stats.handler("everything").delivered == len(everything.events)
+
+
+async def test_a_callback_that_raises_stops_neither_the_watcher_nor_the_others(
+    engine: swarmnet.Engine, prefix: str
+) -> None:
+    watcher = swarmnet.Watcher(engine, settings=FAST)
+
+    @watcher.on("create")
+    async def broken(event: NetworkEvent, **kwargs: Any) -> None:
+        raise RuntimeError(f"cannot handle {event.name}")
+
+    survivor = Collector()
+    watcher.on("create")(survivor)
+    names = [f"{prefix}a", f"{prefix}b"]
+    with structlog.testing.capture_logs() as logs:
+        async with watcher:
+            for name in names:
+                await create_bridge(engine, name)
+            await wait_for(lambda: len(survivor.events) == 2, what="both creates")
+    assert [e.name for e in survivor.events] == names
+    assert watcher.stats().handler(broken.__qualname__).failed == 2
+    failures = [entry for entry in logs if entry["event"] == "events.callback_failed"]
+    assert [entry["network"] for entry in failures] == names
+    assert failures[0]["node"] == "node2"
+    assert failures[0]["action"] == "create"
+    assert isinstance(failures[0]["exc_info"], RuntimeError)
+
+
+async def test_a_slow_callback_does_not_delay_other_networks(
+    engine: swarmnet.Engine, prefix: str
+) -> None:
+    watcher = swarmnet.Watcher(engine, settings=FAST)
+    slow, fast = f"{prefix}slow", f"{prefix}fast"
+    release = anyio.Event()
+    finished: list[str] = []
+
+    @watcher.on("create")
+    async def handle(event: NetworkEvent, **kwargs: Any) -> None:
+        if event.name == slow:
+            await release.wait()
+        finished.append(event.name)
+
+    async with watcher:
+        await create_bridge(engine, slow)
+        await create_bridge(engine, fast)
+        await wait_for(lambda: fast in finished, what="the other network's event")
+        assert finished == [fast]  # the slow network's callback is still waiting
+        assert watcher.stats().handlers[0].queued == 0
+        release.set()
+        await wait_for(lambda: slow in finished, what="the slow callback to finish")
+
+
+async def test_events_of_one_network_arrive_in_order_while_networks_run_concurrently(
+    engine: swarmnet.Engine, prefix: str
+) -> None:
+    watcher = swarmnet.Watcher(engine, settings=FAST)
+    seen: dict[str, list[str]] = {}
+    running = 0
+    most_at_once = 0
+
+    @watcher.on()
+    async def handle(event: NetworkEvent, **kwargs: Any) -> None:
+        nonlocal running, most_at_once
+        running += 1
+        most_at_once = max(most_at_once, running)
+        # Longer for earlier events: out-of-order delivery would show.
+        await anyio.sleep(1.0 if event.action == "create" else 0.05)
+        running -= 1
+        seen.setdefault(event.name, []).append(str(event.action))
+
+    names = [f"{prefix}n{i}" for i in range(3)]
+    async with watcher:
+        container = await run_container(engine, f"{prefix}c")
+        for name in names:
+            network = await create_bridge(engine, name)
+            await connect(engine, network, container)
+            await disconnect(engine, network, container)
+        await wait_for(lambda: all(len(seen.get(n, ())) == 3 for n in names), what="all events")
+    assert all(seen[name] == ["create", "connect", "disconnect"] for name in names)
+    assert most_at_once >= 2
+
+
+async def test_a_callback_can_ask_for_a_retry_and_retries_back_off_as_configured(
+    engine: swarmnet.Engine, prefix: str
+) -> None:
+    settings = FAST.model_copy(
+        update={"retry": swarmnet.RetrySettings(backoff=(0.1, 0.4), max_attempts=4)}
+    )
+    watcher = swarmnet.Watcher(engine, settings=settings)
+    calls: list[tuple[str, int, float]] = []
+
+    @watcher.on("create")
+    def flaky(event: NetworkEvent, attempt: int, **kwargs: Any) -> None:
+        calls.append((event.name, attempt, time.monotonic()))
+        if event.name.endswith("once") and attempt == 0:
+            raise swarmnet.Retry("not ready yet", delay=0.2)
+        if event.name.endswith("never"):
+            raise swarmnet.Retry("never ready")
+
+    async with watcher:
+        await create_bridge(engine, f"{prefix}once")
+        await create_bridge(engine, f"{prefix}never")
+        await wait_for(lambda: len(calls) == 6, what="2 + 4 calls")
+        await wait_for(lambda: watcher.stats().handlers[0].failed == 1, what="giving up")
+    once = [c for c in calls if c[0].endswith("once")]
+    never = [c for c in calls if c[0].endswith("never")]
+    assert [attempt for _, attempt, _ in once] == [0, 1]
+    assert once[1][2] - once[0][2] >= 0.2
+    assert [attempt for _, attempt, _ in never] == [0, 1, 2, 3]
+    gaps = [b[2] - a[2] for a, b in itertools.pairwise(never)]
+    assert gaps[0] >= 0.1
+    assert gaps[1] >= 0.4
+    assert gaps[2] >= 0.4  # the last value repeats
+    stats = watcher.stats().handlers[0]
+    assert (stats.delivered, stats.retried, stats.failed) == (1, 4, 1)
+
+
+async def test_a_full_buffer_drops_the_oldest_events_and_counts_them(
+    engine: swarmnet.Engine, prefix: str
+) -> None:
+    settings = FAST.model_copy(
+        update={
+            "dispatch": swarmnet.DispatchSettings(
+                concurrency=1, buffer=2, overflow=swarmnet.Overflow.DROP_OLDEST
+            )
+        }
+    )
+    watcher = swarmnet.Watcher(engine, settings=settings)
+    release = anyio.Event()
+    handled: list[str] = []
+
+    @watcher.on("create")
+    async def stuck(event: NetworkEvent, **kwargs: Any) -> None:
+        await release.wait()
+        handled.append(event.name)
+
+    names = [f"{prefix}{i}" for i in range(6)]
+    async with watcher:
+        for name in names:
+            await create_bridge(engine, name)
+        await wait_for(lambda: watcher.stats().handlers[0].dropped == 3, what="3 drops")
+        assert watcher.stats().handlers[0].queued == 2
+        release.set()
+        await wait_for(lambda: len(handled) == 3, what="the kept events")
+    # The first was being handled; of the 5 after it, the newest 2 were kept.
+    assert handled == [names[0], names[4], names[5]]
+
+
+async def test_the_watcher_runs_in_the_callers_task_group_and_stops_cleanly(
+    engine: swarmnet.Engine, prefix: str
+) -> None:
+    settings = FAST.model_copy(update={"stop_grace": 0.2})
+    watcher = swarmnet.Watcher(engine, settings=settings)
+    cancelled: list[str] = []
+
+    @watcher.on("create")
+    async def never_returns(event: NetworkEvent, **kwargs: Any) -> None:
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            cancelled.append(event.name)
+            raise
+
+    tasks_before = len(asyncio.all_tasks())
+    mine_finished = anyio.Event()
+
+    async def my_own_task() -> None:
+        await anyio.sleep(1.0)
+        mine_finished.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(my_own_task)
+        await tg.start(watcher.run)
+        assert watcher.subscribed
+        await create_bridge(engine, f"{prefix}x")
+        await wait_for(lambda: watcher.stats().received > 0)
+        await anyio.sleep(0.2)  # the callback is now inside sleep_forever
+        watcher.stop()
+    # The watcher's callback was cancelled after the grace; the caller's task was not.
+    assert cancelled == [f"{prefix}x"]
+    assert mine_finished.is_set()
+    assert len(asyncio.all_tasks()) == tasks_before
+    with pytest.raises(swarmnet.SwarmnetError, match="runs once"):
+        await watcher.run()
+
+
+async def test_existing_networks_can_be_announced_on_start(
+    engine: swarmnet.Engine, prefix: str
+) -> None:
+    name = f"{prefix}old"
+    network_id = await create_bridge(engine, name)
+    container = await run_container(engine, f"{prefix}c", network=name)
+    settings = FAST.model_copy(update={"resync": swarmnet.ResyncSettings(initial_events=True)})
+    watcher = swarmnet.Watcher(engine, settings=settings)
+    seen = Collector()
+    watcher.on(network=name)(seen)
+    async with watcher:
+        await wait_for(lambda: len(seen.events) == 2, what="create and connect")
+        cached = watcher.cache.get(name, node="node2")
+    assert seen.actions(name) == ["create", "connect"]
+    assert all(e.synthesized for e in seen.events)
+    assert seen.events[1].container_id == container
+    assert cached is not None
+    assert (cached.id, cached.driver, cached.scope) == (network_id, "bridge", "local")
+    assert cached.containers == {container}
+
+
+async def test_after_a_kill_9_mid_activity_the_cache_matches_and_nothing_came_twice(
+    node: LabNode, engine: swarmnet.Engine, prefix: str
+) -> None:
+    watcher = swarmnet.Watcher(engine, settings=FAST)
+    seen = Collector()
+    watcher.add(seen)
+    stop = anyio.Event()
+
+    async def activity() -> None:
+        round_ = 0
+        async with node.engine(timeout=10) as busy:
+            while not stop.is_set():
+                try:
+                    network = await create_bridge(busy, f"{prefix}n{round_}")
+                    container = await run_container(busy, f"{prefix}c{round_}", network=network)
+                    if round_ % 3:
+                        await disconnect(busy, network, container)
+                        await remove_network(busy, network)
+                except swarmnet.SwarmnetError:
+                    await anyio.sleep(0.3)  # the daemon is down or coming back
+                round_ += 1
+
+    async with watcher, anyio.create_task_group() as tg:
+        tg.start_soon(activity)
+        await anyio.sleep(2.5)
+        await node.kill()
+        await anyio.sleep(0.5)
+        await node.start()
+        await wait_for(lambda: watcher.stats().node("node2").resyncs >= 1, 60, "the re-read")
+        await anyio.sleep(2.5)
+        stop.set()
+        await wait_converged(watcher, engine, within=30)
+
+    stats = watcher.stats().node("node2")
+    assert stats.reconnects >= 1
+    assert stats.gaps >= 1
+    real = [e for e in seen.events if not e.synthesized]
+    assert len({e.identity for e in real}) == len(real), "an event was delivered twice"
+    # Per container and network, connects and disconnects alternate: no repeats.
+    last: dict[tuple[str, str], str] = {}
+    for event in seen.events:
+        if event.container_id and event.action in ("connect", "disconnect"):
+            key = (event.network_id, event.container_id)
+            assert last.get(key) != event.action, f"{event.action} twice for {key}"
+            last[key] = str(event.action)
+    assert sum(1 for e in real if e.name.startswith(prefix)) > 10
+
+
+async def test_the_example_watches_and_prints_events(node: LabNode) -> None:
+    env = {**os.environ, "SWARMNET_EXAMPLE_HOSTS": node.docker_host}
+    result = await anyio.run_process(
+        [sys.executable, str(ROOT / "examples" / "04_watch_networks.py")],
+        env=env,
+        check=False,
+    )
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert "subscribed to 1 engine" in out
+    assert "create" in out
+    assert "destroy" in out
+    assert "node2" in out
+
+
+async def test_the_cli_prints_one_json_object_per_event(
+    node: LabNode, engine: swarmnet.Engine, prefix: str
+) -> None:
+    name = f"{prefix}cli"
+    argv = [sys.executable, "-m", "swarmnet", "watch", "--engine", f"node2={node.docker_host}"]
+    argv += ["--json", "--count", "2", "--network", name]
+    async with await anyio.open_process(argv) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        with anyio.fail_after(30):
+            status = await process.stderr.receive()
+            assert b"swarmnet: watching node2" in status
+            network_id = await create_bridge(engine, name)
+            await remove_network(engine, network_id)
+            out = b"".join([chunk async for chunk in process.stdout])
+            assert await process.wait() == 0
+    events = [json.loads(line) for line in out.decode().splitlines()]
+    assert [(e["action"], e["name"], e["node"]) for e in events] == [
+        ("create", name, "node2"),
+        ("destroy", name, "node2"),
+    ]
+    assert events[0]["network_id"] == network_id
+    assert events[0]["synthesized"] is False
