@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 import uuid
@@ -21,6 +22,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
+import structlog
 
 import swarmnet
 from swarmnet.lab import LAB_IMAGE, Lab
@@ -66,6 +68,8 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
     formed_here = all(
         info.swarm.local_node_state is swarmnet.LocalNodeState.INACTIVE for info in infos
     )
+    # The engine keeps docker_gwbridge after a swarm leave; remove the ones this demo made.
+    had_gwbridge = [(await swarmnet.gwbridge(engine)).created for engine in engines]
 
     # 1. Form a swarm: one manager, the rest workers.
     def progress(step: swarmnet.ClusterProgress) -> None:
@@ -85,6 +89,7 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
     overlay_name = f"demo-overlay-{suffix}"
     seen: list[swarmnet.NetworkEvent] = []
     removed = anyio.Event()
+    overlay_removed = False
     try:
         # 2. The networks swarm mode made on its own.
         say("\n2. Built-in networks")
@@ -92,7 +97,7 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
         pools = ", ".join(str(pool.subnet) for pool in ingress.pools)
         say(
             f"  ingress on {manager.name}: subnet {pools}, vxlan {list(ingress.vxlan_ids)}, "
-            f"peers {sorted(peer.name for peer in ingress.peers)}"
+            f"peers {sorted(str(peer.ip) for peer in ingress.peers)}"
         )
         bridge = await swarmnet.gwbridge(worker)
         if bridge.created:
@@ -109,10 +114,7 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
             if event.action == "remove":
                 removed.set()
             who = f" container {event.container_id[:12]}" if event.container_id else ""
-            say(
-                f"  event  {event.node:<6} {event.scope:<5} {event.action:<10} "
-                f"{event.name}{who}"
-            )
+            say(f"  event  {event.node:<6} {event.scope:<5} {event.action:<10} {event.name}{who}")
 
         async with watcher:
             # 3. An attachable overlay, and containers on two nodes that talk over it.
@@ -149,6 +151,7 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
             await worker.containers.remove(client.id)
             await manager.containers.remove(web.id)
             await manager.networks.remove(overlay_name)
+            overlay_removed = True
             # Give the last events time to arrive before the watcher stops.
             with anyio.move_on_after(5):
                 await removed.wait()
@@ -163,14 +166,20 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
             for engine in engines:
                 for name in (f"client-{suffix}", f"web-{suffix}"):
                     await engine.containers.remove(name)
-            with contextlib.suppress(swarmnet.NotFound):
-                await manager.networks.remove(overlay_name)
+            if not overlay_removed:
+                with contextlib.suppress(swarmnet.NotFound):
+                    await manager.networks.remove(overlay_name)
             if formed_here:
                 await swarmnet.dissolve(engines)
+                for engine, had in zip(engines, had_gwbridge, strict=True):
+                    if not had:
+                        await swarmnet.remove_gwbridge(engine)
                 say("Swarm dissolved.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # An application decides how to log (swarmnet never does): show warnings and errors.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--hosts",
