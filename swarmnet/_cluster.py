@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import anyio
@@ -29,6 +29,7 @@ from ._errors import (
     SwarmLocked,
     SwarmnetError,
 )
+from ._secret import Secret
 from ._swarm_models import (
     JoinTokens,
     Node,
@@ -37,6 +38,7 @@ from ._swarm_models import (
     Reachability,
     Swarm,
     SwarmInitSpec,
+    SwarmJoinSpec,
     SwarmStatus,
     check_node_addr,
     normalise_remote_addr,
@@ -47,7 +49,7 @@ _log = structlog.get_logger("swarmnet.cluster")
 _Outcome = tuple[int, SwarmStatus | SwarmnetError]
 
 #: How often the node list is polled while waiting for readiness (seconds).
-_POLL = 0.05
+_POLL = 0.02
 
 
 class MemberAction(str, enum.Enum):
@@ -197,13 +199,36 @@ class _Reporter:
 async def _statuses(engines: Sequence[Engine]) -> list[SwarmStatus]:
     results: dict[int, SwarmStatus] = {}
 
-    async def one(index: int, engine: Engine) -> None:
-        results[index] = await engine.swarm.status()
+    async def one(index: int) -> None:
+        results[index] = await engines[index].swarm._probe()
+
+    errors = await _each(range(len(engines)), one)
+    if errors:
+        raise errors[min(errors)]
+    return [results[index] for index in range(len(engines))]
+
+
+async def _each(
+    items: Iterable[int], step: Callable[[int], Awaitable[None]]
+) -> dict[int, SwarmnetError]:
+    """Run ``step`` for every item at once; return the swarmnet errors by item.
+
+    Errors are collected rather than raised from inside the task group, so that one
+    engine's failure neither cancels the others nor reaches the caller wrapped in an
+    exception group.
+    """
+    errors: dict[int, SwarmnetError] = {}
+
+    async def guarded(item: int) -> None:
+        try:
+            await step(item)
+        except SwarmnetError as exc:
+            errors[item] = exc
 
     async with anyio.create_task_group() as tg:
-        for index, engine in enumerate(engines):
-            tg.start_soon(one, index, engine)
-    return [results[index] for index in range(len(engines))]
+        for item in items:
+            tg.start_soon(guarded, item)
+    return errors
 
 
 def _check_engines(engines: Sequence[Engine]) -> None:
@@ -318,10 +343,12 @@ class _Formation:
             await self._init(init_spec)
         leader = engines[anchor]
         tokens = await leader.swarm.join_tokens()
-        self.remotes = _manager_addrs(self.statuses[anchor])
         # Roles come from the managers' node list: an engine's own /info lags behind a
         # promotion or demotion for a moment.
-        self.listed = {node.id: node for node in await leader.nodes.list()}
+        listed = await leader.nodes.list()
+        self.listed = {node.id: node for node in listed}
+        self.remotes = [n.manager_status.addr for n in listed if n.manager_status is not None]
+        self.remotes = self.remotes or _manager_addrs(self.statuses[anchor])
         await self._managers(leader, tokens)
         # The engine that made the swarm may be asked to be a worker: hand over first.
         if anchor >= self.managers:
@@ -382,30 +409,33 @@ class _Formation:
 
     async def _init(self, init_spec: SwarmInitSpec) -> None:
         engine = self.engines[0]
-        await engine.swarm.init(init_spec)
-        self.statuses[0] = await engine.swarm.status()
-        await self._done(0, MemberAction.INITIALISED, self.statuses[0].node_id)
+        node_id = await engine.swarm._init_from(self.statuses[0], init_spec, recover=True)
+        await self._done(0, MemberAction.INITIALISED, node_id)
 
     async def _managers(self, leader: Engine, tokens: JoinTokens) -> None:
         # One at a time, so raft never has two members joining at once.
         for index in range(self.managers):
             if index in self.actions:
                 continue
-            engine, status = self.engines[index], self.statuses[index]
+            status = self.statuses[index]
             if status.local_node_state is LocalNodeState.ACTIVE and self._manages(status):
                 await self._done(index, MemberAction.UNCHANGED, status.node_id)
             elif status.local_node_state is LocalNodeState.ACTIVE:
                 await leader.nodes.promote(status.node_id)
                 await self._done(index, MemberAction.PROMOTED, status.node_id)
             else:
-                joined = await engine.swarm.join(
-                    self.remotes,
-                    tokens.manager,
-                    advertise_addr=self.addrs[index],
-                    timeout=self.timeout,
-                )
+                joined = await self._join(index, tokens.manager)
                 self.remotes = _merge(self.remotes, joined)
                 await self._done(index, MemberAction.JOINED, joined.node_id)
+
+    async def _join(self, index: int, token: Secret) -> SwarmStatus:
+        spec = SwarmJoinSpec(
+            remote_addrs=tuple(self.remotes), join_token=token, advertise_addr=self.addrs[index]
+        )
+        # The state read at the start is reused: no second /info per engine.
+        return await self.engines[index].swarm._join_from(
+            self.statuses[index], spec, timeout=self.timeout, recover=True
+        )
 
     async def _demote_extra_managers(self, leader: Engine) -> None:
         for index in range(self.managers, len(self.engines)):
@@ -431,18 +461,14 @@ class _Formation:
             async with outbox:
                 outcome: SwarmStatus | SwarmnetError
                 try:
-                    outcome = await self.engines[index].swarm.join(
-                        self.remotes,
-                        tokens.worker,
-                        advertise_addr=self.addrs[index],
-                        timeout=self.timeout,
-                    )
+                    outcome = await self._join(index, tokens.worker)
                 except SwarmnetError as exc:
                     # Kept, not raised: the other joins go on, and a re-run retries this one.
                     outcome = exc
                 await outbox.send((index, outcome))
 
         failures: list[tuple[int, SwarmnetError]] = []
+        interrupted: Exception | None = None
         async with anyio.create_task_group() as tg:
             async with send:
                 for index in to_join:
@@ -456,8 +482,17 @@ class _Formation:
                             member=self.engines[index].name,
                             error=str(outcome),
                         )
-                    else:
+                        continue
+                    try:
                         await self._done(index, MemberAction.JOINED, outcome.node_id)
+                    except Exception as exc:  # noqa: BLE001 (the caller's callback; re-raised)
+                        # Stop the joins still running and hand the caller its own
+                        # exception, not an exception group.
+                        interrupted = exc
+                        tg.cancel_scope.cancel()
+                        break
+        if interrupted is not None:
+            raise interrupted
         if len(failures) == 1:
             raise failures[0][1]
         if failures:
@@ -598,19 +633,14 @@ async def dissolve(
     ]
     report.total = len(members)
     failures: list[SwarmnetError] = []
-
-    async def one_swarm(group: _Group) -> None:
+    # Engines may belong to different swarms (a test or a crash left them so); each
+    # swarm is taken apart on its own.
+    for group in _group_by_swarm(statuses, members):
         try:
             await _dissolve_group(engines, statuses, group, timeout, report)
         except SwarmnetError as exc:
             # Kept, not raised at once: the other swarms still get dissolved.
             failures.append(exc)
-
-    # Engines may belong to different swarms (a test or a crash left them so); each
-    # swarm is taken apart on its own, all at the same time.
-    async with anyio.create_task_group() as tg:
-        for group in _group_by_swarm(statuses, members):
-            tg.start_soon(one_swarm, group)
     if failures:
         raise failures[0]
     left = tuple(engines[i].name for i in members)
@@ -680,13 +710,32 @@ async def _dissolve_group(
         group.workers = [i for i in members if not manages(i)]
         group.managers = [i for i in members if manages(i)]
 
-    async with anyio.create_task_group() as tg:
-        for index in group.workers:
-            tg.start_soon(leave, index)
-    if leader is None or group.anchor is None:
-        return
-    for index in group.workers:
-        await _remove(leader, statuses[index].node_id, report, engines[index])
+    async def leave_quietly(index: int) -> None:
+        await engines[index].swarm.leave(force=True)
+
+    # Workers leave all at once; progress is reported from here, not from their tasks.
+    errors = await _each(group.workers, leave_quietly)
+    left = [index for index in group.workers if index not in errors]
+    for index in left:
+        await report("left", f"{engines[index].name} left", engine=engines[index])
+    if leader is not None and group.anchor is not None:
+        for index in left:
+            await _remove(leader, statuses[index].node_id, report, engines[index])
+        await _dissolve_managers(engines, statuses, group, leader, timeout, leave, report)
+    if errors:
+        raise errors[min(errors)]
+
+
+async def _dissolve_managers(
+    engines: Sequence[Engine],
+    statuses: list[SwarmStatus],
+    group: _Group,
+    leader: Engine,
+    timeout: float,  # noqa: ASYNC109
+    leave: Callable[[int], Awaitable[None]],
+    report: _Reporter,
+) -> None:
+    assert group.anchor is not None
     for index in group.managers:
         node_id = statuses[index].node_id
         await _demote_and_wait(leader, node_id, timeout)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
-from pydantic import Field
+from pydantic import AliasPath, Field
 
 from ._errors import EngineError, SwarmnetError
 from ._models import EngineModel
@@ -62,7 +62,8 @@ class SwarmMembership(EngineModel):
     error: str = ""
     nodes: int | None = None
     managers: int | None = None
-    cluster_id: str = ""
+    # /info nests the cluster's id (managers only): {"Cluster": {"ID": …}}.
+    cluster_id: str = Field("", validation_alias=AliasPath("Cluster", "ID"))
 
     @property
     def is_manager(self) -> bool:

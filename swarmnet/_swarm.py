@@ -130,6 +130,25 @@ class SwarmAPI:
         info = await self._engine._transport.request("GET", "info")
         return SwarmStatus.model_validate(info.get("Swarm") or {})
 
+    async def _probe(self) -> SwarmStatus:
+        """The engine's status, read cheaply when it is in no swarm.
+
+        ``/info`` makes the engine run helper programs (tens of ms, more when many
+        engines are asked at once), while ``GET /swarm`` answers at once. When that says
+        "not part of a swarm" the engine is taken as inactive; an engine stuck in
+        ``error`` reads the same, and the init or join that follows learns otherwise
+        from the engine's answer, reads the full status and decides again.
+        """
+        try:
+            await manager_request(self._engine, "GET", "swarm")
+        except NotInSwarm:
+            return SwarmStatus(local_node_state=LocalNodeState.INACTIVE)
+        except EngineAPIError:
+            # A worker, a locked or pending engine, or a manager in the middle of a role
+            # change (its control socket comes and goes): the full status tells which.
+            pass
+        return await self.status()
+
     async def state(self) -> LocalNodeState:
         """``inactive``, ``pending``, ``active``, ``error`` or ``locked``."""
         return (await self.status()).local_node_state
@@ -193,29 +212,40 @@ class SwarmAPI:
             SwarmLocked: the engine is a locked manager.
         """
         init = build_spec(SwarmInitSpec, spec, options, "swarm init")
-        status = await self.status()
-        state = status.local_node_state
-        if state is LocalNodeState.ACTIVE and not status.control_available:
-            raise self._already_member(status, "init a new swarm")
-        if state is LocalNodeState.ACTIVE and not init.force_new_cluster:
+        status = await self._probe()
+        if status.is_manager and not init.force_new_cluster:
             swarm = await self.inspect()
             self._log.info("swarm.init.existing", swarm_id=swarm.id, node_id=status.node_id)
             return swarm
+        node_id = await self._init_from(status, init, recover=recover)
+        swarm = await self.inspect()
+        self._log.info(
+            "swarm.initialised", swarm_id=swarm.id, node_id=node_id, forced=init.force_new_cluster
+        )
+        return swarm
+
+    async def _init_from(
+        self, status: SwarmStatus, init: SwarmInitSpec, *, recover: bool, again: bool = False
+    ) -> str:
+        """Init, given the status just read (``form_cluster`` has it already); the node id."""
+        state = status.local_node_state
+        if state is LocalNodeState.ACTIVE and not status.control_available:
+            raise self._already_member(status, "init a new swarm")
         if state is LocalNodeState.LOCKED:
             raise self._locked("init needs it unlocked, or left with leave(force=True)")
         if state in (LocalNodeState.PENDING, LocalNodeState.ERROR):
             await self._recover(status, recover, "init")
-        node_id = await self._engine._transport.request(
-            "POST", "swarm/init", json_body=init.to_engine(), secrets=init.spec.secrets()
-        )
-        swarm = await self.inspect()
-        self._log.info(
-            "swarm.initialised",
-            swarm_id=swarm.id,
-            node_id=str(node_id or "").strip(),
-            forced=init.force_new_cluster,
-        )
-        return swarm
+        try:
+            node_id = await self._engine._transport.request(
+                "POST", "swarm/init", json_body=init.to_engine(), secrets=init.spec.secrets()
+            )
+        except AlreadyInSwarm:
+            if state is not LocalNodeState.INACTIVE or again:
+                raise
+            # Taken for inactive by the cheap probe, but in a swarm after all: decide
+            # again on the full status (an engine stuck in "error" reads like this).
+            return await self._init_from(await self.status(), init, recover=recover, again=True)
+        return str(node_id or "").strip()
 
     async def join(
         self,
@@ -237,8 +267,10 @@ class SwarmAPI:
         is an active member.
 
         Idempotent: an engine already in that swarm (it knows one of ``remote_addrs``
-        as a manager) is left as it is. ``recover`` lets an engine stuck in ``pending``
-        or ``error`` after an earlier failed join leave with force and join again.
+        as a manager) is left as it is, and one still joining those same managers (an
+        earlier call was cut short) is waited for. ``recover`` lets an engine stuck in
+        ``pending`` or ``error`` after an earlier failed join leave with force and join
+        again.
 
         ``timeout`` bounds the wait for the managers (the engine itself gives up after
         about 20 s); after it the engine keeps trying in the background and stays
@@ -260,7 +292,18 @@ class SwarmAPI:
             data_path_addr=data_path_addr,
             availability=availability,
         )
-        status = await self.status()
+        return await self._join_from(await self._probe(), spec, timeout=timeout, recover=recover)
+
+    async def _join_from(
+        self,
+        status: SwarmStatus,
+        spec: SwarmJoinSpec,
+        *,
+        timeout: float | None,  # noqa: ASYNC109
+        recover: bool,
+        again: bool = False,
+    ) -> SwarmStatus:
+        """Join, given the status just read (``form_cluster`` has it already)."""
         state = status.local_node_state
         if state is LocalNodeState.ACTIVE:
             if self._same_swarm(status, spec.remote_addrs):
@@ -269,13 +312,39 @@ class SwarmAPI:
             raise self._already_member(status, "join another swarm")
         if state is LocalNodeState.LOCKED:
             raise self._locked("join needs it unlocked, or left with leave(force=True)")
+        if state is LocalNodeState.PENDING and self._same_swarm(status, spec.remote_addrs):
+            # A join to these same managers is under way (an earlier call was cut
+            # short): let it finish rather than start over as a second node.
+            finished = await self._finish_pending(timeout)
+            if finished is not None:
+                return finished
+            status = await self.status()
+            state = status.local_node_state
         if state in (LocalNodeState.PENDING, LocalNodeState.ERROR):
             await self._recover(status, recover, "join")
-        await self._send_join(spec, timeout)
+        try:
+            await self._send_join(spec, timeout)
+        except AlreadyInSwarm:
+            if state is not LocalNodeState.INACTIVE or again:
+                raise
+            # Taken for inactive by the cheap probe, but in a swarm after all: decide
+            # again on the full status (an engine stuck in "error" reads like this).
+            return await self._join_from(
+                await self.status(), spec, timeout=timeout, recover=recover, again=True
+            )
         # The engine answers once the node is up, so this is normally active already.
         joined = await self.status()
         if joined.local_node_state is not LocalNodeState.ACTIVE:
             joined = await self.wait_active(timeout=timeout or 30.0)
+        self._log.info("swarm.joined", node_id=joined.node_id, manager=joined.control_available)
+        return joined
+
+    async def _finish_pending(self, timeout: float | None) -> SwarmStatus | None:  # noqa: ASYNC109
+        """Wait for a join already under way; its status, or None if it did not finish."""
+        try:
+            joined = await self.wait_active(timeout=min(timeout or 20.0, 20.0))
+        except (JoinFailed, SwarmLocked):
+            return None
         self._log.info("swarm.joined", node_id=joined.node_id, manager=joined.control_available)
         return joined
 
@@ -286,9 +355,10 @@ class SwarmAPI:
         may cost the raft quorum), for a locked engine, and for one stuck in ``pending``.
 
         Raises:
-            SwarmError: the engine refused to leave without ``force`` (the message says why).
+            SwarmError: the engine refused to leave without ``force``, or could not leave
+                at all (the message says why and what to do).
         """
-        status = await self.status()
+        status = await self._probe()
         if status.local_node_state is LocalNodeState.INACTIVE:
             self._log.debug("swarm.leave.not_member")
             return
@@ -301,8 +371,13 @@ class SwarmAPI:
         except EngineAPIError as exc:
             if isinstance(exc, SwarmError) and not isinstance(exc, SwarmLocked):
                 raise
+            hint = (
+                "its swarm component is stuck: restart its daemon, then leave again"
+                if force
+                else "pass force=True to leave anyway"
+            )
             raise SwarmError(
-                f"the engine refused to leave: {exc.explanation} (pass force=True to leave anyway)",
+                f"the engine could not leave: {exc.explanation.strip()} ({hint})",
                 engine=self._engine.url,
                 status=exc.status,
                 explanation=exc.explanation,

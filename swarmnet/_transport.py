@@ -148,6 +148,8 @@ def format_api_version(version: tuple[int, int]) -> str:
 # Message fragments the engine uses for swarm state; status alone does not tell them apart
 # (the engine answers 503 for most of them, some versions 406 or 500).
 _SWARM_FRAGMENTS: tuple[tuple[str, type[EngineAPIError]], ...] = (
+    # An engine in no swarm says "not a swarm manager. Use "docker swarm init"…".
+    ('use "docker swarm init"', NotInSwarm),
     ("is not a swarm manager", NotASwarmManager),
     ("not a swarm manager", NotASwarmManager),
     ("is not part of a swarm", NotInSwarm),

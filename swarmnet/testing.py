@@ -40,8 +40,10 @@ from contextlib import AsyncExitStack
 import anyio
 import pytest
 
+from ._builtin import remove_gwbridge
 from ._cluster import Cluster, dissolve, form_cluster
-from ._errors import SwarmnetError
+from ._engine import LocalNodeState
+from ._errors import NetworkInUse, SwarmnetError
 from .lab import Lab, LabNode
 
 DEFAULT_LAB_NAME = "pytest"
@@ -133,8 +135,9 @@ def swarm_cluster(lab: Lab) -> Iterator[Cluster]:
 
     At the module's end (even after a failure) :func:`swarmnet.dissolve` takes every
     node out: workers leave and are removed from the node list, then node1 leaves; all
-    three end ``inactive``. Tests must remove their own services, networks and
-    containers; a test that changes roles or membership must restore them.
+    three end ``inactive``, and the ``docker_gwbridge`` the swarm left is removed. Tests
+    must remove their own services, networks and containers; a test that changes roles
+    or membership must restore them.
     """
     if len(lab.nodes) < 3:
         pytest.fail(f"swarm_cluster needs a lab of 3 nodes or more, not {len(lab.nodes)}")
@@ -159,3 +162,35 @@ async def _dissolve_swarm_cluster(nodes: Sequence[LabNode]) -> None:
     async with AsyncExitStack() as stack:
         engines = [await stack.enter_async_context(node.engine()) for node in nodes]
         await dissolve(engines)
+    await remove_gwbridges(nodes)
+
+
+_GWBRIDGE_ATTEMPTS = 40
+
+
+async def remove_gwbridges(nodes: Sequence[LabNode]) -> None:
+    """Remove ``docker_gwbridge`` from every node that is in no swarm.
+
+    The engine keeps the bridge (and, for a moment, the ingress sandbox on it) after a
+    node leaves its swarm, so a node is not as it was before the swarm until it goes.
+    A dockerd 20.10 that logged "timeout while waiting for ingress network removal"
+    during the leave keeps a stale ``ingress`` and its sandbox until it restarts; such a
+    node is restarted after 20 s of trying.
+    """
+    for node in nodes:
+        for attempt in range(_GWBRIDGE_ATTEMPTS):
+            async with node.engine() as engine:
+                info = await engine.info()
+                if info.swarm.local_node_state is not LocalNodeState.INACTIVE:
+                    break
+                try:
+                    await remove_gwbridge(engine)
+                    break
+                except NetworkInUse:
+                    pass
+            if attempt == _GWBRIDGE_ATTEMPTS - 1:
+                await node.restart()
+                async with node.engine() as engine:
+                    await remove_gwbridge(engine)
+            else:
+                await anyio.sleep(0.5)

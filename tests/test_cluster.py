@@ -185,6 +185,29 @@ async def test_an_interrupted_form_cluster_completes_on_a_rerun(
     ]
 
 
+async def test_a_callback_that_raises_while_workers_join_stops_the_run_with_its_own_error(
+    lab: Lab, engines: list[Engine]
+) -> None:
+    def stop_at_first_worker(step: ClusterProgress) -> None:
+        if step.step == "joined":
+            raise Interrupted(step.engine)
+
+    # The caller's exception comes back as itself, not wrapped in an exception group;
+    # the joins still in flight are abandoned (the engines may finish them alone).
+    with pytest.raises(Interrupted):
+        await form_cluster(
+            engines, managers=1, advertise_addrs=addresses(lab, 5), on_progress=stop_at_first_worker
+        )
+
+    cluster = await form_cluster(engines, managers=1, advertise_addrs=addresses(lab, 5))
+
+    assert cluster.members[0].action is MemberAction.UNCHANGED
+    assert {m.action for m in cluster.members[1:]} <= {MemberAction.UNCHANGED, MemberAction.JOINED}
+    assert MemberAction.UNCHANGED in {m.action for m in cluster.members[1:]}
+    assert len(cluster.nodes) == 5
+    assert all(node.state is NodeState.READY for node in cluster.nodes)
+
+
 async def test_a_rerun_with_another_manager_count_promotes_and_demotes(
     lab: Lab, engines: list[Engine]
 ) -> None:

@@ -13,10 +13,12 @@ from swarmnet._transport import error_for_status
         (409, "container name already in use", swarmnet.Conflict),
         (
             503,
-            'This node is not a swarm manager. Use "docker swarm init"',
+            "This node is not a swarm manager. Worker nodes can't be used to view or modify "
+            "cluster state.",
             swarmnet.NotASwarmManager,
         ),
         (503, "This node is not part of a swarm", swarmnet.NotInSwarm),
+        (503, 'This node is not a swarm manager. Use "docker swarm init"', swarmnet.NotInSwarm),
         (
             503,
             'This node is already part of a swarm. Use "docker swarm leave"',
