@@ -1,0 +1,43 @@
+"""Run every benchmark one after another (``make bench``), each in its own process.
+
+    python benchmarks/run_all.py            # the full runs (several minutes)
+    python benchmarks/run_all.py --quick    # short runs
+
+Each benchmark compares swarmnet with docker-py, aiodocker or the docker CLI in the
+same run and prints ratios; see its own ``--help``. They bring up (and take down) the
+lab engines they need, so run them as root on a machine with nothing else loading it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+BENCHMARKS = (
+    "bench_form_cluster.py",
+    "bench_ensure_overlays.py",
+    "bench_builtin.py",
+    "bench_events.py",
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs")
+    args = parser.parse_args()
+    failed = []
+    for name in BENCHMARKS:
+        print(f"\n=== {name}", flush=True)
+        argv = [sys.executable, str(HERE / name), *(["--quick"] if args.quick else [])]
+        if subprocess.run(argv, check=False).returncode != 0:
+            failed.append(name)
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
