@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -79,38 +80,41 @@ def _specs(prefix: str, count: int) -> list[swarmnet.OverlaySpec]:
     ]
 
 
-async def bench_ensure_many(host: str, prefix: str, count: int) -> Row:
-    row = Row("swarmnet ensure_many")
+async def _bench_swarmnet(
+    name: str,
+    host: str,
+    specs: list[swarmnet.OverlaySpec],
+    run: Callable[[swarmnet.Engine, list[swarmnet.OverlaySpec]], Awaitable[None]],
+) -> Row:
+    """Time ``run`` twice (creating, then all present) and count its requests each time."""
+    row = Row(name)
     counter = Counter()
-    specs = _specs(prefix, count)
     async with swarmnet.Engine(host, on_request=counter) as engine:
         counter.take()
         for _ in range(2):
             started = time.perf_counter()
-            results = await engine.networks.ensure_many(specs)
+            await run(engine, specs)
             row.seconds.append(time.perf_counter() - started)
             total, writes = counter.take()
             row.requests.append(total)
             row.writes.append(writes)
-            assert len(results) == count
     return row
+
+
+async def bench_ensure_many(host: str, prefix: str, count: int) -> Row:
+    async def run(engine: swarmnet.Engine, specs: list[swarmnet.OverlaySpec]) -> None:
+        results = await engine.networks.ensure_many(specs)
+        assert len(results) == count
+
+    return await _bench_swarmnet("swarmnet ensure_many", host, _specs(prefix, count), run)
 
 
 async def bench_ensure_each(host: str, prefix: str, count: int) -> Row:
-    row = Row("swarmnet ensure (each)")
-    counter = Counter()
-    specs = _specs(prefix, count)
-    async with swarmnet.Engine(host, on_request=counter) as engine:
-        counter.take()
-        for _ in range(2):
-            started = time.perf_counter()
-            for spec in specs:
-                await engine.networks.ensure(spec)
-            row.seconds.append(time.perf_counter() - started)
-            total, writes = counter.take()
-            row.requests.append(total)
-            row.writes.append(writes)
-    return row
+    async def run(engine: swarmnet.Engine, specs: list[swarmnet.OverlaySpec]) -> None:
+        for spec in specs:
+            await engine.networks.ensure(spec)
+
+    return await _bench_swarmnet("swarmnet ensure (each)", host, _specs(prefix, count), run)
 
 
 def bench_docker_py(host: str, prefix: str, count: int) -> Row:

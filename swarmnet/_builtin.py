@@ -42,7 +42,13 @@ from ._errors import (
     SwarmLocked,
 )
 from ._models import EngineModel, Spec
-from ._network_models import IPAMPoolInfo, Network, NetworkEndpointInfo, PeerInfo
+from ._network_models import (
+    IPAMPoolInfo,
+    Network,
+    NetworkEndpointInfo,
+    PeerInfo,
+    subnets_overlap,
+)
 from ._network_specs import (
     CIDR,
     OPT_BRIDGE_NAME,
@@ -518,9 +524,7 @@ async def _inspect(engine: Engine, ref: str, *, verbose: bool = False) -> Networ
     try:
         payload = await engine._transport.request("GET", f"networks/{ref}", params=params)
     except NotFound as exc:
-        raise NetworkNotFound(
-            f"no network {ref!r} on this engine", engine=engine.url, status=exc.status
-        ) from exc
+        raise NetworkNotFound.refine(exc, f"no network {ref!r} on this engine") from exc
     return Network.model_validate(payload)
 
 
@@ -678,12 +682,10 @@ async def create_gwbridge(
     try:
         await engine._transport.request("POST", "networks/create", json_body=spec.create_body())
     except Conflict as exc:
-        raise Conflict(
+        raise Conflict.refine(
+            exc,
             f"docker_gwbridge could not be created on {engine.name}: {exc.explanation}; "
             "another one may have appeared meanwhile (an overlay endpoint landed?)",
-            engine=engine.url,
-            status=exc.status,
-            explanation=exc.explanation,
         ) from exc
     log.info("network.created", subnet=str(spec.subnet) if spec.subnet else None)
     return GatewayBridge.from_network(await _inspect(engine, GWBRIDGE), engine=engine.name)
@@ -764,17 +766,6 @@ def _previous_body(old: Network) -> dict[str, Any]:
         "Options": options,
         "Labels": dict(old.labels),
     }
-
-
-IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _overlap(first: IPNet, second: IPNet) -> bool:
-    if isinstance(first, ipaddress.IPv4Network) and isinstance(second, ipaddress.IPv4Network):
-        return first.overlaps(second)
-    if isinstance(first, ipaddress.IPv6Network) and isinstance(second, ipaddress.IPv6Network):
-        return first.overlaps(second)
-    return False
 
 
 async def _until(check: Callable[[], Awaitable[bool]]) -> None:
@@ -952,7 +943,7 @@ def _check_subnet_free(
         if old is not None and other.id == old.id:
             continue
         for pool in other.ipam.config:
-            if pool.subnet is not None and _overlap(pool.subnet, subnet):
+            if pool.subnet is not None and subnets_overlap(pool.subnet, subnet):
                 raise InvalidSpec(
                     f"subnet {subnet} overlaps network {other.name!r} ({pool.subnet}) "
                     f"on {manager.name}; pick another subnet"
@@ -986,12 +977,10 @@ async def _delete_ingress(manager: Engine, network_id: str) -> None:
         return
     except EngineAPIError as exc:
         if "depends on it" in exc.explanation:
-            raise IngressInUse(
+            raise IngressInUse.refine(
+                exc,
                 f"the engine refused to remove ingress: {exc.explanation}; remove the "
                 "services that publish ports first",
-                engine=manager.url,
-                status=exc.status,
-                explanation=exc.explanation,
             ) from exc
         raise
 
@@ -1016,9 +1005,7 @@ async def _create_ingress(manager: Engine, spec: IngressSpec, old: Network | Non
                     restored = "the previous ingress settings were restored"
                 except EngineAPIError as again:
                     restored = f"restoring the previous ingress failed too ({again.explanation})"
-            raise EngineAPIError(
+            raise EngineAPIError.refine(
+                exc,
                 f"creating the new ingress on {manager.name} failed: {exc.explanation}; {restored}",
-                engine=manager.url,
-                status=exc.status,
-                explanation=exc.explanation,
             ) from exc

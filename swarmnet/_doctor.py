@@ -36,7 +36,7 @@ from ._errors import EngineError, InvalidSpec, NotFound
 from ._host_probe import CommandResult, HostProbe, locate_daemon
 from ._iptables import forward_verdict, parse_rules
 from ._models import EngineModel
-from ._network_models import Network, NetworkScope
+from ._network_models import Network, NetworkScope, subnets_overlap
 from ._network_specs import OPT_BRIDGE_NAME, OPT_ENCRYPTED, OPT_MTU
 from ._swarm_models import Node, NodeRole, NodeState
 
@@ -369,6 +369,7 @@ def _read_local_pools(facts: _Facts, config_file: Any) -> None:
         facts.local_pools_from = str(config_file)
 
 
+# The sysctls that must be 1 for containers to reach beyond their node, and their files.
 _FORWARDING_FILES = {
     "net.ipv4.ip_forward": "/proc/sys/net/ipv4/ip_forward",
     "net.ipv4.conf.all.forwarding": "/proc/sys/net/ipv4/conf/all/forwarding",
@@ -378,11 +379,7 @@ _FORWARDING_FILES = {
 async def _host_facts(probe: HostProbe) -> _HostFacts:
     host = _HostFacts(where=probe.where)
     commands = {
-        "forwarding": [
-            "cat",
-            "/proc/sys/net/ipv4/ip_forward",
-            "/proc/sys/net/ipv4/conf/all/forwarding",
-        ],
+        "forwarding": ["cat", *_FORWARDING_FILES.values()],
         "iptables": ["iptables", "-w", "5", "-S"],
         "routes": ["ip", "-j", "route", "show", "table", "main"],
         "links": ["ip", "-j", "addr", "show"],
@@ -403,11 +400,8 @@ async def _host_facts(probe: HostProbe) -> _HostFacts:
             continue
         if key == "forwarding":
             values = result.stdout.split()
-            if len(values) == 2:
-                host.forwarding = {
-                    "net.ipv4.ip_forward": values[0],
-                    "net.ipv4.conf.all.forwarding": values[1],
-                }
+            if len(values) == len(_FORWARDING_FILES):
+                host.forwarding = dict(zip(_FORWARDING_FILES, values, strict=True))
         elif key == "iptables":
             host.iptables = result.stdout
         else:
@@ -426,14 +420,6 @@ async def _host_facts(probe: HostProbe) -> _HostFacts:
 # -- the checks ------------------------------------------------------------------------------
 
 
-def _overlaps(a: IPNet, b: IPNet) -> bool:
-    if isinstance(a, ipaddress.IPv4Network) and isinstance(b, ipaddress.IPv4Network):
-        return a.overlaps(b)
-    if isinstance(a, ipaddress.IPv6Network) and isinstance(b, ipaddress.IPv6Network):
-        return a.overlaps(b)
-    return False
-
-
 def _label(network: Network) -> str:
     if network.name == "bridge" and network.options.get(OPT_BRIDGE_NAME) == "docker0":
         return "the default bridge (docker0)"
@@ -448,7 +434,7 @@ def _subnets(network: Network) -> list[IPNet]:
     return [p.subnet for p in network.ipam.config if p.subnet is not None]
 
 
-def _check_overlaps(
+def _checksubnets_overlap(
     facts: _Facts, swarm_pools: tuple[IPNet, ...] | None, swarm_networks: list[Network]
 ) -> list[Finding]:
     findings: list[Finding] = []
@@ -476,7 +462,7 @@ def _check_overlaps(
     pairs += [(a, b) for a in networks if a.scope is not NetworkScope.SWARM for b in elsewhere]
     for first, second in pairs:
         for a, b in itertools.product(_subnets(first), _subnets(second)):
-            if _overlaps(a, b):
+            if subnets_overlap(a, b):
                 finding(
                     Severity.ERROR,
                     f"{_label(first)} ({a}) overlaps {_label(second)} ({b})",
@@ -497,7 +483,7 @@ def _check_overlaps(
                 continue
             for network in networks:
                 for subnet in _subnets(network):
-                    if _overlaps(subnet, routed):
+                    if subnets_overlap(subnet, routed):
                         finding(
                             Severity.ERROR,
                             f"{_label(network)} ({subnet}) overlaps the host's route to {routed} "
@@ -515,7 +501,7 @@ def _check_overlaps(
                 continue
             for subnet in _subnets(network):
                 for pool in swarm_pools:
-                    if _overlaps(subnet, pool):
+                    if subnets_overlap(subnet, pool):
                         finding(
                             Severity.WARNING,
                             f"{_label(network)} ({subnet}) lies in the swarm's default address "
@@ -528,7 +514,7 @@ def _check_overlaps(
                         )
         for local in facts.local_pools:
             for pool in swarm_pools:
-                if _overlaps(local, pool):
+                if subnets_overlap(local, pool):
                     finding(
                         Severity.WARNING,
                         f"the engine's local address pool {local} ({facts.local_pools_from}) "
@@ -543,7 +529,7 @@ def _check_overlaps(
             continue
         for subnet in _subnets(network):
             for local in facts.local_pools:
-                if _overlaps(subnet, local):
+                if subnets_overlap(subnet, local):
                     finding(
                         Severity.WARNING,
                         f"{_label(network)} ({subnet}) lies in the engine's local address pool "
@@ -1064,7 +1050,7 @@ async def doctor(
     swarm_ids = {n.id for n in swarm_networks} if has_manager else None
     for f in reachable:
         findings += _check_stale(f, swarm_ids)
-        findings += _check_overlaps(f, swarm_pools, swarm_networks)
+        findings += _checksubnets_overlap(f, swarm_pools, swarm_networks)
         findings += _check_mtu(f)
         findings += _check_forwarding(f)
         findings += _check_iptables(f)

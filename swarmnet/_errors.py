@@ -33,7 +33,9 @@ before a message is built, see ``swarmnet.Secret``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+_APIError = TypeVar("_APIError", bound="EngineAPIError")
 
 
 class SwarmnetError(Exception):
@@ -93,6 +95,20 @@ class EngineAPIError(EngineError):
         self.status = status
         self.explanation = explanation
         super().__init__(message, engine=engine)
+
+    @classmethod
+    def refine(cls: type[_APIError], exc: EngineAPIError, message: str, **extra: Any) -> _APIError:
+        """This error class for ``exc`` with a clearer message, as ``raise … from exc`` wants.
+
+        Keeps ``exc``'s engine, status and explanation; ``extra`` goes to the class
+        (``ids=``, ``containers=``…). Example::
+
+            except NotFound as exc:
+                raise NetworkNotFound.refine(exc, f"no network {ref!r} here") from exc
+        """
+        return cls(
+            message, engine=exc.engine, status=exc.status, explanation=exc.explanation, **extra
+        )
 
 
 class NotFound(EngineAPIError):

@@ -21,6 +21,15 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+def subnets_overlap(first: IPNetwork, second: IPNetwork) -> bool:
+    """Whether two subnets share addresses (never across IPv4 and IPv6)."""
+    if isinstance(first, ipaddress.IPv4Network) and isinstance(second, ipaddress.IPv4Network):
+        return first.overlaps(second)
+    if isinstance(first, ipaddress.IPv6Network) and isinstance(second, ipaddress.IPv6Network):
+        return first.overlaps(second)
+    return False
+
+
 def _empty_dict(value: Any) -> Any:
     return {} if value is None else value
 

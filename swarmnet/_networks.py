@@ -46,6 +46,7 @@ from ._network_models import (
     Network,
     NetworkPruneReport,
     NetworkScope,
+    subnets_overlap,
 )
 from ._network_specs import AnyNetworkSpec, network_spec_from
 
@@ -188,13 +189,11 @@ class NetworksAPI:
         except EngineAPIError as exc:
             if "ambiguous" in exc.explanation:
                 ids = tuple(n.id for n in await self.list(name=name_or_id))
-                raise AmbiguousNetwork(
+                raise AmbiguousNetwork.refine(
+                    exc,
                     f"{len(ids)} networks are named {name_or_id!r}: {', '.join(ids)}; "
                     "use an id, or remove the extra ones (ensure() resolves duplicates)",
                     ids=ids,
-                    engine=self._engine.url,
-                    status=exc.status,
-                    explanation=exc.explanation,
                 ) from exc
             raise
         return Network.model_validate(payload)
@@ -554,21 +553,15 @@ class NetworksAPI:
 
     async def _create_error(self, spec: AnyNetworkSpec, exc: EngineAPIError) -> EngineAPIError:
         text = exc.explanation
-        kw: dict[str, Any] = {
-            "engine": self._engine.url,
-            "status": exc.status,
-            "explanation": text,
-        }
         if "already exists" in text:
-            return Conflict(
-                f"a network named {spec.name} already exists; use ensure() to accept it",
-                **kw,
+            return Conflict.refine(
+                exc, f"a network named {spec.name} already exists; use ensure() to accept it"
             )
         if "overlaps" in text:
-            return Conflict(await self._overlap_message(spec), **kw)
+            return Conflict.refine(exc, await self._overlap_message(spec))
         if exc.status == 404 and "plugin" in text:
-            return NotFound(
-                f"network {spec.name}: the engine has no {spec.driver!r} driver ({text})", **kw
+            return NotFound.refine(
+                exc, f"network {spec.name}: the engine has no {spec.driver!r} driver ({text})"
             )
         exc.args = (f"creating network {spec.name} failed: {exc}",)
         return exc
@@ -578,11 +571,7 @@ class NetworksAPI:
         for other in await self.list():
             for pool in other.ipam.config:
                 for mine in spec.pools:
-                    if (
-                        pool.subnet is not None
-                        and pool.subnet.version == mine.version
-                        and pool.subnet.overlaps(mine.subnet)
-                    ):
+                    if pool.subnet is not None and subnets_overlap(pool.subnet, mine.subnet):
                         clashes.append(f"{mine.subnet} overlaps {other.name} ({pool.subnet})")
         detail = "; ".join(clashes) if clashes else "a pool already in use on this engine"
         return (
@@ -594,22 +583,17 @@ class NetworksAPI:
         try:
             await self._transport.request("DELETE", f"networks/{network.id}")
         except NotFound as exc:
-            raise NetworkNotFound(
-                f"network {network.name} ({network.id}) is gone already",
-                engine=self._engine.url,
-                status=exc.status,
-                explanation=exc.explanation,
+            raise NetworkNotFound.refine(
+                exc, f"network {network.name} ({network.id}) is gone already"
             ) from exc
         except EngineAPIError as exc:
             text = exc.explanation
             if "active endpoints" in text or "in use" in text:
-                raise NetworkInUse(
+                raise NetworkInUse.refine(
+                    exc,
                     f"network {network.name} is still in use ({text}); disconnect its "
                     "containers or remove the services that use it",
                     containers=tuple(network.containers[c].name for c in network.container_ids),
-                    engine=self._engine.url,
-                    status=exc.status,
-                    explanation=text,
                 ) from exc
             raise
         self._log.info("network.removed", network=network.name, id=network.id)
@@ -777,12 +761,7 @@ class NetworksAPI:
                 "GET", f"containers/{container}/json"
             )
         except NotFound as exc:
-            raise NotFound(
-                f"no container {container!r} on this engine",
-                engine=self._engine.url,
-                status=exc.status,
-                explanation=exc.explanation,
-            ) from exc
+            raise NotFound.refine(exc, f"no container {container!r} on this engine") from exc
         return payload
 
     @staticmethod
@@ -923,27 +902,21 @@ class NetworksAPI:
     def _attachment_error(
         self, exc: EngineAPIError, network: str, container: str
     ) -> EngineAPIError:
-        text = exc.explanation
-        kw: dict[str, Any] = {
-            "engine": self._engine.url,
-            "status": exc.status,
-            "explanation": text,
-        }
-        lowered = text.lower()
+        lowered = exc.explanation.lower()
         if "ipvlan" in lowered and "not supported" in lowered:
-            return EngineAPIError(
+            return EngineAPIError.refine(
+                exc,
                 f"attaching {container} to {network}: this engine's kernel has no ipvlan "
                 "support (CONFIG_IPVLAN), so no container can join an ipvlan network here; "
                 "use macvlan or a bridge",
-                **kw,
             )
         if "no such container" in lowered:
-            return NotFound(f"no container {container!r} on this engine", **kw)
+            return NotFound.refine(exc, f"no container {container!r} on this engine")
         if "not found" in lowered and "network" in lowered:
-            return NetworkNotFound(
+            return NetworkNotFound.refine(
+                exc,
                 f"no network {network!r} here (for an overlay: create it on a manager, "
                 "attachable=True)",
-                **kw,
             )
         exc.args = (f"attaching {container} to {network}: {exc}",)
         return exc
@@ -965,6 +938,4 @@ class NetworksAPI:
                 "it: connect() or create a container on it by name, or look it up on "
                 "a manager"
             )
-        return NetworkNotFound(
-            message, engine=self._engine.url, status=exc.status, explanation=exc.explanation
-        )
+        return NetworkNotFound.refine(exc, message)

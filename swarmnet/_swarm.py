@@ -65,19 +65,18 @@ async def manager_request(engine: Engine, method: str, path: str, **kwargs: Any)
 
     An engine in no swarm answers these with "This node is not a swarm manager. Use
     "docker swarm init" or "docker swarm join"…", which reads as a worker's refusal;
-    it is :class:`NotInSwarm` here.
+    it is :class:`NotInSwarm` here, with a message that says what to do.
     """
     engine._require_open()
     try:
         return await engine._transport.request(method, path, **kwargs)
-    except NotASwarmManager as exc:
+    except (NotASwarmManager, NotInSwarm) as exc:
+        # The transport already maps that answer to NotInSwarm, but with the engine's
+        # misleading text; NotASwarmManager is kept for engines that word it otherwise.
         if "swarm init" not in exc.explanation:
             raise
-        raise NotInSwarm(
-            f"{method} /{path}: the engine is in no swarm; init one or join one first",
-            engine=engine.url,
-            status=exc.status,
-            explanation=exc.explanation,
+        raise NotInSwarm.refine(
+            exc, f"{method} /{path}: the engine is in no swarm; init one or join one first"
         ) from exc
 
 
@@ -376,11 +375,8 @@ class SwarmAPI:
                 if force
                 else "pass force=True to leave anyway"
             )
-            raise SwarmError(
-                f"the engine could not leave: {exc.explanation.strip()} ({hint})",
-                engine=self._engine.url,
-                status=exc.status,
-                explanation=exc.explanation,
+            raise SwarmError.refine(
+                exc, f"the engine could not leave: {exc.explanation.strip()} ({hint})"
             ) from exc
         self._log.info("swarm.left", node_id=status.node_id, forced=force)
 
@@ -394,12 +390,10 @@ class SwarmAPI:
             NotASwarmManager: the engine is a worker.
             SwarmLocked: the engine is a locked manager.
         """
-        self._engine._require_open()
         return Swarm.model_validate(await manager_request(self._engine, "GET", "swarm"))
 
     async def join_tokens(self) -> JoinTokens:
         """The worker and manager join tokens, as :class:`swarmnet.Secret` values."""
-        self._engine._require_open()
         payload = await manager_request(self._engine, "GET", "swarm")
         return JoinTokens.model_validate(payload.get("JoinTokens") or {})
 
@@ -437,7 +431,6 @@ class SwarmAPI:
 
     async def unlock_key(self) -> Secret | None:
         """The key that unlocks a restarted manager, or ``None`` when autolock is off."""
-        self._engine._require_open()
         payload = await manager_request(self._engine, "GET", "swarm/unlockkey")
         key = str((payload or {}).get("UnlockKey") or "")
         return Secret(key) if key else None
@@ -475,12 +468,10 @@ class SwarmAPI:
         except EngineAPIError as exc:
             if "not locked" in exc.explanation:
                 return await self.status()
-            raise SwarmLocked(
+            raise SwarmLocked.refine(
+                exc,
                 "the engine refused the unlock key and stays locked; check that it is the "
                 f"current key of this swarm ({exc.explanation})",
-                engine=self._engine.url,
-                status=exc.status,
-                explanation=exc.explanation,
             ) from exc
         unlocked = await self.wait_active(timeout)
         self._log.info("swarm.unlocked", node_id=unlocked.node_id)
@@ -594,28 +585,19 @@ class SwarmAPI:
             text = exc.explanation
             lowered = text.lower()
             if "join token" in lowered or ("token" in lowered and "invalid" in lowered):
-                raise InvalidJoinToken(
+                raise InvalidJoinToken.refine(
+                    exc,
                     f"the managers at {remotes} refused the join token ({text}); it may be "
                     "rotated or belong to another swarm: read the current one with "
                     "join_tokens() on a manager",
-                    engine=self._engine.url,
-                    status=exc.status,
-                    explanation=text,
                 ) from exc
             if "timeout was reached" in lowered:
-                raise JoinFailed(
+                raise JoinFailed.refine(
+                    exc,
                     f"no manager answered at {remotes} before the engine gave up; "
                     f"check the addresses and that port 2377 is reachable; {pending_hint}",
-                    engine=self._engine.url,
-                    status=exc.status,
-                    explanation=text,
                 ) from exc
-            raise JoinFailed(
-                f"joining through {remotes} failed: {text}",
-                engine=self._engine.url,
-                status=exc.status,
-                explanation=text,
-            ) from exc
+            raise JoinFailed.refine(exc, f"joining through {remotes} failed: {text}") from exc
 
     @staticmethod
     def _same_swarm(status: SwarmStatus, remote_addrs: Iterable[str]) -> bool:
@@ -661,12 +643,10 @@ class SwarmAPI:
         except NotInSwarm:
             pass
         except EngineAPIError as exc:
-            raise JoinFailed(
+            raise JoinFailed.refine(
+                exc,
                 f"cannot {doing}: the engine is stuck in swarm state {state!r}{detail} and "
                 f"leaving with force failed ({exc.explanation}); restart its daemon",
-                engine=self._engine.url,
-                status=exc.status,
-                explanation=exc.explanation,
             ) from exc
 
 
@@ -784,26 +764,19 @@ class NodesAPI:
                 if "manager" in exc.explanation.lower()
                 else "let it leave the swarm first, or pass force=True"
             )
-            raise SwarmError(
-                f"cannot remove node {ref!r}: {exc.explanation} ({hint})",
-                engine=self._engine.url,
-                status=exc.status,
-                explanation=exc.explanation,
+            raise SwarmError.refine(
+                exc, f"cannot remove node {ref!r}: {exc.explanation} ({hint})"
             ) from exc
         self._log.info("node.removed", node=ref, forced=force)
 
     # -- internals -------------------------------------------------------------------
 
     async def _read(self, ref: str) -> dict[str, Any]:
-        self._engine._require_open()
         try:
             payload: dict[str, Any] = await manager_request(self._engine, "GET", f"nodes/{ref}")
         except NotFound as exc:
-            raise NotFound(
-                f"no node {ref!r} in this swarm (list them with engine.nodes.list())",
-                engine=self._engine.url,
-                status=exc.status,
-                explanation=exc.explanation,
+            raise NotFound.refine(
+                exc, f"no node {ref!r} in this swarm (list them with engine.nodes.list())"
             ) from exc
         return payload
 
@@ -857,11 +830,8 @@ class NodesAPI:
                     continue
                 if isinstance(exc, SwarmError):
                     raise
-                raise SwarmError(
-                    f"cannot update node {ref!r}: {exc.explanation}",
-                    engine=self._engine.url,
-                    status=exc.status,
-                    explanation=exc.explanation,
+                raise SwarmError.refine(
+                    exc, f"cannot update node {ref!r}: {exc.explanation}"
                 ) from exc
         updated = Node.model_validate(await self._read(node_id))
         self._log.info(f"node.{event}", node=updated.id, hostname=updated.hostname)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AliasPath,
     BeforeValidator,
     ConfigDict,
@@ -481,6 +482,12 @@ def check_data_path_addr(value: str) -> str:
     return value
 
 
+# The address fields init and join share, checked the same way in both specs.
+AdvertiseAddr = Annotated[str, AfterValidator(lambda v: check_node_addr(v, "advertise address"))]
+ListenAddr = Annotated[str, AfterValidator(lambda v: check_node_addr(v, "listen address"))]
+DataPathAddr = Annotated[str, AfterValidator(check_data_path_addr)]
+
+
 def normalise_remote_addr(value: str) -> str:
     """``host[:port]`` as ``host:port``, the way engines list their managers."""
     host, port = _split_port(value, "remote address")
@@ -649,30 +656,15 @@ class SwarmInitSpec(Spec):
         pydantic.ValidationError: a value that the engine would refuse or misread.
     """
 
-    advertise_addr: str | None = None
-    listen_addr: str = f"0.0.0.0:{DEFAULT_SWARM_PORT}"
-    data_path_addr: str | None = None
+    advertise_addr: AdvertiseAddr | None = None
+    listen_addr: ListenAddr = f"0.0.0.0:{DEFAULT_SWARM_PORT}"
+    data_path_addr: DataPathAddr | None = None
     data_path_port: int | None = Field(None, ge=1024, le=49151)
     default_addr_pool: tuple[ipaddress.IPv4Network, ...] | None = None
     subnet_size: int | None = Field(None, ge=1, le=29)
     force_new_cluster: bool = False
     availability: NodeAvailability | None = None
     spec: SwarmSettings = SwarmSettings()
-
-    @field_validator("advertise_addr")
-    @classmethod
-    def _advertise(cls, value: str | None) -> str | None:
-        return None if value is None else check_node_addr(value, "advertise address")
-
-    @field_validator("listen_addr")
-    @classmethod
-    def _listen(cls, value: str) -> str:
-        return check_node_addr(value, "listen address")
-
-    @field_validator("data_path_addr")
-    @classmethod
-    def _data_path(cls, value: str | None) -> str | None:
-        return None if value is None else check_data_path_addr(value)
 
     @field_validator("default_addr_pool", mode="before")
     @classmethod
@@ -758,9 +750,9 @@ class SwarmJoinSpec(Spec):
 
     remote_addrs: tuple[str, ...] = Field(min_length=1)
     join_token: Secret
-    advertise_addr: str | None = None
-    listen_addr: str = f"0.0.0.0:{DEFAULT_SWARM_PORT}"
-    data_path_addr: str | None = None
+    advertise_addr: AdvertiseAddr | None = None
+    listen_addr: ListenAddr = f"0.0.0.0:{DEFAULT_SWARM_PORT}"
+    data_path_addr: DataPathAddr | None = None
     availability: NodeAvailability | None = None
 
     @field_validator("remote_addrs", mode="before")
@@ -777,21 +769,6 @@ class SwarmJoinSpec(Spec):
     @classmethod
     def _token(cls, value: Secret) -> Secret:
         return check_join_token(value)
-
-    @field_validator("advertise_addr")
-    @classmethod
-    def _advertise(cls, value: str | None) -> str | None:
-        return None if value is None else check_node_addr(value, "advertise address")
-
-    @field_validator("listen_addr")
-    @classmethod
-    def _listen(cls, value: str) -> str:
-        return check_node_addr(value, "listen address")
-
-    @field_validator("data_path_addr")
-    @classmethod
-    def _data_path(cls, value: str | None) -> str | None:
-        return None if value is None else check_data_path_addr(value)
 
     def to_engine(self) -> dict[str, Any]:
         """The ``SwarmJoinRequest`` body (it carries the token: send with ``secrets=``)."""

@@ -6,8 +6,6 @@ Bridges and macvlan on node1; the worker test uses the plugin's ``swarm_cluster`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from _containers import Tracker, unique_prefix
 
@@ -17,31 +15,9 @@ from swarmnet.lab import Lab
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 
 
-@pytest.fixture(scope="module")
-def swarm(swarm_cluster: swarmnet.Cluster) -> swarmnet.Cluster:
-    """node1 manages, node2 and node3 work (the plugin's swarm_cluster)."""
-    return swarm_cluster
-
-
-@pytest.fixture
-async def engine(lab: Lab) -> AsyncIterator[swarmnet.Engine]:
-    async with lab.nodes[0].engine() as opened:
-        yield opened
-
-
 @pytest.fixture
 def prefix() -> str:
     return unique_prefix("ta")
-
-
-@pytest.fixture
-async def tracker(engine: swarmnet.Engine, prefix: str) -> AsyncIterator[Tracker]:
-    made = Tracker()
-    made.watch_networks(engine, prefix)
-    try:
-        yield made
-    finally:
-        await made.cleanup()
 
 
 @pytest.fixture

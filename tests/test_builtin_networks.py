@@ -19,13 +19,12 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import anyio
 import pytest
+from _engines import engines_of, eventually
 from _gwbridge import remove_gwbridges
 from pydantic import ValidationError
 
@@ -41,32 +40,15 @@ from swarmnet import (
     NetworkInUse,
     NotInSwarm,
 )
-from swarmnet.lab import LAB_IMAGE, Lab, LabNode
+from swarmnet.lab import LAB_IMAGE, Lab
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 
-T = TypeVar("T")
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "05_builtin_networks.py"
 PREFIX = f"bi-{uuid.uuid4().hex[:6]}"
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], within: float = 20.0) -> T:
-    """Poll ``check`` until it returns something other than None (engines converge)."""
-    with anyio.fail_after(within):
-        while True:
-            result = await check()
-            if result is not None:
-                return result
-            await anyio.sleep(0.2)
-
-
-@asynccontextmanager
-async def engines_of(nodes: tuple[LabNode, ...] | list[LabNode]) -> AsyncIterator[list[Engine]]:
-    async with AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(node.engine()) for node in nodes]
 
 
 async def fresh(engine: Engine) -> None:

@@ -10,12 +10,12 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from _engines import Recorder, out_of_swarm
 from structlog.testing import capture_logs
 
 import swarmnet
@@ -39,35 +39,11 @@ pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "02_form_cluster.py"
 
 
-class Recorder:
-    """Counts the requests engine clients send (via ``Engine(on_request=…)``)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-
-    def __call__(self, method: str, path: str) -> None:
-        self.calls.append((method, path))
-
-    def writes(self) -> list[tuple[str, str]]:
-        return [call for call in self.calls if call[0] != "GET"]
-
-
 @pytest.fixture
 async def engines(lab: Lab) -> AsyncIterator[list[Engine]]:
     """Open engines for nodes 1-5, in no swarm before and after the test."""
-    recorder = Recorder()
-    async with AsyncExitStack() as stack:
-        opened = [
-            await stack.enter_async_context(
-                Engine(node.docker_host, name=node.name, on_request=recorder)
-            )
-            for node in lab.nodes[:5]
-        ]
-        await dissolve(opened)
-        try:
-            yield opened
-        finally:
-            await dissolve(opened)
+    async with out_of_swarm(lab.nodes[:5], on_request=Recorder()) as opened:
+        yield opened
 
 
 def recorder_of(engines: list[Engine]) -> Recorder:

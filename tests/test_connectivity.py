@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -36,31 +35,9 @@ pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "03_attachable_overlay.py"
 
 
-@pytest.fixture(scope="module")
-def swarm(swarm_cluster: swarmnet.Cluster) -> swarmnet.Cluster:
-    """node1 manages, node2 and node3 work (the plugin's swarm_cluster)."""
-    return swarm_cluster
-
-
-@pytest.fixture
-async def engine(lab: Lab) -> AsyncIterator[swarmnet.Engine]:
-    async with lab.nodes[0].engine() as opened:
-        yield opened
-
-
 @pytest.fixture
 def prefix() -> str:
     return unique_prefix("tc")
-
-
-@pytest.fixture
-async def tracker(engine: swarmnet.Engine, prefix: str) -> AsyncIterator[Tracker]:
-    made = Tracker()
-    made.watch_networks(engine, prefix)
-    try:
-        yield made
-    finally:
-        await made.cleanup()
 
 
 async def _bridge(engine: swarmnet.Engine, name: str, **fields: object) -> swarmnet.Network:

@@ -16,13 +16,12 @@ import ipaddress
 import json
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import anyio
 import pytest
+from _engines import engines_of, eventually
 from _gwbridge import remove_gwbridges
 
 import swarmnet
@@ -36,9 +35,8 @@ from swarmnet import (
     Severity,
 )
 from swarmnet._iptables import forward_verdict, parse_rules
-from swarmnet.lab import LAB_IMAGE, Lab, LabNode
+from swarmnet.lab import LAB_IMAGE, Lab
 
-T = TypeVar("T")
 PREFIX = f"bid-{uuid.uuid4().hex[:6]}"
 HOST_KINDS = {
     FindingKind.SUBNET_OVERLAP,
@@ -54,21 +52,6 @@ HOST_KINDS = {
 # -- helpers --------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def engines_of(nodes: tuple[LabNode, ...]) -> AsyncIterator[list[Engine]]:
-    async with AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(node.engine()) for node in nodes]
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], within: float = 30.0) -> T:
-    with anyio.fail_after(within):
-        while True:
-            result = await check()
-            if result is not None:
-                return result
-            await anyio.sleep(0.5)
-
-
 async def healthy(engines: list[Engine]) -> DoctorReport:
     """Wait until doctor finds nothing (gossip settles a few seconds after a change)."""
 
@@ -76,7 +59,7 @@ async def healthy(engines: list[Engine]) -> DoctorReport:
         report = await swarmnet.doctor(engines)
         return report if not report.findings else None
 
-    return await eventually(clean, within=60.0)
+    return await eventually(clean, within=60.0, every=0.5)
 
 
 async def sandboxes_ready(engines: list[Engine]) -> None:
@@ -90,20 +73,15 @@ async def sandboxes_ready(engines: list[Engine]) -> None:
 
 
 async def run_container(engine: Engine, name: str, network: str | None = None) -> str:
-    host_config = {"NetworkMode": network} if network else {}
-    created = await engine._transport.request(
-        "POST",
-        "containers/create",
-        params={"name": name},
-        json_body={"Image": LAB_IMAGE, "Cmd": ["sleep", "600"], "HostConfig": host_config},
+    networks = [network] if network else ()
+    container = await engine.containers.run(
+        LAB_IMAGE, ["sleep", "600"], name=name, networks=networks
     )
-    await engine._transport.request("POST", f"containers/{created['Id']}/start")
-    return str(created["Id"])
+    return container.id
 
 
 async def remove_container(engine: Engine, name: str) -> None:
-    with contextlib.suppress(swarmnet.NotFound):
-        await engine._transport.request("DELETE", f"containers/{name}", params={"force": "1"})
+    await engine.containers.remove(name)
 
 
 async def remove_network(engine: Engine, name: str) -> None:

@@ -58,3 +58,18 @@ def test_every_error_swarmnet_raises_has_one_root() -> None:
 
 def test_invalid_spec_is_also_a_value_error() -> None:
     assert issubclass(swarmnet.InvalidSpec, ValueError)
+
+
+def test_refine_gives_a_clearer_error_that_keeps_the_engines_answer() -> None:
+    answer = error_for_status(
+        409, "network web has active endpoints", engine="tcp://n1:2375", action="DELETE /x"
+    )
+    refined = swarmnet.NetworkInUse.refine(answer, "web is still in use", containers=("c1",))
+    assert type(refined) is swarmnet.NetworkInUse
+    assert (refined.engine, refined.status, refined.explanation) == (
+        "tcp://n1:2375",
+        409,
+        "network web has active endpoints",
+    )
+    assert refined.containers == ("c1",)
+    assert str(refined) == "web is still in use (engine tcp://n1:2375)"

@@ -8,7 +8,7 @@ per-test prefix and removed after the test.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -21,32 +21,10 @@ from swarmnet.lab import Lab
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 
 
-@pytest.fixture(scope="module")
-def swarm(swarm_cluster: swarmnet.Cluster) -> swarmnet.Cluster:
-    """A swarm for overlays: node1 manages (the plugin's swarm_cluster)."""
-    return swarm_cluster
-
-
-@pytest.fixture
-async def engine(lab: Lab) -> AsyncIterator[swarmnet.Engine]:
-    async with lab.nodes[0].engine() as opened:
-        yield opened
-
-
 @pytest.fixture
 def prefix() -> str:
     """A unique name prefix; every network with it (and tracked container) goes at the end."""
     return unique_prefix("tn")
-
-
-@pytest.fixture
-async def tracker(engine: swarmnet.Engine, prefix: str) -> AsyncIterator[Tracker]:
-    made = Tracker()
-    made.watch_networks(engine, prefix)
-    try:
-        yield made
-    finally:
-        await made.cleanup()
 
 
 async def _raw_create(engine: swarmnet.Engine, body: dict[str, Any]) -> str:

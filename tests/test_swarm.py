@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from datetime import timedelta
 from ipaddress import IPv4Network
 from typing import Any
 
 import anyio
 import pytest
+from _engines import Recorder, out_of_swarm
 from structlog.testing import capture_logs
 
 import swarmnet
@@ -36,29 +36,11 @@ FAKE_TOKEN = "SWMTKN-1-" + "0" * 50 + "-" + "a" * 25
 FAKE_KEY = "SWMKEY-1-" + "A" * 43
 
 
-class Recorder:
-    """Counts the requests an engine client sends (via ``Engine(on_request=…)``)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-
-    def __call__(self, method: str, path: str) -> None:
-        self.calls.append((method, path))
-
-    def writes(self) -> list[tuple[str, str]]:
-        return [call for call in self.calls if call[0] != "GET"]
-
-
 @pytest.fixture
 async def engines(lab: Lab) -> AsyncIterator[list[Engine]]:
     """Open engines for nodes 1-3, in no swarm before and after the test."""
-    async with AsyncExitStack() as stack:
-        opened = [await stack.enter_async_context(node.engine()) for node in lab.nodes[:3]]
-        await swarmnet.dissolve(opened)
-        try:
-            yield opened
-        finally:
-            await swarmnet.dissolve(opened)
+    async with out_of_swarm(lab.nodes[:3]) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack
 from .._doctor import Severity, doctor
 from .._engine import Engine
 from .._errors import InvalidSpec
+from ._common import add_json_option, print_json
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--lab", metavar="NAME", help="check every node of a swarmnet lab on this host"
     )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_json_option(parser, "print the report as JSON")
     parser.add_argument(
         "--no-ports", action="store_true", help="skip the swarm port checks between nodes"
     )
@@ -65,7 +66,7 @@ async def _doctor(args: argparse.Namespace) -> int:
         opened = [await stack.enter_async_context(engine) for engine in engines]
         report = await doctor(opened, check_ports=not args.no_ports, port_timeout=args.port_timeout)
     if args.json:
-        print(report.model_dump_json(indent=2))
+        print_json(report)
     else:
         print(report.render())
     if args.fail_on == "never":

@@ -8,6 +8,7 @@ import sys
 
 from .._errors import LabError
 from ..lab import Lab, LabProgress, LabStatus
+from ._common import add_json_option, print_json
 
 #: The lab name used when ``--name`` is not given.
 DEFAULT_NAME = os.environ.get("SWARMNET_LAB_NAME") or "swarmnet"
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "status", help="show a lab's nodes (exit code 3 when a node is not running)"
     )
     status.add_argument("--name", default=DEFAULT_NAME, help=name_help)
-    status.add_argument("--json", action="store_true", help="print JSON")
+    add_json_option(status)
     status.set_defaults(handler=_status)
 
     env = commands.add_parser("env", help="print `export DOCKER_HOST=…` for one node")
@@ -90,7 +91,7 @@ async def _down(args: argparse.Namespace) -> int:
 async def _status(args: argparse.Namespace) -> int:
     status = await Lab.existing(args.name).status()
     if args.json:
-        print(status.model_dump_json(indent=2))
+        print_json(status)
     else:
         _print_table(status)
     return 0 if status.healthy else 3

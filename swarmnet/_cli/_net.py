@@ -7,19 +7,21 @@ key) and validated before anything is sent; a refusal is printed and the exit co
 from __future__ import annotations
 
 import argparse
+import functools
 import ipaddress
 import json
 import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from .._engine import Engine
 from .._errors import InvalidSpec
 from .._network_drift import Drift, EnsureResult
 from .._network_models import Endpoint, Network
 from .._network_specs import AnyNetworkSpec, network_spec_from
+from ._common import engine_command, print_json
 
 _DRIVERS = ("overlay", "bridge", "macvlan", "ipvlan", "null")
 
@@ -32,17 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Networks on one engine (DOCKER_HOST, or --host).",
     )
     commands = net.add_subparsers(dest="net_command", metavar="COMMAND", required=True)
-
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument(
-            "-H",
-            "--host",
-            default=None,
-            help="the engine: unix:///path or tcp://host:port (default: DOCKER_HOST)",
-        )
-        parser.add_argument("--json", action="store_true", help="print JSON")
-        return parser
+    command = functools.partial(engine_command, commands, json_help="print JSON")
 
     ls = command("ls", "list networks")
     ls.add_argument("--name", help="exactly this name")
@@ -201,13 +193,6 @@ def _spec(args: argparse.Namespace) -> AnyNetworkSpec:
         raise InvalidSpec(f"cannot read --spec {args.spec}: {exc}") from exc
 
 
-def _dump(value: BaseModel | list[BaseModel]) -> None:
-    if isinstance(value, list):
-        print(json.dumps([v.model_dump(mode="json") for v in value], indent=2))
-    else:
-        print(json.dumps(value.model_dump(mode="json"), indent=2))
-
-
 def _subnets(network: Network) -> str:
     return ",".join(str(p.subnet) for p in network.ipam.config if p.subnet) or "-"
 
@@ -221,7 +206,7 @@ async def _ls(args: argparse.Namespace) -> int:
             name=args.name, driver=args.driver, scope=args.scope, labels=args.label, kind=kind
         )
     if args.json:
-        _dump(list(networks))
+        print_json(networks)
         return 0
     print(f"{'ID':<14}{'NAME':<32}{'DRIVER':<10}{'SCOPE':<8}SUBNETS")
     for n in sorted(networks, key=lambda n: n.name):
@@ -233,7 +218,7 @@ async def _inspect(args: argparse.Namespace) -> int:
     async with Engine(args.host) as engine:
         network = await engine.networks.get(args.network, verbose=args.verbose, scope=args.scope)
     if args.json:
-        _dump(network)
+        print_json(network)
         return 0
     flags = [f for f in ("internal", "attachable", "ingress", "config_only") if getattr(network, f)]
     print(f"{network.name}  {network.id}")
@@ -256,7 +241,7 @@ async def _create(args: argparse.Namespace) -> int:
     async with Engine(args.host) as engine:
         network = await engine.networks.create(spec)
     if args.json:
-        _dump(network)
+        print_json(network)
     else:
         print(network.id)
     return 0
@@ -267,7 +252,7 @@ async def _ensure(args: argparse.Namespace) -> int:
     async with Engine(args.host) as engine:
         result: EnsureResult = await engine.networks.ensure(spec, on_drift=Drift(args.on_drift))
     if args.json:
-        _dump(result)
+        print_json(result)
         return 0
     print(f"{result.network.name}: {result.outcome.value} ({result.network.id[:12]})")
     for change in result.diff.changes:
@@ -300,7 +285,7 @@ async def _connect(args: argparse.Namespace) -> int:
         except ValidationError as exc:
             raise InvalidSpec(f"invalid attachment: {exc}") from exc
     if args.json:
-        _dump(endpoint)
+        print_json(endpoint)
     else:
         print(
             f"{endpoint.container_name} on {endpoint.network_name}: "

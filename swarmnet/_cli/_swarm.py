@@ -7,6 +7,7 @@ they show as masks, like everywhere else in swarmnet.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from contextlib import AsyncExitStack
@@ -18,6 +19,7 @@ from .._engine import Engine
 from .._errors import InvalidSpec
 from .._secret import Secret
 from .._swarm_models import SwarmInitSpec, SwarmSettings, SwarmStatus, build_spec
+from ._common import engine_command, print_json
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -34,22 +36,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Swarm lifecycle on one engine (DOCKER_HOST, or --host).",
     )
     commands = swarm.add_subparsers(dest="swarm_command", metavar="COMMAND", required=True)
+    command = functools.partial(engine_command, commands)
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument(
-            "-H",
-            "--host",
-            default=None,
-            help="the engine: unix:///path or tcp://host:port (default: DOCKER_HOST)",
-        )
-        return parser
-
-    status = command("status", "show this engine's swarm state")
-    status.add_argument("--json", action="store_true", help="print JSON")
+    status = command("status", "show this engine's swarm state", json_help="print JSON")
     status.set_defaults(handler=_status)
 
-    init = command("init", "make this engine the first manager of a new swarm (idempotent)")
+    init = command(
+        "init",
+        "make this engine the first manager of a new swarm (idempotent)",
+        json_help="print the swarm as JSON",
+    )
     init.add_argument("--advertise-addr", help="address other nodes reach this one at")
     init.add_argument("--listen-addr", help="where to listen for cluster traffic (0.0.0.0:2377)")
     init.add_argument("--data-path-addr", help="address or interface for overlay traffic")
@@ -65,7 +61,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     init.add_argument("--autolock", action="store_true", help="lock managers' data on restart")
     init.add_argument("--availability", choices=["active", "pause", "drain"])
     init.add_argument("--task-history-limit", type=int, help="finished tasks kept per slot")
-    init.add_argument("--json", action="store_true", help="print the swarm as JSON")
     init.set_defaults(handler=_init)
 
     join = command("join", "join a swarm through one or more of its managers (idempotent)")
@@ -121,7 +116,7 @@ async def _status(args: argparse.Namespace) -> int:
     async with _engine(args) as engine:
         status = await engine.swarm.status()
     if args.json:
-        print(status.model_dump_json(indent=2))
+        print_json(status)
     else:
         _print_status(status, engine.url)
     return 0
@@ -151,7 +146,7 @@ async def _init(args: argparse.Namespace) -> int:
         swarm = await engine.swarm.init(spec)
         status = await engine.swarm.status()
     if args.json:
-        print(swarm.model_dump_json(indent=2))
+        print_json(swarm)
         return 0
     print(f"swarm {swarm.id} is managed by {engine.url} (node {status.node_id})")
     print(f"data path port {swarm.data_path_port}, address pools {_pools(swarm.default_addr_pool)}")
