@@ -99,7 +99,12 @@ async def wait_converged(
         while cached_networks(watcher, engine.name) != await engine_networks(engine):  # noqa: ASYNC110
             await anyio.sleep(0.1)
         return
-    assert cached_networks(watcher, engine.name) == await engine_networks(engine)
+    cached, actual = cached_networks(watcher, engine.name), await engine_networks(engine)
+    assert cached == actual, (
+        f"{engine.name}: only in the cache {sorted(set(cached) - set(actual))}, "
+        f"only on the engine {sorted(set(actual) - set(cached))}, differing "
+        f"{sorted(k for k in set(cached) & set(actual) if cached[k] != actual[k])}"
+    )
 
 
 async def clean_engine(url: str, prefix: str) -> None:
