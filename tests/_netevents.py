@@ -68,6 +68,12 @@ async def disconnect(engine: swarmnet.Engine, network: str, container: str) -> N
     )
 
 
+# The swarm agent makes and drops these on a node (a worker's ingress, the gwbridge of
+# its first overlay endpoint) without sending an event, as it does the sandbox
+# endpoints: a cache fed by events learns of them only on its next re-read.
+EVENTLESS = frozenset({"ingress", "docker_gwbridge"})
+
+
 async def engine_networks(engine: swarmnet.Engine) -> dict[str, frozenset[str]]:
     """What the engine reports now: network id -> ids of containers attached on it.
 
@@ -76,6 +82,8 @@ async def engine_networks(engine: swarmnet.Engine) -> dict[str, frozenset[str]]:
     """
     out: dict[str, frozenset[str]] = {}
     for entry in await engine._transport.request("GET", "networks"):
+        if entry["Name"] in EVENTLESS:
+            continue
         with contextlib.suppress(swarmnet.NotFound):
             detail = await engine._transport.request("GET", f"networks/{entry['Id']}")
             keys = (detail.get("Containers") or {}).keys()
@@ -85,7 +93,11 @@ async def engine_networks(engine: swarmnet.Engine) -> dict[str, frozenset[str]]:
 
 def cached_networks(watcher: swarmnet.Watcher, node: str) -> dict[str, frozenset[str]]:
     """The watcher's cache of one node in the same shape as :func:`engine_networks`."""
-    return {net.id: net.containers for net in watcher.cache.networks(node=node)}
+    return {
+        net.id: net.containers
+        for net in watcher.cache.networks(node=node)
+        if net.name not in EVENTLESS
+    }
 
 
 async def wait_converged(
