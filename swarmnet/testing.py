@@ -153,9 +153,6 @@ async def _form_swarm_cluster(nodes: Sequence[LabNode]) -> Cluster:
     async with AsyncExitStack() as stack:
         engines = [await stack.enter_async_context(node.engine()) for node in nodes]
         await dissolve(engines)
-        # A 20.10 node that left an earlier swarm may keep a stale ingress that the new
-        # swarm later drops without an event; clear it (and the gwbridge) first.
-        await remove_gwbridges(nodes)
         return await form_cluster(
             engines, managers=1, advertise_addrs=[node.address for node in nodes]
         )
