@@ -24,7 +24,9 @@ from ._errors import (
     AlreadyInSwarm,
     InvalidSpec,
     JoinFailed,
+    NotASwarmManager,
     NotFound,
+    NotInSwarm,
     SwarmError,
     SwarmLocked,
     SwarmnetError,
@@ -335,26 +337,19 @@ class _Formation:
         self.node_ids: dict[int, str] = {}
         self.remotes: list[str] = []
         self.listed: dict[str, Node] = {}
+        #: Set when an init that joins overlap has ended (see ``_init_and_join``).
+        self._initialised: anyio.Event | None = None
 
     async def run(self, anchor: int | None, init_spec: SwarmInitSpec) -> Cluster:
         engines = self.engines
         if anchor is None:
             anchor = 0
-            await self._init(init_spec)
-        leader = engines[anchor]
-        tokens = await leader.swarm.join_tokens()
-        # Roles come from the managers' node list: an engine's own /info lags behind a
-        # promotion or demotion for a moment.
-        listed = await leader.nodes.list()
-        self.listed = {node.id: node for node in listed}
-        self.remotes = [n.manager_status.addr for n in listed if n.manager_status is not None]
-        self.remotes = self.remotes or _manager_addrs(self.statuses[anchor])
-        await self._managers(leader, tokens)
-        # The engine that made the swarm may be asked to be a worker: hand over first.
-        if anchor >= self.managers:
-            leader = engines[0]
-        await self._demote_extra_managers(leader)
-        await self._join_workers(tokens)
+            await self._init_and_join(init_spec)
+        else:
+            await self._join_all(anchor, await self._survey(engines[anchor], anchor))
+        # The engine that made the swarm may have been asked to be a worker: it handed
+        # over to engines[0] then.
+        leader = engines[anchor] if anchor < self.managers else engines[0]
         nodes = await _wait_ready(leader, self._wanted(), self.timeout)
         members = tuple(
             ClusterMember(
@@ -397,6 +392,9 @@ class _Formation:
         }
 
     async def _done(self, index: int, action: MemberAction, node_id: str) -> None:
+        if index != 0 and self._initialised is not None:
+            # Joins that overlap the init are reported after it, one step at a time.
+            await self._initialised.wait()
         self.actions[index], self.node_ids[index] = action, node_id
         engine, role = self.engines[index], self._role(index)
         await self.report(
@@ -407,15 +405,91 @@ class _Formation:
             role=role,
         )
 
+    async def _survey(self, leader: Engine, anchor: int) -> JoinTokens:
+        """Read the tokens and the node list from the engine that drives the swarm."""
+        tokens = await leader.swarm.join_tokens()
+        # Roles come from the managers' node list: an engine's own /info lags behind a
+        # promotion or demotion for a moment.
+        listed = await leader.nodes.list()
+        self.listed = {node.id: node for node in listed}
+        self.remotes = [n.manager_status.addr for n in listed if n.manager_status is not None]
+        self.remotes = self.remotes or _manager_addrs(self.statuses[anchor])
+        return tokens
+
+    async def _join_all(self, anchor: int, tokens: JoinTokens) -> None:
+        """Managers one by one, then the extra managers demoted, then workers at once."""
+        leader = self.engines[anchor]
+        await self._managers(leader, tokens)
+        # The engine that made the swarm may be asked to be a worker: hand over first.
+        if anchor >= self.managers:
+            leader = self.engines[0]
+        await self._demote_extra_managers(leader)
+        await self._join_workers(tokens)
+
     async def _init(self, init_spec: SwarmInitSpec) -> None:
         engine = self.engines[0]
         node_id = await engine.swarm._init_from(self.statuses[0], init_spec, recover=True)
         await self._done(0, MemberAction.INITIALISED, node_id)
 
+    async def _init_and_join(self, init_spec: SwarmInitSpec) -> None:
+        """Init a new swarm on engines[0], and join the others as early as it allows.
+
+        The engine answers ``POST /swarm/init`` only after it has applied the swarm
+        settings, which it retries every 200 ms until raft has stored the cluster; it is
+        an active manager that hands out join tokens 0.05-0.2 s before that. Joins start
+        then, so they overlap the end of the init instead of queueing behind it. Settings
+        that change what joining nodes get (the CA, certificate expiry, autolock) are
+        applied before anyone joins: then the joins wait for the init's answer.
+        """
+        if not _joins_may_overlap_init(init_spec):
+            await self._init(init_spec)
+            await self._join_all(0, await self._survey(self.engines[0], 0))
+            return
+        initialised = self._initialised = anyio.Event()
+        init_failure: list[Exception] = []
+        join_failure: list[Exception] = []
+
+        async def init() -> None:
+            try:
+                await self._init(init_spec)
+            except Exception as exc:  # noqa: BLE001 (re-raised below, not in a group)
+                init_failure.append(exc)
+            finally:
+                initialised.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(init)
+            try:
+                tokens = await self._survey_early(initialised, init_failure)
+                if tokens is not None:
+                    await self._join_all(0, tokens)
+            except Exception as exc:  # noqa: BLE001 (re-raised below, not in a group)
+                join_failure.append(exc)
+        # The init's failure explains the joins' failures, so it comes first.
+        if init_failure or join_failure:
+            raise (init_failure + join_failure)[0]
+
+    async def _survey_early(
+        self, initialised: anyio.Event, init_failure: list[Exception]
+    ) -> JoinTokens | None:
+        """The tokens as soon as the initialising engine manages a swarm; None if init failed."""
+        leader = self.engines[0]
+        while not initialised.is_set():
+            try:
+                tokens = await self._survey(leader, 0)
+            except (NotInSwarm, NotASwarmManager, NotFound):
+                # Not a manager yet, or raft has not stored the cluster yet.
+                tokens = None
+            if tokens is not None and self.remotes:
+                return tokens
+            await anyio.sleep(_POLL)
+        return None if init_failure else await self._survey(leader, 0)
+
     async def _managers(self, leader: Engine, tokens: JoinTokens) -> None:
         # One at a time, so raft never has two members joining at once.
         for index in range(self.managers):
-            if index in self.actions:
+            if index in self.actions or (index == 0 and self._initialised is not None):
+                # Done already, or the engine being initialised.
                 continue
             status = self.statuses[index]
             if status.local_node_state is LocalNodeState.ACTIVE and self._manages(status):
@@ -501,6 +575,24 @@ class _Formation:
                 f"{len(failures)} of {len(to_join)} workers did not join ({names}); "
                 "run form_cluster again to retry them"
             ) from failures[0][1]
+
+
+def _joins_may_overlap_init(init_spec: SwarmInitSpec) -> bool:
+    """Whether nodes may join before the engine has applied ``init_spec``'s settings.
+
+    The settings are applied at the end of the init. These ones change what a joining
+    node gets (its certificate, the CA that signs it, a manager's key encryption), so
+    nodes that joined before them would miss them.
+    """
+    settings = init_spec.spec
+    return (
+        settings.node_cert_expiry is None
+        and settings.external_cas is None
+        and settings.signing_ca_cert is None
+        and settings.signing_ca_key is None
+        and settings.force_rotate is None
+        and not settings.autolock
+    )
 
 
 def _pick_anchor(engines: Sequence[Engine], statuses: list[SwarmStatus]) -> int | None:

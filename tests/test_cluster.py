@@ -10,12 +10,13 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from _engines import Recorder, out_of_swarm
+from _engines import Recorder, engines_of, out_of_swarm
 from structlog.testing import capture_logs
 
 import swarmnet
@@ -28,6 +29,8 @@ from swarmnet import (
     NodeRole,
     NodeState,
     Reachability,
+    SwarmInitSpec,
+    SwarmSettings,
     dissolve,
     form_cluster,
 )
@@ -216,6 +219,32 @@ async def test_engines_of_two_swarms_are_refused_before_any_change(
     assert refused.value.cluster_id == other.id
     assert recorder.writes() == []
     assert await engines[1].swarm.state() is LocalNodeState.INACTIVE
+
+
+async def test_joins_wait_for_the_init_when_it_sets_what_joining_nodes_get(
+    lab: Lab, engines: list[Engine]
+) -> None:
+    """Joins start as soon as the new manager hands out tokens, before its init answers,
+    except when the init sets up the CA: a node that joined before the settings were
+    applied would hold a certificate made without them."""
+    join_started_after_init: list[bool] = []
+
+    def on_request(method: str, path: str) -> None:
+        if (method, path) == ("POST", "swarm/join"):
+            answered = any(
+                entry["event"] == "engine.request" and entry.get("path") == "swarm/init"
+                for entry in logs
+            )
+            join_started_after_init.append(answered)
+
+    init = SwarmInitSpec(spec=SwarmSettings(node_cert_expiry=timedelta(hours=36)))
+    with capture_logs() as logs:
+        async with engines_of(lab.nodes[:3], on_request=on_request) as mine:
+            cluster = await form_cluster(mine, init=init, advertise_addrs=addresses(lab, 3))
+
+    assert join_started_after_init == [True, True]
+    assert [m.action for m in cluster.members][1:] == [MemberAction.JOINED] * 2
+    assert cluster.swarm.spec.ca_config.node_cert_expiry == timedelta(hours=36)
 
 
 @pytest.mark.parametrize(
