@@ -14,7 +14,19 @@ stream:
 
 Reported: events per second of wall time and per second of CPU time (the machine may be
 shared; CPU time is steadier), their ratios, and the resident memory of the process at
-each quarter of the stream (flat memory means the buffers are bounded).
+each quarter of the stream (flat memory means the buffers are bounded). Every client
+reads the same stream and is timed from its ``--warmup``-th event on (connection set-up
+and first-use imports are left out alike); the clients take turns, round after round,
+and each keeps its best round.
+
+Ceilings, measured in the same run so the ratios can be read: how fast a raw unix
+socket reader takes the stream (the stand-in engine is not the bottleneck), how fast a
+bare aiohttp reader takes it with the engine's chunked encoding (what every
+aiohttp-based client, swarmnet and aiodocker alike, pays before any parsing) and as an
+HTTP/1.0 request (which dockerd answers without chunked encoding), and how fast this
+machine parses the recorded lines in memory: ``json.loads`` (the parse docker-py and
+aiodocker do), pydantic's ``validate_json`` into a ``NetworkEvent`` (the parse swarmnet
+does), and swarmnet's framer plus parser over 32 KiB chunks.
 
 Part 2, latency on a real engine (a lab node): the time from an engine action to the
 callback (engine timestamp of the event to the callback's clock, same host), p50 and
@@ -22,7 +34,8 @@ p99, for a swarmnet Watcher and for a plain aiohttp reader of the same stream, b
 subscribed at once while the benchmark connects and disconnects a container.
 
 Run: ``python benchmarks/bench_events.py`` (``--quick`` for a short run; ``--no-lab``
-to skip part 2; ``--lab NAME`` to use an existing lab, otherwise a one-node lab
+to skip part 2; ``--rounds N`` and ``--warmup N`` to change the defaults, 3 and 2% of
+the stream; ``--lab NAME`` to use an existing lab, otherwise a one-node lab
 ``evbench`` is brought up and taken down again).
 """
 
@@ -33,6 +46,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import math
 import os
 import resource
 import statistics
@@ -57,20 +71,30 @@ def rss_mb() -> float:
 
 
 class Meter:
-    """Counts events and samples memory at each quarter of the stream."""
+    """Counts events and samples memory at each quarter of the stream.
 
-    def __init__(self, total: int) -> None:
+    The clocks start at the ``warmup``-th event: the same for every client, so the
+    connection's set-up and what is imported on first use count for none of them.
+    """
+
+    def __init__(self, total: int, warmup: int = 0) -> None:
         self.total = total
+        self.warmup = min(warmup, total // 2)
         self.count = 0
         self.marks = [int(total * q) for q in QUARTERS]
         self.rss: list[float] = []
         self.rss_start = rss_mb()
+        self.started = 0
         self.wall = time.perf_counter()
         self.cpu = time.process_time()
 
     def tick(self, n: int = 1) -> bool:
         before = self.count
         self.count += n
+        if before < self.warmup <= self.count:
+            self.started = self.count
+            self.wall = time.perf_counter()
+            self.cpu = time.process_time()
         for mark in self.marks:
             if before < mark <= self.count:
                 self.rss.append(round(rss_mb(), 1))
@@ -79,14 +103,16 @@ class Meter:
     def result(self, name: str, **extra: Any) -> dict[str, Any]:
         wall = time.perf_counter() - self.wall
         cpu = time.process_time() - self.cpu
+        timed = self.count - self.started
         gc.collect()
         return {
             "client": name,
             "events": self.count,
+            "timed_events": timed,
             "wall_s": round(wall, 3),
             "cpu_s": round(cpu, 3),
-            "rate": round(self.count / wall),
-            "cpu_rate": round(self.count / cpu),
+            "rate": round(timed / wall),
+            "cpu_rate": round(timed / cpu),
             "rss_start_mb": round(self.rss_start, 1),
             "rss_mb": self.rss,
             "rss_end_mb": round(rss_mb(), 1),
@@ -95,23 +121,23 @@ class Meter:
         }
 
 
-def run_docker_py(socket: str, total: int) -> dict[str, Any]:
+def run_docker_py(socket: str, total: int, warmup: int) -> dict[str, Any]:
     import docker
 
     client = docker.APIClient(base_url=f"unix://{socket}", version="1.41")
-    meter = Meter(total)
+    meter = Meter(total, warmup)
     for _event in client.events(decode=True, filters={"type": "network"}):
         if meter.tick():
             break
     return meter.result("docker-py events(decode=True)")
 
 
-def run_aiodocker(socket: str, total: int) -> dict[str, Any]:
+def run_aiodocker(socket: str, total: int, warmup: int) -> dict[str, Any]:
     import aiodocker
 
     async def main() -> dict[str, Any]:
         docker = aiodocker.Docker(url=f"unix://{socket}", api_version="v1.41")
-        meter = Meter(total)
+        meter = Meter(total, warmup)
         subscriber = docker.events.subscribe(  # type: ignore[no-untyped-call]
             filters=json.dumps({"type": ["network"]})
         )
@@ -126,14 +152,14 @@ def run_aiodocker(socket: str, total: int) -> dict[str, Any]:
     return asyncio.run(main())
 
 
-def run_swarmnet_stream(socket: str, total: int) -> dict[str, Any]:
+def run_swarmnet_stream(socket: str, total: int, warmup: int) -> dict[str, Any]:
     import anyio
 
     import swarmnet
 
     async def main() -> dict[str, Any]:
         async with swarmnet.Engine(f"unix://{socket}", name="replay") as engine:
-            meter = Meter(total)
+            meter = Meter(total, warmup)
             async with engine.events(type="network", reconnect=False) as events:
                 async for _event in events:
                     if meter.tick():
@@ -143,7 +169,7 @@ def run_swarmnet_stream(socket: str, total: int) -> dict[str, Any]:
     return anyio.run(main)
 
 
-def run_swarmnet_watcher(socket: str, total: int) -> dict[str, Any]:
+def run_swarmnet_watcher(socket: str, total: int, warmup: int) -> dict[str, Any]:
     import anyio
 
     import swarmnet
@@ -173,7 +199,7 @@ def run_swarmnet_watcher(socket: str, total: int) -> dict[str, Any]:
                     await anyio.sleep(0.005)
 
             async with watcher, anyio.create_task_group() as tg:
-                meter = Meter(total)
+                meter = Meter(total, warmup)
                 tg.start_soon(progress, meter)
                 await done.wait()
             stats = watcher.stats()
@@ -193,6 +219,118 @@ CLIENTS = {
     "docker-py": run_docker_py,
     "aiodocker": run_aiodocker,
 }
+
+
+# -- ceilings: what the stream and this machine allow, whatever the client --------------
+
+
+def run_socket_reader(socket: str, total: int, warmup: int) -> dict[str, Any]:
+    """A raw unix socket reader: no HTTP parsing, no JSON, just the bytes."""
+
+    async def main() -> dict[str, Any]:
+        reader, writer = await asyncio.open_unix_connection(socket)
+        writer.write(b"GET /v1.41/events HTTP/1.1\r\nHost: engine\r\n\r\n")
+        await reader.readuntil(b"\r\n\r\n")
+        meter = Meter(total, warmup)
+        newlines = 0
+        while True:
+            data = await reader.read(256 * 1024)
+            if not data:
+                raise SystemExit("the replay engine closed the stream early")
+            # One chunk per event: its size line, the event's own newline, the chunk's end.
+            newlines += data.count(b"\n")
+            if meter.tick(newlines // 3 - meter.count):
+                break
+        writer.close()
+        return meter.result("raw unix socket reader")
+
+    return asyncio.run(main())
+
+
+def _aiohttp_reader(socket: str, total: int, warmup: int, http10: bool) -> dict[str, Any]:
+    import aiohttp
+
+    async def main() -> dict[str, Any]:
+        version = aiohttp.HttpVersion10 if http10 else aiohttp.HttpVersion11
+        async with (
+            aiohttp.ClientSession(
+                connector=aiohttp.UnixConnector(path=socket), version=version
+            ) as session,
+            session.get(
+                "http://engine/v1.41/events", timeout=aiohttp.ClientTimeout(total=None)
+            ) as response,
+        ):
+            meter = Meter(total, warmup)
+            async for chunk in response.content.iter_any():
+                if meter.tick(chunk.count(b"\n")):
+                    break
+        name = "aiohttp reader, HTTP/1.0" if http10 else "aiohttp reader, chunked"
+        return meter.result(name)
+
+    return asyncio.run(main())
+
+
+def run_aiohttp_chunked(socket: str, total: int, warmup: int) -> dict[str, Any]:
+    """aiohttp reading the stream as dockerd sends it (chunked), counting lines."""
+    return _aiohttp_reader(socket, total, warmup, http10=False)
+
+
+def run_aiohttp_http10(socket: str, total: int, warmup: int) -> dict[str, Any]:
+    """aiohttp reading the stream asked for as HTTP/1.0 (no chunks), counting lines."""
+    return _aiohttp_reader(socket, total, warmup, http10=True)
+
+
+CEILINGS = {
+    "socket": run_socket_reader,
+    "aiohttp-chunked": run_aiohttp_chunked,
+    "aiohttp-http10": run_aiohttp_http10,
+}
+
+
+def parse_ceilings(count: int) -> dict[str, int]:
+    """Events per CPU second of the parse alone, in memory (best of three)."""
+    sys.path.insert(0, str(HERE))
+    from replay_engine import load_sample, replay_lines
+
+    from swarmnet._event_models import NetworkEvent, event_parser
+    from swarmnet._framing import JSONFramer
+
+    lines = replay_lines(load_sample(), count)
+    blob = b"".join(lines)
+    chunks = []
+    start = 0
+    while start < len(blob):
+        end = blob.rfind(b"\n", start, start + 32 * 1024) + 1
+        chunks.append(blob[start:end])
+        start = end
+    validate = NetworkEvent.__pydantic_validator__.validate_json
+
+    def loads() -> None:
+        for line in lines:
+            json.loads(line)
+
+    def typed() -> None:
+        for line in lines:
+            validate(line)
+
+    def framed() -> None:
+        framer = JSONFramer(event_parser("replay"))
+        for chunk in chunks:
+            framer.feed(chunk)
+
+    rates = {}
+    for name, work in (
+        ("json.loads per line", loads),
+        ("NetworkEvent validate_json per line", typed),
+        ("swarmnet framer + parser, 32 KiB chunks", framed),
+    ):
+        best = math.inf
+        for _ in range(3):
+            began = time.process_time()
+            work()
+            best = min(best, time.process_time() - began)
+        rates[name] = round(count / best)
+    return rates
 
 
 # -- part 1: the parent -----------------------------------------------------------------
@@ -217,9 +355,20 @@ def start_replay(socket: str, events: int) -> subprocess.Popen[bytes]:
     return server
 
 
-def run_client(name: str, socket: str, events: int) -> dict[str, Any]:
+def run_client(name: str, socket: str, events: int, warmup: int) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, __file__, "--client", name, "--socket", socket, "--events", str(events)],
+        [
+            sys.executable,
+            __file__,
+            "--client",
+            name,
+            "--socket",
+            socket,
+            "--events",
+            str(events),
+            "--warmup",
+            str(warmup),
+        ],
         capture_output=True,
         check=True,
         timeout=300,
@@ -227,21 +376,24 @@ def run_client(name: str, socket: str, events: int) -> dict[str, Any]:
     return dict(json.loads(out.stdout.decode().strip().splitlines()[-1]))
 
 
-def throughput(events: int, rounds: int) -> list[dict[str, Any]]:
+def throughput(
+    events: int, rounds: int, warmup: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every client and ceiling reader once per round, in turn; the best round of each."""
     with tempfile.TemporaryDirectory(prefix="swarmnet-bench-") as tmp:
         socket = os.path.join(tmp, "replay.sock")
         server = start_replay(socket, events)
         try:
             best: dict[str, dict[str, Any]] = {}
             for _ in range(rounds):
-                for name in CLIENTS:
-                    result = run_client(name, socket, events)
+                for name in [*CLIENTS, *CEILINGS]:
+                    result = run_client(name, socket, events, warmup)
                     if name not in best or result["cpu_rate"] > best[name]["cpu_rate"]:
                         best[name] = result
         finally:
             server.terminate()
             server.wait()
-    return list(best.values())
+    return [best[name] for name in CLIENTS], [best[name] for name in CEILINGS]
 
 
 def print_throughput(results: list[dict[str, Any]], events: int, rounds: int) -> None:
@@ -275,6 +427,27 @@ def print_throughput(results: list[dict[str, Any]], events: int, rounds: int) ->
         f"swarmnet Watcher memory from 25% to 100% of the stream: {growth:+.1f} MB "
         f"(callback calls {watcher['callback_calls']:,}, engine repeats suppressed "
         f"{watcher['suppressed']:,}, networks cached {watcher['cached_networks']})"
+    )
+
+
+def print_ceilings(
+    results: list[dict[str, Any]], readers: list[dict[str, Any]], parsing: dict[str, int]
+) -> None:
+    print("\n== ceilings on this machine, same run (events per CPU second) ==")
+    for r in readers:
+        print(f"{r['client']:52} {r['cpu_rate']:>10,}   ({r['rate']:,} per wall second)")
+    for name, rate in parsing.items():
+        print(f"{name + ' (in memory)':52} {rate:>10,}")
+    by = {r["client"]: r["cpu_rate"] for r in [*results, *readers]}
+    chunked = by["aiohttp reader, chunked"]
+    typed = parsing["NetworkEvent validate_json per line"]
+    bound = 1 / (1 / chunked + 1 / typed)
+    aiodocker = by["aiodocker events.subscribe()"]
+    print(
+        f"typed events read through aiohttp's chunked decoder cannot beat "
+        f"1/(1/{chunked:,} + 1/{typed:,}) = {bound:,.0f} events/CPU-s, "
+        f"{bound / aiodocker:.2f}x aiodocker, before any framing, bookkeeping or "
+        f"callback; 4x aiodocker is {4 * aiodocker:,} events/CPU-s"
     )
 
 
@@ -472,20 +645,27 @@ def main() -> None:
     parser.add_argument("--no-lab", action="store_true", help="skip the latency part")
     parser.add_argument("--lab", default=None, help="lab to use for latency (default evbench)")
     parser.add_argument("--latency-events", type=int, default=None)
-    parser.add_argument("--client", choices=sorted(CLIENTS), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="events read before the clocks start"
+    )
+    parser.add_argument("--client", choices=sorted([*CLIENTS, *CEILINGS]), help=argparse.SUPPRESS)
     parser.add_argument("--latency-client", choices=["swarmnet", "aiohttp"], help=argparse.SUPPRESS)
     parser.add_argument("--socket", help=argparse.SUPPRESS)
     parser.add_argument("--ready", help=argparse.SUPPRESS)
     args = parser.parse_args()
     events = args.events or (50_000 if args.quick else 200_000)
+    warmup = args.warmup if args.warmup is not None else events // 50
     if args.client:
-        print(json.dumps(CLIENTS[args.client](args.socket, events)))
+        run = CLIENTS.get(args.client) or CEILINGS[args.client]
+        print(json.dumps(run(args.socket, events, warmup)))
         return
     if args.latency_client:
         print(json.dumps(latency_client(args.latency_client, args.socket, args.ready)))
         return
-    rounds = args.rounds or (1 if args.quick else 2)
-    print_throughput(throughput(events, rounds), events, rounds)
+    rounds = args.rounds or (1 if args.quick else 3)
+    results, readers = throughput(events, rounds, warmup)
+    print_throughput(results, events, rounds)
+    print_ceilings(results, readers, parse_ceilings(min(events, 50_000)))
     if not args.no_lab:
         count = args.latency_events or (100 if args.quick else 400)
         print_latency(latency(args.lab, count))

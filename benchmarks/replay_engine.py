@@ -59,9 +59,10 @@ def chunked_body(lines: list[bytes]) -> bytes:
 class ReplayEngine:
     """Serves the Engine API subset, with ``/events`` replaying ``body``."""
 
-    def __init__(self, socket_path: str, body: bytes) -> None:
+    def __init__(self, socket_path: str, lines: list[bytes]) -> None:
         self.socket_path = socket_path
-        self.body = body
+        self.chunked = chunked_body(lines)
+        self.plain = b"".join(lines)
 
     async def serve(self) -> None:
         if os.path.exists(self.socket_path):  # noqa: ASYNC240 - before serving anything
@@ -85,12 +86,14 @@ class ReplayEngine:
             except (asyncio.IncompleteReadError, ConnectionError):
                 return
             request_line = head.split(b"\r\n", 1)[0].decode()
-            method, target, _ = request_line.split(" ", 2)
+            method, target, version = request_line.split(" ", 2)
             url = urlsplit(target)
             query = parse_qs(url.query)
             path = url.path
             if path.endswith("/events"):
-                await self._events(reader, writer, bounded="until" in query)
+                await self._events(
+                    reader, writer, bounded="until" in query, http10=version == "HTTP/1.0"
+                )
                 return
             if path.endswith("/_ping"):
                 await self._answer(writer, b"OK", "text/plain")
@@ -104,18 +107,34 @@ class ReplayEngine:
                 await self._json(writer, {"message": f"not here: {path}"}, status=404)
 
     async def _events(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, bounded: bool
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        bounded: bool,
+        http10: bool,
     ) -> None:
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-        )
-        if bounded:
-            writer.write(b"0\r\n\r\n")
-            await writer.drain()
-            return
-        view = memoryview(self.body)
-        for start in range(0, len(self.body), _WRITE_SLICE):
+        if http10:
+            # dockerd (Go's net/http) answers an HTTP/1.0 request without chunked
+            # encoding: the events follow the head as they are, until the connection
+            # closes (checked against dockerd 20.10).
+            writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n")
+            if bounded:
+                await writer.drain()
+                return
+            body = self.plain
+        else:
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            )
+            if bounded:
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+                return
+            body = self.chunked
+        view = memoryview(body)
+        for start in range(0, len(body), _WRITE_SLICE):
             writer.write(view[start : start + _WRITE_SLICE])
             await writer.drain()
         # Then stay open and quiet, as an engine with nothing more to report does,
@@ -159,8 +178,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000, help="events per stream")
     parser.add_argument("--data", type=Path, default=DATA, help="recorded events (JSON lines)")
     args = parser.parse_args()
-    body = chunked_body(replay_lines(load_sample(args.data), args.events))
-    asyncio.run(ReplayEngine(args.socket, body).serve())
+    lines = replay_lines(load_sample(args.data), args.events)
+    asyncio.run(ReplayEngine(args.socket, lines).serve())
 
 
 if __name__ == "__main__":

@@ -231,7 +231,9 @@ class NetworkEvent(Event):
         )
 
 
-_NETWORK_MARK = b'"Type":"network"'
+#: How the engine begins a network event: Go writes the fields in a fixed order,
+#: ``Type`` first, and compact. A prefix test costs a fraction of a substring search.
+_NETWORK_START = b'{"Type":"network"'
 
 
 def event_parser(node: str = "") -> Callable[[bytes], Event | None]:
@@ -240,28 +242,41 @@ def event_parser(node: str = "") -> Callable[[bytes], Event | None]:
     validate_event = Event.__pydantic_validator__.validate_json
 
     def parse(data: bytes) -> Event | None:
-        # The engine writes compact JSON, so this byte test picks the model in one pass;
-        # the validated ``type`` field, not the test, has the last word.
-        network = _NETWORK_MARK in data
-        try:
-            event: Event = validate_network(data) if network else validate_event(data)
-        except ValidationError as exc:
-            if _json_error(exc):
-                raise NotJSON(str(exc)) from None
-            if not network:
-                return None
+        # The engine writes compact JSON, so this byte test picks the model in one pass
+        # (the validated ``type`` field, not the test, has the last word), and a network
+        # event as the engine writes it costs one validation and nothing else.
+        if data.startswith(_NETWORK_START):
+            try:
+                event: Event = validate_network(data)
+            except ValidationError as exc:
+                return odd(data, exc)
+        else:
             try:
                 event = validate_event(data)
-            except ValidationError:
+            except ValidationError as exc:
+                if _json_error(exc):
+                    raise NotJSON(str(exc)) from None
                 return None
-        else:
-            if not network and event.type is EventType.NETWORK:
-                # Not written the way the engine writes it (spaces): parse it fully.
+            if event.type is EventType.NETWORK:
+                # Not written the way the engine writes it (spaces, another key order):
+                # parse it fully.
                 event = validate_network(data)
+        # The engine does not name itself in its events. Set before anyone sees the
+        # event, bypassing the frozen check: a validator reading the validation context
+        # would cost about a third of the whole parse.
         if node:
-            # The engine does not name itself in its events. Set before anyone sees the
-            # event, bypassing the frozen check: a validator reading the validation
-            # context would cost about a third of the whole parse.
+            event.__dict__["node"] = node
+        return event
+
+    def odd(data: bytes, exc: ValidationError) -> Event | None:
+        """Bytes that looked like a network event and did not validate as one."""
+        if _json_error(exc):
+            raise NotJSON(str(exc)) from None
+        try:
+            event: Event = validate_event(data)
+        except ValidationError:
+            return None
+        if node:
             event.__dict__["node"] = node
         return event
 

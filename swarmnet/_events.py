@@ -427,7 +427,8 @@ class Feed:
         self._buffer = _ChunkBuffer(buffer_bytes, stall)
         self._decode = event_parser(self.node)
         self._framer: JSONFramer[Event | None] = JSONFramer(self._decode)
-        self._rest = b""  # what is left of the chunk being parsed
+        self._rest = b""  # a big read being parsed a slice at a time
+        self._rest_at = 0  # where in it the next slice starts
         self._recent: deque[Event] = deque(maxlen=_RECENT)
         self._last_nano = 0  # the newest event time parsed
         self._replayed: set[tuple[Any, ...]] = set()
@@ -481,14 +482,15 @@ class Feed:
         while True:
             item: _RawItem
             if self._rest:
-                item, self._rest = self._rest[:_SLICE], self._rest[_SLICE:]
+                item = self._next_slice()
             else:
                 item = await self._buffer.get()
                 if isinstance(item, bytes) and len(item) > _SLICE:
                     # A big read (a busy engine, or a consumer that fell behind) is
                     # parsed a slice at a time: small batches reach the callbacks sooner
                     # and die young, which keeps the garbage collector's work down.
-                    item, self._rest = item[:_SLICE], item[_SLICE:]
+                    self._rest, self._rest_at = item, 0
+                    item = self._next_slice()
             if isinstance(item, bytes):
                 try:
                     events = self._framer.feed(item)
@@ -513,28 +515,56 @@ class Feed:
                 return self._gap(GapReason.OVERFLOW)
             return item
 
+    def _next_slice(self) -> bytes:
+        """The next slice of a big read, cut after a newline where there is one (so
+        the framer takes whole lines), without copying the rest again each time."""
+        data, start = self._rest, self._rest_at
+        end = start + _SLICE
+        if end >= len(data):
+            self._rest = b""
+            return data[start:] if start else data
+        cut = data.rfind(b"\n", start, end) + 1
+        if cut > start:
+            end = cut
+        self._rest_at = end
+        return data[start:end]
+
     def _accept(self, events: list[Event | None]) -> list[Event]:
         kept: list[Event] = []
-        replay_until = self._replay_until
-        filters = self.filters if self.filters.client_side else None
+        keep = kept.append
         last = self._last_nano
-        for event in events:
-            if event is None:
-                self._skipped += 1
-                continue
-            nano = event.time_nano
-            if replay_until:
-                if nano > replay_until:
-                    self._replay_until = replay_until = 0
-                    self._replayed = set()
-                elif event.identity in self._replayed:
-                    self._duplicates += 1
+        skipped = 0
+        if not self._replay_until and not self.filters.client_side:
+            # The steady state: nothing to recognise, nothing to filter.
+            for event in events:
+                if event is None:
+                    skipped += 1
                     continue
-            if filters is not None and not filters.keep(event):
-                continue
-            if nano > last:
-                last = nano
-            kept.append(event)
+                nano = event.time_nano
+                if nano > last:
+                    last = nano
+                keep(event)
+        else:
+            replay_until = self._replay_until
+            filters = self.filters if self.filters.client_side else None
+            for event in events:
+                if event is None:
+                    skipped += 1
+                    continue
+                nano = event.time_nano
+                if replay_until:
+                    if nano > replay_until:
+                        self._replay_until = replay_until = 0
+                        self._replayed = set()
+                    elif event.identity in self._replayed:
+                        self._duplicates += 1
+                        continue
+                if filters is not None and not filters.keep(event):
+                    continue
+                if nano > last:
+                    last = nano
+                keep(event)
+        self._skipped += skipped
         if kept:
             self._last_nano = last
             self._recent.extend(kept[-_RECENT:])
@@ -622,7 +652,9 @@ class Feed:
             params["since"] = since
         if self._until is not None:
             params["until"] = self._until
-        async with self.engine._transport.stream("GET", "events", params=params) as chunks:
+        async with self.engine._transport.stream(
+            "GET", "events", params=params, unchunked=True
+        ) as chunks:
             self._connected = True
             self._connections += 1
             if reconnect:
@@ -697,7 +729,9 @@ class Feed:
         framer = JSONFramer(self._decode)
         held: list[Event | None] = []
         with anyio.fail_after(30):
-            async with self.engine._transport.stream("GET", "events", params=params) as chunks:
+            async with self.engine._transport.stream(
+                "GET", "events", params=params, unchunked=True
+            ) as chunks:
                 async for chunk in chunks:
                     held.extend(framer.feed(chunk))
             try:

@@ -12,6 +12,10 @@ the caller's ``decode`` (which parses it, once), and only when a candidate turns
 not to be exactly one JSON value (several values on a line, a value spread over
 lines, a value with no newline after it) does it fall back to
 ``json.JSONDecoder.raw_decode`` to find the real boundaries.
+
+A chunk is cut into candidates with one ``bytes.split`` (a busy engine puts hundreds
+of events in one read); the line-by-line walk runs only when a candidate was not
+one value.
 """
 
 from __future__ import annotations
@@ -90,8 +94,20 @@ class JSONFramer(Generic[T]):
             chunk = chunk[newline + 1 :]
             self._resyncing = False
         buffer = self._buffer + chunk if self._buffer else chunk
-        out: list[T] = []
         decode = self._decode
+        # The common case, every line one value: one split, one decode per line.
+        lines = buffer.split(b"\n")
+        tail = lines.pop()  # after the last newline: b"" when the chunk ends with one
+        try:
+            out = [decode(line) for line in lines if line]
+        except NotJSON:
+            pass  # a blank-ish line, or a value that is not alone on its line: walk
+        else:
+            if not tail:
+                self._buffer = b""
+                return out
+            return self._rest(buffer, len(buffer) - len(tail), out)
+        out = []
         start = 0
         find = buffer.find
         while True:
@@ -108,6 +124,10 @@ class JSONFramer(Generic[T]):
                     start = resumed
                     continue
             start = end + 1
+        return self._rest(buffer, start, out)
+
+    def _rest(self, buffer: bytes, start: int, out: list[T]) -> list[T]:
+        """Deal with what follows the last complete line (from ``start``); return ``out``."""
         if start < len(buffer):
             tail = buffer[start:].rstrip(_WHITESPACE)
             # A value whose newline has not come (or never will): deliver it now when

@@ -208,6 +208,7 @@ class Transport:
         self._connect_timeout = connect_timeout
         self._on_request = on_request
         self._docker: aiodocker.Docker | None = None
+        self._http10: aiohttp.ClientSession | None = None  # see stream(unchunked=True)
         self.api_version: str | None = None
         self.log = _log.bind(engine=address)
 
@@ -227,6 +228,9 @@ class Transport:
         )
 
     async def close(self) -> None:
+        if self._http10 is not None:
+            session, self._http10 = self._http10, None
+            await session.close()  # the connector is aiodocker's: it closes it below
         if self._docker is not None:
             docker, self._docker = self._docker, None
             await docker.close()
@@ -345,21 +349,31 @@ class Transport:
         path: str,
         *,
         params: Mapping[str, Any] | None = None,
+        unchunked: bool = False,
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         """Open a long-lived response and yield its body as raw chunks, as they arrive.
 
         No framing is done here (the caller frames), no read timeout is applied, and
         connection failures while reading surface as :class:`EngineUnreachable`.
+
+        ``unchunked`` asks over HTTP/1.0, which the engine answers with the body as it
+        is, ended by closing the connection. The engine flushes every event as its own
+        HTTP chunk, and aiohttp spends several Python calls on each chunk it receives;
+        without chunks a busy event stream reads several times faster.
         """
         action = f"{method} /{path}"
         if self._on_request is not None:
             self._on_request(method, path)
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None, connect=self._connect_timeout)
         try:
-            cm = self.docker._query(
-                path, method, params=dict(params) if params else None, timeout=timeout
-            )
-            response = await cm.__aenter__()
+            if unchunked:
+                response = await self._request_http10(method, path, params, timeout, action)
+                cm = None
+            else:
+                cm = self.docker._query(
+                    path, method, params=dict(params) if params else None, timeout=timeout
+                )
+                response = await cm.__aenter__()
         except aiodocker.DockerError as exc:
             raise self._map_docker_error(exc, action, ()) from exc
         except asyncio.TimeoutError as exc:
@@ -372,7 +386,38 @@ class Transport:
             yield self._chunks(response, action)
         finally:
             response.close()
-            await cm.__aexit__(None, None, None)
+            if cm is not None:
+                await cm.__aexit__(None, None, None)
+
+    async def _request_http10(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        timeout: aiohttp.ClientTimeout,
+        action: str,
+    ) -> aiohttp.ClientResponse:
+        """Send a request over HTTP/1.0, on aiodocker's connections (unix, tcp, TLS)."""
+        docker = self.docker
+        if self._http10 is None:
+            self._http10 = aiohttp.ClientSession(
+                connector=docker.connector,
+                connector_owner=False,
+                version=aiohttp.HttpVersion10,
+            )
+        url = docker._canonicalize_url(path)
+        response = await self._http10.request(
+            method, url, params=dict(params) if params else None, timeout=timeout
+        )
+        if response.status >= 400:
+            body = await response.read()
+            response.close()
+            try:
+                explanation = str(json.loads(body)["message"])
+            except (ValueError, KeyError, TypeError):
+                explanation = body.decode("utf-8", "replace").strip()
+            raise error_for_status(response.status, explanation, engine=self.address, action=action)
+        return response
 
     async def _chunks(self, response: aiohttp.ClientResponse, action: str) -> AsyncIterator[bytes]:
         try:

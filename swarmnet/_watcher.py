@@ -577,33 +577,38 @@ class _Runner:
         handler = self.handler if self.filtered else None
         capacity = self._capacity
         newest = self.newest_nano
-        index = start
+        size = self._size
         count = len(events)
-        while index < count:
+        for index in range(start, count):
             event = events[index]
             if handler is not None and not handler.matches(event):
-                index += 1
                 continue
-            if self._size >= capacity:
+            if size >= capacity:
                 if not self._drop:
-                    break
+                    self._size, self.newest_nano = size, newest
+                    return index - start
+                self._size = size
                 self._drop_oldest()
-            key = event.actor_id  # the network's id
+                size = self._size
+            # One lookup of the model's fields instead of one hooked attribute read per
+            # field (pydantic models define __getattr__, which slows every read).
+            fields = event.__dict__
+            key = fields["actor_id"]  # the network's id
             queue = pending.get(key)
             if queue is None:
                 queue = pending[key] = deque()
             queue.append(event)
-            self._size += 1
-            if event.time_nano > newest:
-                newest = event.time_nano
+            size += 1
+            nano = fields["time_nano"]
+            if nano > newest:
+                newest = nano
             if key not in busy:
                 busy.add(key)
                 ready.append(key)
                 if sleepers:
                     sleepers.popleft().set()
-            index += 1
-        self.newest_nano = newest
-        return index - start
+        self._size, self.newest_nano = size, newest
+        return count - start
 
     async def room(self) -> None:
         """Wait until the buffer has room again."""
@@ -645,6 +650,8 @@ class _Runner:
         plain = not handler.is_async and not handler.thread
         watcher = self._watcher
         checkpoint = anyio.lowlevel.checkpoint
+        isawaitable = inspect.isawaitable
+        yield_every = self._YIELD_EVERY
         in_a_row = 0
         while True:
             while not ready:
@@ -665,7 +672,7 @@ class _Runner:
                         # The common case inline: a sync callback, first attempt.
                         try:
                             result = fn(event, attempt=0, watcher=watcher)
-                            if result is not None and inspect.isawaitable(result):
+                            if result is not None and isawaitable(result):
                                 await result
                         except Exception as exc:  # noqa: BLE001 - isolated, logged in _failed
                             await self._failed(event, exc)
@@ -673,10 +680,11 @@ class _Runner:
                             self.delivered += 1
                     else:
                         await self._call(event)
-                    if event.time_nano > self.done_nano:
-                        self.done_nano = event.time_nano
+                    nano = event.__dict__["time_nano"]  # see offer(): not a hooked read
+                    if nano > self.done_nano:
+                        self.done_nano = nano
                     in_a_row += 1
-                    if in_a_row >= self._YIELD_EVERY:
+                    if in_a_row >= yield_every:
                         in_a_row = 0
                         await checkpoint()
             finally:
@@ -1159,16 +1167,18 @@ class Watcher:
         for event in batch:
             if not isinstance(event, NetworkEvent):
                 continue
-            action = event.action
+            # The fields read straight from the model's dict: this runs for every event,
+            # and pydantic models define __getattr__, which slows every attribute read.
+            fields = event.__dict__
+            action = fields["action"]
             if action is connect or action is disconnect:
                 # The hot path, inline. The engine reports some changes twice (every
                 # disconnect, on 20.10): an endpoint change the cache already shows is
-                # a repeat, not news.
-                # (actor_id and attributes are the fields network_id and container_id
-                # read from; read directly here, this runs for every event.)
-                network_id = event.actor_id
+                # a repeat, not news. (actor_id and attributes are the fields
+                # network_id and container_id read from.)
+                network_id = fields["actor_id"]
                 net = nets.get(network_id)
-                container = event.attributes.get("container")
+                container = fields["attributes"].get("container")
                 if action is connect:
                     if net is None:
                         net = nets[network_id] = _new_net(event)
@@ -1184,13 +1194,13 @@ class Watcher:
                     net.containers.discard(container)
             else:
                 if fence:
-                    if event.time_nano > fence:
+                    if fields["time_nano"] > fence:
                         node.fence_nano = fence = 0
                     elif _already_there(state, event):
                         suppressed += 1
                         continue
                 _update(state, event)
-                if event.scope == "swarm" and not self._first_report(node.name, event):
+                if fields["scope"] == "swarm" and not self._first_report(node.name, event):
                     node.swarm_duplicates += 1
                     continue
             keep(event)
@@ -1292,44 +1302,50 @@ class Watcher:
 
 def _update(state: _NodeCache, event: NetworkEvent) -> None:
     """Apply an event the engine sent to the node's cached networks."""
-    action = event.action
+    fields = event.__dict__  # read once, not per property (see Watcher._apply)
+    action = fields["action"]
+    network_id: str = fields["actor_id"]
+    attributes: Mapping[str, str] = fields["attributes"]
     nets = state.nets
-    if action is NetworkAction.CONNECT:
-        net = nets.get(event.network_id)
+    net = nets.get(network_id)
+    if action is NetworkAction.CREATE:
         if net is None:
-            net = nets[event.network_id] = _new_net(event)
-        if event.container_id:
-            net.containers.add(event.container_id)
-    elif action is NetworkAction.DISCONNECT:
-        net = nets.get(event.network_id)
-        if net is not None and event.container_id:
-            net.containers.discard(event.container_id)
-    elif action is NetworkAction.CREATE:
-        net = nets.get(event.network_id)
-        if net is None:
-            nets[event.network_id] = _new_net(event)
-        elif event.driver and not net.driver:
-            net.driver = event.driver
+            nets[network_id] = _new_net(event)
+        else:
+            driver = attributes.get("type")
+            if driver and not net.driver:
+                net.driver = driver
     elif action is NetworkAction.DESTROY:
-        net = nets.get(event.network_id)
         if net is not None:
             # A manager keeps listing a swarm network its last local endpoint left.
             if net.scope == "swarm" and state.manager:
                 net.containers.clear()
             else:
-                del nets[event.network_id]
+                del nets[network_id]
+    elif action is NetworkAction.CONNECT:
+        if net is None:
+            net = nets[network_id] = _new_net(event)
+        container = attributes.get("container")
+        if container:
+            net.containers.add(container)
+    elif action is NetworkAction.DISCONNECT:
+        container = attributes.get("container")
+        if net is not None and container:
+            net.containers.discard(container)
     elif action is NetworkAction.REMOVE:
-        nets.pop(event.network_id, None)
-    elif action is NetworkAction.UPDATE and event.name:
-        net = nets.get(event.network_id)
-        if net is not None:
-            net.name = event.name
+        nets.pop(network_id, None)
+    elif action is NetworkAction.UPDATE:
+        name = attributes.get("name", "")
+        if name and net is not None:
+            net.name = name
 
 
 def _new_net(event: NetworkEvent) -> _Net:
-    driver = event.driver or ""
-    scope = "swarm" if event.scope == "swarm" or driver == "overlay" else "local"
-    return _Net(event.name, driver, scope)
+    fields = event.__dict__
+    attributes: Mapping[str, str] = fields["attributes"]
+    driver = attributes.get("type") or ""
+    scope = "swarm" if fields["scope"] == "swarm" or driver == "overlay" else "local"
+    return _Net(attributes.get("name", ""), driver, scope)
 
 
 def _already_there(state: _NodeCache, event: NetworkEvent) -> bool:

@@ -48,7 +48,25 @@ def nodes(lab: Lab, swarm_cluster: swarmnet.Cluster) -> list[LabNode]:
 @pytest.fixture
 async def engines(nodes: list[LabNode]) -> AsyncIterator[list[swarmnet.Engine]]:
     async with AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(node.engine()) for node in nodes]
+        engines = [await stack.enter_async_context(node.engine()) for node in nodes]
+        await settled(engines)
+        yield engines
+
+
+async def settled(engines: list[swarmnet.Engine], within: float = 30) -> None:
+    """Wait until every node of the fresh swarm has its ``docker_gwbridge``.
+
+    A node makes it when its ingress sandbox comes up, a moment after joining, and the
+    engine reports no event for it (checked on dockerd 20.10: only ``create ingress``
+    comes). A watcher started before that cannot know the bridge until a re-read, so
+    the tests, which compare the watcher's cache with the engines, start after it.
+    """
+    with anyio.fail_after(within):
+        for engine in engines:
+            while not await engine._transport.request(  # noqa: ASYNC110 - polling the engine
+                "GET", "networks", params={"filters": '{"name":["docker_gwbridge"]}'}
+            ):
+                await anyio.sleep(0.1)
 
 
 @pytest.fixture
