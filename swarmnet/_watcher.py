@@ -130,11 +130,18 @@ class ResyncSettings(Spec):
             cache is filled silently and only changes are delivered.
         inspect_concurrency: network inspections in flight at once per node.
         timeout: seconds a whole re-read may take before it is tried again later.
+        sweep_interval: seconds between light re-reads of each node's network list
+            (``None``: never). The engine makes and drops a few networks without any
+            event (a node's ``docker_gwbridge`` as it joins a swarm, its ``ingress``
+            as it leaves); a network that a sweep finds new or gone, and the next
+            sweep still does, is delivered as a synthesized ``create`` or ``destroy``
+            (two sweeps, so that an event on its way is not mistaken for a miss).
     """
 
     initial_events: bool = False
     inspect_concurrency: int = Field(8, ge=1)
     timeout: float = Field(60.0, gt=0)
+    sweep_interval: float | None = Field(30.0, gt=0)
 
 
 class WatcherSettings(Spec):
@@ -1122,9 +1129,14 @@ class Watcher:
         return feed
 
     async def _follow(self, node: _Node, feed: Feed) -> None:
+        interval = self.settings.resync.sweep_interval
         async with anyio.create_task_group() as task_group:
             task_group.start_soon(self._run_feed, node, feed)
-            await self._pump(node, feed)
+            async with anyio.create_task_group() as sweeping:
+                if interval is not None:
+                    sweeping.start_soon(self._sweep, node, interval)
+                await self._pump(node, feed)
+                sweeping.cancel_scope.cancel()  # the feed ended for good: so does sweeping
 
     async def _run_feed(self, node: _Node, feed: Feed) -> None:
         try:
@@ -1269,10 +1281,51 @@ class Watcher:
         node.synced.set()
         await self._dispatch(events)
 
-    async def _read_networks(self, node: _Node) -> tuple[dict[str, _Net], bool, int]:
+    async def _sweep(self, node: _Node, interval: float) -> None:
+        """Every ``interval``, list the node's networks; deliver lasting differences.
+
+        Only which networks exist is compared (one list request): endpoints changes
+        all come with events. A difference must be there on two sweeps in a row, and
+        still be there once checked, before it counts.
+        """
+        suspects: set[tuple[str, str]] = set()
+        while True:
+            await anyio.sleep(interval)
+            if not node.synced.is_set() or node.needs_resync:
+                suspects = set()
+                continue
+            try:
+                listed = await node.engine._transport.request("GET", "networks")
+            except EngineError:
+                continue  # the feed's own reconnecting deals with an absent engine
+            nets = self._cache._node(node.name).nets
+            present = {str(entry["Id"]) for entry in listed or []}
+            seen = {("new", i) for i in present - nets.keys()}
+            seen |= {("gone", i) for i in nets.keys() - present}
+            confirmed, suspects = seen & suspects, seen - suspects
+            if confirmed:
+                await self._settle(node, confirmed)
+
+    async def _settle(self, node: _Node, confirmed: set[tuple[str, str]]) -> None:
+        """Bring the cache in line with networks that came or went without an event."""
+        arrived = await self._inspect(node, [i for kind, i in confirmed if kind == "new"])
+        nets = self._cache._node(node.name).nets
+        # Events may have been applied while the inspections ran: only what is still
+        # missing or still there counts.
+        old = {i: nets[i] for kind, i in confirmed if kind == "gone" and i in nets}
+        new = {i: net for i, net in arrived.items() if i not in nets}
+        events = _differences(node.name, old, new, time.time_ns())
+        for network_id in old:
+            del nets[network_id]
+        nets.update(new)
+        node.synthesized += len(events)
+        node.log.info("events.swept", came=sorted(new), went=sorted(old))
+        await self._dispatch(events)
+
+    async def _inspect(self, node: _Node, network_ids: Iterable[str]) -> dict[str, _Net]:
+        """The networks, as the cache keeps them (those removed meanwhile left out)."""
         transport = node.engine._transport
-        listed = await transport.request("GET", "networks")
-        fresh: dict[str, _Net] = {}
+        found: dict[str, _Net] = {}
         limiter = anyio.CapacityLimiter(self.settings.resync.inspect_concurrency)
 
         async def inspect_one(network_id: str) -> None:
@@ -1281,7 +1334,7 @@ class Watcher:
                     detail = await transport.request("GET", f"networks/{network_id}")
                 except NotFound:
                     return  # removed since it was listed
-            fresh[network_id] = _Net(
+            found[network_id] = _Net(
                 name=str(detail.get("Name", "")),
                 driver=str(detail.get("Driver", "")),
                 scope=str(detail.get("Scope", "")),
@@ -1291,8 +1344,14 @@ class Watcher:
             )
 
         async with anyio.create_task_group() as task_group:
-            for entry in listed or []:
-                task_group.start_soon(inspect_one, str(entry["Id"]))
+            for network_id in network_ids:
+                task_group.start_soon(inspect_one, network_id)
+        return found
+
+    async def _read_networks(self, node: _Node) -> tuple[dict[str, _Net], bool, int]:
+        transport = node.engine._transport
+        listed = await transport.request("GET", "networks")
+        fresh = await self._inspect(node, [str(entry["Id"]) for entry in listed or []])
         info = await transport.request("GET", "info")
         swarm = info.get("Swarm") or {}
         manager = bool(swarm.get("ControlAvailable")) and swarm.get("LocalNodeState") == "active"

@@ -392,3 +392,40 @@ async def test_the_cli_prints_one_json_object_per_event(
     ]
     assert events[0]["network_id"] == network_id
     assert events[0]["synthesized"] is False
+
+
+async def test_networks_the_engine_makes_without_events_are_found_by_sweeps(
+    node: LabNode, engine: swarmnet.Engine
+) -> None:
+    """A node that enters a swarm gets a ``docker_gwbridge`` with no event for it (checked
+    on dockerd 20.10), and the events alone would never tell the cache. The watcher's
+    sweep finds it, delivers it as a synthesized ``create``, and the cache ends equal to
+    the engine's own list, the built-in networks included."""
+    await engine.remove_gwbridge()  # so that the swarm makes it anew
+    settings = FAST.model_copy(update={"resync": swarmnet.ResyncSettings(sweep_interval=0.2)})
+    watcher = swarmnet.Watcher(engine, settings=settings)
+    collector = Collector()
+    watcher.add(collector)
+
+    def cached_names() -> set[str]:
+        return {net.name for net in watcher.cache.networks(node=engine.name)}
+
+    async def engine_names() -> set[str]:
+        return {entry["Name"] for entry in await engine._transport.request("GET", "networks")}
+
+    try:
+        async with watcher:
+            await engine.swarm.init(advertise_addr=node.address)
+            await wait_for(lambda: "docker_gwbridge" in cached_names(), what="docker_gwbridge")
+
+            (created,) = collector.about("docker_gwbridge")
+            assert created.action is NetworkAction.CREATE
+            assert created.synthesized
+            assert created.driver == "bridge"
+            assert watcher.stats().node(engine.name).synthesized >= 1
+            with anyio.fail_after(20):
+                while cached_names() != await engine_names():  # noqa: ASYNC110 - polling
+                    await anyio.sleep(0.1)
+    finally:
+        await engine.swarm.leave(force=True)
+        await engine.remove_gwbridge()
