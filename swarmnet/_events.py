@@ -26,7 +26,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import TracebackType
@@ -741,6 +741,35 @@ class Feed:
         return any(e is not None and e.identity in wanted for e in held)
 
 
+async def open_background(run: Callable[..., Coroutine[Any, Any, Any]]) -> TaskGroup:
+    """Enter a task group and ``start`` ``run`` in it, for an ``async with`` object to
+    hold between its ``__aenter__`` and ``__aexit__``.
+
+    If ``run`` fails before it reports started, the group is closed and ``run``'s own
+    exception raised, not an exception group.
+    """
+    task_group = anyio.create_task_group()
+    await task_group.__aenter__()
+    try:
+        await task_group.start(run)
+    except BaseException:
+        task_group.cancel_scope.cancel()
+        await task_group.__aexit__(None, None, None)
+        raise
+    return task_group
+
+
+async def close_background(task_group: TaskGroup, *, cancel: bool) -> None:
+    """Leave a group from :func:`open_background`, cancelling what runs in it if asked.
+
+    The ``async with`` body's own exception is not the group's business: it is not
+    passed in, so it leaves the caller as it is, never wrapped in an exception group.
+    """
+    if cancel:
+        task_group.cancel_scope.cancel()
+    await task_group.__aexit__(None, None, None)
+
+
 def format_time_nanos(nanos: int) -> str:
     """``seconds.nanoseconds`` from nanoseconds since the epoch."""
     return f"{nanos // _NS}.{nanos % _NS:09d}"
@@ -870,16 +899,7 @@ class EventStream:
             buffer_bytes=self._buffer_bytes,
             resume_after=self._resume_after,
         )
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        try:
-            await task_group.start(self._feed.run)
-        except BaseException:
-            task_group.cancel_scope.cancel()
-            # The failure was start()'s, not the group's: close the group cleanly, re-raise.
-            await task_group.__aexit__(None, None, None)
-            raise
-        self._task_group = task_group
+        self._task_group = await open_background(self._feed.run)
         return self
 
     async def __aexit__(
@@ -890,12 +910,8 @@ class EventStream:
     ) -> bool | None:
         task_group, self._task_group = self._task_group, None
         self._done = True
-        if task_group is None:
-            return None
-        task_group.cancel_scope.cancel()
-        # The body's own exception is not the group's business: let it pass as it is,
-        # not wrapped in an exception group.
-        await task_group.__aexit__(None, None, None)
+        if task_group is not None:
+            await close_background(task_group, cancel=True)
         return None
 
     def __aiter__(self) -> EventStream:

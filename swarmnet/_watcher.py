@@ -48,6 +48,8 @@ from ._events import (
     StreamStats,
     Subscribed,
     _Failed,
+    close_background,
+    open_background,
 )
 from ._models import EngineModel, Spec
 
@@ -1035,16 +1037,7 @@ class Watcher:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def __aenter__(self) -> Watcher:
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        try:
-            await task_group.start(self.run)
-        except BaseException:
-            task_group.cancel_scope.cancel()
-            # The failure was start()'s, not the group's: close the group cleanly, re-raise.
-            await task_group.__aexit__(None, None, None)
-            raise
-        self._context_group = task_group
+        self._context_group = await open_background(self.run)
         return self
 
     async def __aexit__(
@@ -1054,14 +1047,9 @@ class Watcher:
         tb: TracebackType | None,
     ) -> bool | None:
         task_group, self._context_group = self._context_group, None
-        if task_group is None:
-            return None
-        self.stop()
-        if exc is not None:
-            task_group.cancel_scope.cancel()
-        # The body's own exception is not the group's business: let it pass as it is,
-        # not wrapped in an exception group.
-        await task_group.__aexit__(None, None, None)
+        if task_group is not None:
+            self.stop()  # lets queued events finish (stop_grace), unless the body failed
+            await close_background(task_group, cancel=exc is not None)
         return None
 
     def stop(self) -> None:
