@@ -339,6 +339,7 @@ class _Formation:
         self.listed: dict[str, Node] = {}
         #: Set when an init that joins overlap has ended (see ``_init_and_join``).
         self._initialised: anyio.Event | None = None
+        self._init_failure: list[Exception] = []
 
     async def run(self, anchor: int | None, init_spec: SwarmInitSpec) -> Cluster:
         engines = self.engines
@@ -393,8 +394,11 @@ class _Formation:
 
     async def _done(self, index: int, action: MemberAction, node_id: str) -> None:
         if index != 0 and self._initialised is not None:
-            # Joins that overlap the init are reported after it, one step at a time.
+            # Joins that overlap the init are reported after it, one step at a time, and
+            # not at all once it failed (a progress callback that raised included).
             await self._initialised.wait()
+            if self._init_failure:
+                raise self._init_failure[0]
         self.actions[index], self.node_ids[index] = action, node_id
         engine, role = self.engines[index], self._role(index)
         await self.report(
@@ -446,7 +450,7 @@ class _Formation:
             await self._join_all(0, await self._survey(self.engines[0], 0))
             return
         initialised = self._initialised = anyio.Event()
-        init_failure: list[Exception] = []
+        init_failure = self._init_failure
         join_failure: list[Exception] = []
 
         async def init() -> None:

@@ -187,6 +187,30 @@ async def test_a_callback_that_raises_while_workers_join_stops_the_run_with_its_
     assert all(node.state is NodeState.READY for node in cluster.nodes)
 
 
+async def test_a_callback_that_raises_at_the_init_stops_the_run_before_any_join_is_reported(
+    lab: Lab, engines: list[Engine]
+) -> None:
+    # The joins start before the init answers; once the init's report failed, none of
+    # them is reported, and the caller gets its own exception.
+    steps: list[str] = []
+
+    def stop_at_init(step: ClusterProgress) -> None:
+        steps.append(step.step)
+        if step.step == "initialised":
+            raise Interrupted(step.engine)
+
+    with pytest.raises(Interrupted, match="node1"):
+        await form_cluster(
+            engines[:3], managers=1, advertise_addrs=addresses(lab, 3), on_progress=stop_at_init
+        )
+    assert steps == ["initialised"]
+
+    cluster = await form_cluster(engines[:3], managers=1, advertise_addrs=addresses(lab, 3))
+    assert cluster.members[0].action is MemberAction.UNCHANGED
+    assert len(cluster.nodes) == 3
+    assert all(node.state is NodeState.READY for node in cluster.nodes)
+
+
 async def test_a_rerun_with_another_manager_count_promotes_and_demotes(
     lab: Lab, engines: list[Engine]
 ) -> None:
