@@ -441,14 +441,15 @@ def print_ceilings(
     by = {r["client"]: r["cpu_rate"] for r in [*results, *readers]}
     # swarmnet reads /events over HTTP/1.0, so the reader costs little next to framing
     # and validation; those two, measured in memory, bound what any typed-event client
-    # can do here before it keeps a cache, orders per network or calls anyone.
+    # can do here before it keeps a cache, orders per network or calls anyone. (An
+    # estimate: best-of-N CPU rates of separate measurements, added up.)
     http10 = by["aiohttp reader, HTTP/1.0"]
     framed = parsing["swarmnet framer + parser, 32 KiB chunks"]
     bound = 1 / (1 / http10 + 1 / framed)
     aiodocker = by["aiodocker events.subscribe()"]
     watcher = by["swarmnet Watcher callback"]
     print(
-        f"typed events read over HTTP/1.0 cannot beat 1/(1/{http10:,} + 1/{framed:,}) = "
+        f"typed events read over HTTP/1.0 cannot much beat 1/(1/{http10:,} + 1/{framed:,}) = "
         f"{bound:,.0f} events/CPU-s = {bound / aiodocker:.2f}x aiodocker, before any "
         f"cache, ordering or callback; 4x aiodocker is {4 * aiodocker:,} events/CPU-s, "
         f"which leaves {1e6 / (4 * aiodocker) - 1e6 / bound:.2f} us per event for the "

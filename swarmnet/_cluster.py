@@ -22,11 +22,11 @@ from pydantic import BaseModel, ConfigDict
 from ._engine import Engine, LocalNodeState
 from ._errors import (
     AlreadyInSwarm,
+    EngineAPIError,
+    EngineTimeout,
     InvalidSpec,
     JoinFailed,
-    NotASwarmManager,
     NotFound,
-    NotInSwarm,
     SwarmError,
     SwarmLocked,
     SwarmnetError,
@@ -458,6 +458,9 @@ class _Formation:
                 await self._init(init_spec)
             except Exception as exc:  # noqa: BLE001 (re-raised below, not in a group)
                 init_failure.append(exc)
+                # Joins to a swarm whose settings were never applied are not wanted: stop
+                # them (a re-run recovers an engine left pending).
+                tg.cancel_scope.cancel()
             finally:
                 initialised.set()
 
@@ -481,8 +484,10 @@ class _Formation:
         while not initialised.is_set():
             try:
                 tokens = await self._survey(leader, 0)
-            except (NotInSwarm, NotASwarmManager, NotFound):
-                # Not a manager yet, or raft has not stored the cluster yet.
+            except (EngineAPIError, EngineTimeout):
+                # Not a manager yet, raft has no leader or has not stored the cluster
+                # yet, or the engine is too busy starting it: the init's own answer says
+                # whether it failed; until then, ask again.
                 tokens = None
             if tokens is not None and self.remotes:
                 return tokens

@@ -376,6 +376,10 @@ class _ChunkBuffer:
                 self._writable = None
         return item
 
+    def empty(self) -> bool:
+        """Whether nothing is waiting for the consumer."""
+        return not self._items
+
     async def drained(self) -> None:
         """Wait until the consumer has taken (and finished with) everything."""
         while self._items or self._readable is None:
@@ -465,6 +469,10 @@ class Feed:
             gaps=self._gaps,
             last_event_time_nano=self._last_nano,
         )
+
+    def caught_up(self) -> bool:
+        """Connected, with nothing read and not yet handed to the consumer."""
+        return self._connected and not self._rest and self._buffer.empty()
 
     @property
     def position(self) -> int:
@@ -652,8 +660,11 @@ class Feed:
             params["since"] = since
         if self._until is not None:
             params["until"] = self._until
+        # Over HTTP/1.0 the body ends when the connection closes, so reaching ``until``
+        # and a crashed engine would look alike: a bounded stream keeps the chunked
+        # encoding, whose last chunk tells them apart.
         async with self.engine._transport.stream(
-            "GET", "events", params=params, unchunked=True
+            "GET", "events", params=params, unchunked=self._until is None
         ) as chunks:
             self._connected = True
             self._connections += 1
@@ -729,9 +740,7 @@ class Feed:
         framer = JSONFramer(self._decode)
         held: list[Event | None] = []
         with anyio.fail_after(30):
-            async with self.engine._transport.stream(
-                "GET", "events", params=params, unchunked=True
-            ) as chunks:
+            async with self.engine._transport.stream("GET", "events", params=params) as chunks:
                 async for chunk in chunks:
                     held.extend(framer.feed(chunk))
             try:

@@ -228,11 +228,13 @@ class Transport:
         )
 
     async def close(self) -> None:
-        if self._http10 is not None:
-            session, self._http10 = self._http10, None
-            await session.close()  # the connector is aiodocker's: it closes it below
-        if self._docker is not None:
-            docker, self._docker = self._docker, None
+        # Both let go of before the first await: a stream opening meanwhile finds the
+        # client closed instead of making a session nobody would close.
+        session, self._http10 = self._http10, None
+        docker, self._docker = self._docker, None
+        if session is not None:
+            await session.close()  # the connector is aiodocker's: it is closed below
+        if docker is not None:
             await docker.close()
 
     @property
@@ -410,8 +412,10 @@ class Transport:
             method, url, params=dict(params) if params else None, timeout=timeout
         )
         if response.status >= 400:
-            body = await response.read()
-            response.close()
+            try:
+                body = await response.read()
+            finally:
+                response.close()
             try:
                 explanation = str(json.loads(body)["message"])
             except (ValueError, KeyError, TypeError):

@@ -773,6 +773,7 @@ class _Node:
         self.attempted = anyio.Event()  # the first connection attempt is over
         self.synced = anyio.Event()  # networks read at least once
         self.needs_resync = False
+        self.busy = False  # the pump is applying or dispatching something
         self.fence_nano = 0  # events up to here may already be in the re-read state
         self.resyncs = 0
         self.synthesized = 0
@@ -1140,6 +1141,7 @@ class Watcher:
                 item = await feed.receive()
             except anyio.EndOfStream:
                 return
+            node.busy = True  # see _sweep(): the cache is not up to date while busy
             if isinstance(item, list):
                 await self._apply(node, item)
                 # Let the workers take this batch while it is fresh, instead of parsing
@@ -1155,6 +1157,7 @@ class Watcher:
             elif isinstance(item, _Failed):
                 node.failed = item.error
                 node.log.error("events.node_failed", error=str(item.error))
+            node.busy = False
 
     async def _apply(self, node: _Node, batch: list[Any]) -> None:
         state = self._cache._node(node.name)
@@ -1279,20 +1282,41 @@ class Watcher:
         suspects: set[tuple[str, str]] = set()
         while True:
             await anyio.sleep(interval)
-            if not node.synced.is_set() or node.needs_resync:
+            if not self._caught_up(node):
+                # Events may be waiting to be applied: the cache is behind on purpose.
                 suspects = set()
                 continue
             try:
                 listed = await node.engine._transport.request("GET", "networks")
             except EngineError:
                 continue  # the feed's own reconnecting deals with an absent engine
+            if not self._caught_up(node):
+                suspects = set()
+                continue
             nets = self._cache._node(node.name).nets
             present = {str(entry["Id"]) for entry in listed or []}
             seen = {("new", i) for i in present - nets.keys()}
             seen |= {("gone", i) for i in nets.keys() - present}
             confirmed, suspects = seen & suspects, seen - suspects
-            if confirmed:
-                await self._settle(node, confirmed)
+            if not confirmed:
+                continue
+            try:
+                with anyio.fail_after(self.settings.resync.timeout):
+                    await self._settle(node, confirmed)
+            except (EngineError, TimeoutError) as exc:
+                node.log.warning("events.sweep_failed", error=str(exc))
+
+    def _caught_up(self, node: _Node) -> bool:
+        """Whether every event the node sent so far is in the cache (as far as we know:
+        one on its way from the engine is why a difference must last two sweeps)."""
+        feed = node.feed
+        return (
+            feed is not None
+            and feed.caught_up()
+            and not node.busy
+            and node.synced.is_set()
+            and not node.needs_resync
+        )
 
     async def _settle(self, node: _Node, confirmed: set[tuple[str, str]]) -> None:
         """Bring the cache in line with networks that came or went without an event."""
@@ -1316,12 +1340,19 @@ class Watcher:
         found: dict[str, _Net] = {}
         limiter = anyio.CapacityLimiter(self.settings.resync.inspect_concurrency)
 
+        failures: list[EngineError] = []
+
         async def inspect_one(network_id: str) -> None:
             async with limiter:
                 try:
                     detail = await transport.request("GET", f"networks/{network_id}")
                 except NotFound:
                     return  # removed since it was listed
+                except EngineError as exc:
+                    # Kept, not raised in the group: the caller gets this error itself,
+                    # not an exception group that would end the whole watcher.
+                    failures.append(exc)
+                    return
             found[network_id] = _Net(
                 name=str(detail.get("Name", "")),
                 driver=str(detail.get("Driver", "")),
@@ -1334,6 +1365,8 @@ class Watcher:
         async with anyio.create_task_group() as task_group:
             for network_id in network_ids:
                 task_group.start_soon(inspect_one, network_id)
+        if failures:
+            raise failures[0]
         return found
 
     async def _read_networks(self, node: _Node) -> tuple[dict[str, _Net], bool, int]:
