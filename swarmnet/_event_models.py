@@ -245,39 +245,35 @@ def event_parser(node: str = "") -> Callable[[bytes], Event | None]:
         # The engine writes compact JSON, so this byte test picks the model in one pass
         # (the validated ``type`` field, not the test, has the last word), and a network
         # event as the engine writes it costs one validation and nothing else.
+        event: Event | None
         if data.startswith(_NETWORK_START):
             try:
-                event: Event = validate_network(data)
-            except ValidationError as exc:
-                return odd(data, exc)
-        else:
-            try:
-                event = validate_event(data)
+                event = validate_network(data)
             except ValidationError as exc:
                 if _json_error(exc):
                     raise NotJSON(str(exc)) from None
-                return None
-            if event.type is EventType.NETWORK:
+                event = general(data)  # looked like a network event, is not a valid one
+        else:
+            event = general(data)
+            if event is not None and event.type is EventType.NETWORK:
                 # Not written the way the engine writes it (spaces, another key order):
                 # parse it fully.
                 event = validate_network(data)
         # The engine does not name itself in its events. Set before anyone sees the
         # event, bypassing the frozen check: a validator reading the validation context
         # would cost about a third of the whole parse.
-        if node:
+        if event is not None and node:
             event.__dict__["node"] = node
         return event
 
-    def odd(data: bytes, exc: ValidationError) -> Event | None:
-        """Bytes that looked like a network event and did not validate as one."""
-        if _json_error(exc):
-            raise NotJSON(str(exc)) from None
+    def general(data: bytes) -> Event | None:
+        """The general event model, or None for JSON that is not an event at all."""
         try:
             event: Event = validate_event(data)
-        except ValidationError:
+        except ValidationError as exc:
+            if _json_error(exc):
+                raise NotJSON(str(exc)) from None
             return None
-        if node:
-            event.__dict__["node"] = node
         return event
 
     return parse

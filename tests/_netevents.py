@@ -199,25 +199,25 @@ class Proxy:
     async def _forward(self, client: anyio.abc.ByteStream) -> None:
         async with client, await anyio.connect_unix(self.engine_socket) as upstream:
             self._open |= {client, upstream}
-            await self._pipe_both(client, upstream)
+            await _pipe_both(client, upstream)
             self._open -= {client, upstream}
 
-    async def _pipe_both(
-        self, client: anyio.abc.ByteStream, upstream: anyio.abc.ByteStream
-    ) -> None:
 
-        async def pipe(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream) -> None:
-            with contextlib.suppress(
-                anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError
-            ):
-                async for data in source:
-                    await sink.send(data)
-            with contextlib.suppress(Exception):
-                await sink.aclose()
+async def _pipe_both(one: anyio.abc.ByteStream, other: anyio.abc.ByteStream) -> None:
+    """Copy bytes both ways until either side closes, then close the other."""
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(pipe, client, upstream)
-            tg.start_soon(pipe, upstream, client)
+    async def pipe(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream) -> None:
+        with contextlib.suppress(
+            anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError
+        ):
+            async for data in source:
+                await sink.send(data)
+        with contextlib.suppress(Exception):
+            await sink.aclose()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pipe, one, other)
+        tg.start_soon(pipe, other, one)
 
 
 async def _tcp_relay(host: str, port: int, engine_socket: str) -> None:
@@ -225,17 +225,7 @@ async def _tcp_relay(host: str, port: int, engine_socket: str) -> None:
 
     async def forward(client: anyio.abc.ByteStream) -> None:
         async with client, await anyio.connect_unix(engine_socket) as upstream:
-
-            async def pipe(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream) -> None:
-                with contextlib.suppress(Exception):
-                    async for data in source:
-                        await sink.send(data)
-                with contextlib.suppress(Exception):
-                    await sink.aclose()
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(pipe, client, upstream)
-                tg.start_soon(pipe, upstream, client)
+            await _pipe_both(client, upstream)
 
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
     print("listening", flush=True)
