@@ -292,8 +292,8 @@ def parse_ceilings(count: int) -> dict[str, int]:
     sys.path.insert(0, str(HERE))
     from replay_engine import load_sample, replay_lines
 
-    from swarmnet._event_models import NetworkEvent, event_parser
-    from swarmnet._framing import JSONFramer
+    from swarmnet._events.framing import JSONFramer
+    from swarmnet._events.models import NetworkEvent, event_parser
 
     lines = replay_lines(load_sample(), count)
     blob = b"".join(lines)

@@ -55,7 +55,7 @@ import docker
 import structlog
 
 import swarmnet
-from swarmnet._secret import redact
+from swarmnet._core.secret import redact
 from swarmnet.lab import Lab, LabNode
 
 SIZES = (4, 8)

@@ -5,7 +5,7 @@ overlays and bridges, and stream network events to callbacks, on one engine or m
 Runs on asyncio (aiodocker is built on aiohttp).
 """
 
-from ._builtin import (
+from swarmnet._builtin.networks import (
     AttachedEndpoint,
     GatewayBridge,
     GatewayBridgeNotCreated,
@@ -19,25 +19,8 @@ from ._builtin import (
     recreate_ingress,
     remove_gwbridge,
 )
-from ._cluster import (
-    Cluster,
-    ClusterMember,
-    ClusterProgress,
-    MemberAction,
-    dissolve,
-    form_cluster,
-)
-from ._containers import Container, ContainersAPI, ExecResult
-from ._daemon_config import (
-    AddressPool,
-    DaemonBridgeConfig,
-    DaemonConfigFile,
-    merge_daemon_json,
-    read_daemon_json,
-    write_daemon_json,
-)
-from ._doctor import DoctorReport, Finding, FindingKind, PortCheck, PortStatus, Severity, doctor
-from ._engine import (
+from swarmnet._containers.api import Container, ContainersAPI, ExecResult
+from swarmnet._core.engine import (
     Engine,
     EngineInfo,
     EngineVersion,
@@ -45,7 +28,7 @@ from ._engine import (
     SwarmMembership,
     open_engines,
 )
-from ._errors import (
+from swarmnet._core.errors import (
     AlreadyInSwarm,
     AmbiguousNetwork,
     AttachmentConflict,
@@ -72,12 +55,47 @@ from ._errors import (
     SwarmnetError,
     UnsupportedEngine,
 )
-from ._event_models import Event, EventScope, EventType, NetworkAction, NetworkEvent
-from ._events import EventStream, ReconnectSettings, StreamStats
-from ._host_probe import CommandResult, HostProbe, LocalProbe, NetnsProbe
-from ._network_attach import ContainerNetworking, EndpointConfig, attach
-from ._network_drift import Drift, EnsureOutcome, EnsureResult, FieldDrift, NetworkDiff
-from ._network_models import (
+from swarmnet._core.secret import Secret
+from swarmnet._core.transport import TLSConfig
+from swarmnet._doctor.doctor import (
+    DoctorReport,
+    Finding,
+    FindingKind,
+    PortCheck,
+    PortStatus,
+    Severity,
+    doctor,
+)
+from swarmnet._events.models import Event, EventScope, EventType, NetworkAction, NetworkEvent
+from swarmnet._events.stream import EventStream, ReconnectSettings, StreamStats
+from swarmnet._events.watcher import (
+    CachedNetwork,
+    DispatchSettings,
+    Handler,
+    HandlerStats,
+    NetworkCache,
+    NodeStats,
+    Overflow,
+    ResyncSettings,
+    Retry,
+    RetrySettings,
+    Watcher,
+    WatcherSettings,
+    WatcherStats,
+)
+from swarmnet._host.daemon_config import (
+    AddressPool,
+    DaemonBridgeConfig,
+    DaemonConfigFile,
+    merge_daemon_json,
+    read_daemon_json,
+    write_daemon_json,
+)
+from swarmnet._host.probe import CommandResult, HostProbe, LocalProbe, NetnsProbe
+from swarmnet._networks.api import NetworksAPI
+from swarmnet._networks.attach import ContainerNetworking, EndpointConfig, attach
+from swarmnet._networks.drift import Drift, EnsureOutcome, EnsureResult, FieldDrift, NetworkDiff
+from swarmnet._networks.models import (
     Endpoint,
     EndpointIPAMConfig,
     EndpointSettings,
@@ -91,7 +109,7 @@ from ._network_models import (
     ServiceInfo,
     ServiceTaskInfo,
 )
-from ._network_specs import (
+from swarmnet._networks.specs import (
     BridgeSpec,
     ConfigOnlySpec,
     IPAMPool,
@@ -103,10 +121,16 @@ from ._network_specs import (
     OverlaySpec,
     network_spec_from,
 )
-from ._networks import NetworksAPI
-from ._secret import Secret
-from ._swarm import NodesAPI, SwarmAPI
-from ._swarm_models import (
+from swarmnet._swarm.api import NodesAPI, SwarmAPI
+from swarmnet._swarm.cluster import (
+    Cluster,
+    ClusterMember,
+    ClusterProgress,
+    MemberAction,
+    dissolve,
+    form_cluster,
+)
+from swarmnet._swarm.models import (
     ExternalCASpec,
     JoinTokens,
     ManagerStatus,
@@ -125,22 +149,6 @@ from ._swarm_models import (
     SwarmSettings,
     SwarmSpec,
     SwarmStatus,
-)
-from ._transport import TLSConfig
-from ._watcher import (
-    CachedNetwork,
-    DispatchSettings,
-    Handler,
-    HandlerStats,
-    NetworkCache,
-    NodeStats,
-    Overflow,
-    ResyncSettings,
-    Retry,
-    RetrySettings,
-    Watcher,
-    WatcherSettings,
-    WatcherStats,
 )
 
 __version__ = "0.1.0"

@@ -1,6 +1,6 @@
 """``python -m swarmnet``: the same as the ``swarmnet`` command."""
 
-from ._cli import main
+from swarmnet._cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

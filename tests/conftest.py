@@ -1,4 +1,4 @@
-"""Shared test setup. The lab fixtures come from the ``swarmnet.testing`` plugin."""
+"""Shared test setup. The lab fixtures come from the ``swarmnet.lab.pytest_plugin`` plugin."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from swarmnet import (
     read_daemon_json,
     write_daemon_json,
 )
-from swarmnet._daemon_config import BRIDGE_KEYS
+from swarmnet._host.daemon_config import BRIDGE_KEYS
 from swarmnet.lab import Lab, LabNode
 
 # -- the model -------------------------------------------------------------------------

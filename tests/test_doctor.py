@@ -34,7 +34,7 @@ from swarmnet import (
     PortStatus,
     Severity,
 )
-from swarmnet._iptables import forward_verdict, parse_rules
+from swarmnet._host.iptables import forward_verdict, parse_rules
 from swarmnet.lab import LAB_IMAGE, Lab
 
 PREFIX = f"bid-{uuid.uuid4().hex[:6]}"

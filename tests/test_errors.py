@@ -3,7 +3,7 @@
 import pytest
 
 import swarmnet
-from swarmnet._transport import error_for_status
+from swarmnet._core.transport import error_for_status
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ import pydantic
 import pytest
 
 from swarmnet import Event, EventScope, EventType, NetworkAction, NetworkEvent
-from swarmnet._event_models import parse_event
-from swarmnet._framing import NotJSON
+from swarmnet._events.framing import NotJSON
+from swarmnet._events.models import parse_event
 
 DATA = Path(__file__).parent / "data"
 NETWORK_LINES = [line for line in (DATA / "network_events.jsonl").read_bytes().split(b"\n") if line]

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swarmnet._event_models import Event, parse_event
-from swarmnet._framing import FramingError, JSONFramer, NotJSON
+from swarmnet._events.framing import FramingError, JSONFramer, NotJSON
+from swarmnet._events.models import Event, parse_event
 
 RECORDED = (Path(__file__).parent / "data" / "network_events.jsonl").read_bytes()
 LINES = [line for line in RECORDED.split(b"\n") if line.strip()]

@@ -1,6 +1,6 @@
 """swarmnet.lab: real engines on one host, brought up, faulted, and torn down without a trace.
 
-The session ``lab`` fixture (from ``swarmnet.testing``) is shared; tests that tear a lab
+The session ``lab`` fixture (from ``swarmnet.lab.pytest_plugin``) is shared; tests that tear a lab
 down make a throwaway one with a name of their own. No test sends traffic to any address
 outside the lab's bridge.
 """
@@ -29,7 +29,7 @@ from swarmnet import Engine, InvalidSpec, LabError
 from swarmnet._cli import main
 from swarmnet.lab import LAB_IMAGE, Lab, LabNode, NodeState, _cleanup, _host
 from swarmnet.lab._image import APPLETS, image_archive, rootfs_tar
-from swarmnet.testing import lab_name
+from swarmnet.lab.pytest_plugin import lab_name
 
 # -- helpers ---------------------------------------------------------------------------
 
@@ -392,7 +392,7 @@ def test_the_lab_fixture_fails_rather_than_skips_when_the_lab_cannot_come_up(
 ) -> None:
     monkeypatch.setenv("CI", ci)
     pytester.makepyfile("def test_needs_engines(lab):\n    pass\n")
-    result = pytester.runpytest("-p", "swarmnet.testing", "--lab-name", "Not-Valid")
+    result = pytester.runpytest("-p", "swarmnet.lab.pytest_plugin", "--lab-name", "Not-Valid")
     result.assert_outcomes(errors=1)
     label = " (CI=true)" if ci else ""
     result.stdout.fnmatch_lines(

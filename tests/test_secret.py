@@ -8,8 +8,8 @@ import structlog
 from pydantic import BaseModel
 
 import swarmnet
-from swarmnet._secret import redact
-from swarmnet._transport import error_for_status
+from swarmnet._core.secret import redact
+from swarmnet._core.transport import error_for_status
 
 TOKEN = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx"
 

@@ -16,12 +16,12 @@ from contextlib import contextmanager
 import anyio
 import structlog
 
-from .._errors import SwarmnetError
-from . import _doctor as _doctor
-from . import _lab
-from . import _net as _net
-from . import _swarm as _swarm
-from . import _watch as _watch
+from swarmnet._cli import _doctor as _doctor
+from swarmnet._cli import _lab
+from swarmnet._cli import _net as _net
+from swarmnet._cli import _swarm as _swarm
+from swarmnet._cli import _watch as _watch
+from swarmnet._core.errors import SwarmnetError
 
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -38,7 +38,7 @@ COMMANDS: tuple[Register, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
-    from .. import __version__
+    from swarmnet import __version__
 
     parser = argparse.ArgumentParser(
         prog="swarmnet",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from contextlib import AsyncExitStack
 
-from .._doctor import Severity, doctor
-from .._engine import Engine
-from .._errors import InvalidSpec
-from ._common import add_json_option, print_json
+from swarmnet._cli._common import add_json_option, print_json
+from swarmnet._core.engine import Engine
+from swarmnet._core.errors import InvalidSpec
+from swarmnet._doctor.doctor import Severity, doctor
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,7 +57,7 @@ async def _doctor(args: argparse.Namespace) -> int:
         raise InvalidSpec("--port-timeout must be more than 0 seconds")
     engines = [Engine(url) for url in args.engine]
     if args.lab:
-        from ..lab import Lab
+        from swarmnet.lab import Lab
 
         engines += [node.engine() for node in Lab.existing(args.lab).nodes]
     if not engines:

@@ -6,9 +6,9 @@ import argparse
 import os
 import sys
 
-from .._errors import LabError
-from ..lab import Lab, LabProgress, LabStatus
-from ._common import add_json_option, print_json
+from swarmnet._cli._common import add_json_option, print_json
+from swarmnet._core.errors import LabError
+from swarmnet.lab import Lab, LabProgress, LabStatus
 
 #: The lab name used when ``--name`` is not given.
 DEFAULT_NAME = os.environ.get("SWARMNET_LAB_NAME") or "swarmnet"
@@ -65,7 +65,7 @@ async def _up(args: argparse.Namespace) -> int:
     status = await lab.up(progress=_print_progress)
     _print_table(status)
     if args.managers is not None:
-        from ._swarm import form_lab_swarm
+        from swarmnet._cli._swarm import form_lab_swarm
 
         await form_lab_swarm(lab, args.managers)
     first = status.nodes[0]

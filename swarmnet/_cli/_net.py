@@ -16,12 +16,12 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from .._engine import Engine
-from .._errors import InvalidSpec
-from .._network_drift import Drift, EnsureResult
-from .._network_models import Endpoint, Network
-from .._network_specs import AnyNetworkSpec, network_spec_from
-from ._common import engine_command, print_json
+from swarmnet._cli._common import engine_command, print_json
+from swarmnet._core.engine import Engine
+from swarmnet._core.errors import InvalidSpec
+from swarmnet._networks.drift import Drift, EnsureResult
+from swarmnet._networks.models import Endpoint, Network
+from swarmnet._networks.specs import AnyNetworkSpec, network_spec_from
 
 _DRIVERS = ("overlay", "bridge", "macvlan", "ipvlan", "null")
 

@@ -14,15 +14,15 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._cluster import Cluster, ClusterProgress, form_cluster
-from .._engine import Engine
-from .._errors import InvalidSpec
-from .._secret import Secret
-from .._swarm_models import SwarmInitSpec, SwarmSettings, SwarmStatus, build_spec
-from ._common import engine_command, print_json
+from swarmnet._cli._common import engine_command, print_json
+from swarmnet._core.engine import Engine
+from swarmnet._core.errors import InvalidSpec
+from swarmnet._core.secret import Secret
+from swarmnet._swarm.cluster import Cluster, ClusterProgress, form_cluster
+from swarmnet._swarm.models import SwarmInitSpec, SwarmSettings, SwarmStatus, build_spec
 
 if TYPE_CHECKING:
-    from ..lab import Lab
+    from swarmnet.lab import Lab
 
 #: Where ``join`` reads a token when ``--token``/``--token-file`` are not given.
 TOKEN_ENV = "SWARMNET_JOIN_TOKEN"  # noqa: S105 (the variable's name, not a token)

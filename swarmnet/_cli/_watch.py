@@ -16,10 +16,10 @@ from typing import Any
 
 import anyio
 
-from .._engine import Engine
-from .._errors import InvalidSpec
-from .._event_models import NetworkEvent
-from .._watcher import ResyncSettings, Watcher, WatcherSettings
+from swarmnet._core.engine import Engine
+from swarmnet._core.errors import InvalidSpec
+from swarmnet._events.models import NetworkEvent
+from swarmnet._events.watcher import ResyncSettings, Watcher, WatcherSettings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -15,10 +15,10 @@ Example::
                 print(node.name, node.address, (await engine.info()).name)
 """
 
-from ._image import LAB_IMAGE
-from ._lab import Lab, ProgressCallback
-from ._models import LabProgress, LabStatus, NodeState, NodeStatus
-from ._node import LabNode
+from swarmnet.lab._image import LAB_IMAGE
+from swarmnet.lab._lab import Lab, ProgressCallback
+from swarmnet.lab._models import LabProgress, LabStatus, NodeState, NodeStatus
+from swarmnet.lab._node import LabNode
 
 __all__ = [
     "LAB_IMAGE",

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import anyio
 
-from .._errors import LabError
-from . import _host
-from ._layout import NETNS_DIR, OWNER_MARK, RUN_ROOT, STATE_ROOT, LabLayout
+from swarmnet._core.errors import LabError
+from swarmnet.lab import _host
+from swarmnet.lab._layout import NETNS_DIR, OWNER_MARK, RUN_ROOT, STATE_ROOT, LabLayout
 
 #: Chains that may hold lab rules.
 RULE_CHAINS = ("FORWARD", "DOCKER-USER")

@@ -17,11 +17,11 @@ from typing import Any
 import anyio
 import structlog
 
-from .._daemon_config import write_daemon_json
-from .._engine import Engine
-from .._errors import LabError, SwarmnetError
-from . import _host
-from ._layout import NodeLayout
+from swarmnet._core.engine import Engine
+from swarmnet._core.errors import LabError, SwarmnetError
+from swarmnet._host.daemon_config import write_daemon_json
+from swarmnet.lab import _host
+from swarmnet.lab._layout import NodeLayout
 
 _log = structlog.get_logger("swarmnet.lab")
 

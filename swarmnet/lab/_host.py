@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import anyio
 
-from .._errors import LabError
+from swarmnet._core.errors import LabError
 
 #: What to run when something the lab needs is missing.
 INSTALL_HINT = "apt-get install -y docker.io busybox-static iproute2 iptables util-linux"

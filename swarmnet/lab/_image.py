@@ -8,9 +8,9 @@ import tarfile
 from functools import lru_cache
 from pathlib import Path
 
-from .._engine import Engine
-from .._errors import LabError, NotFound
-from ._host import BUSYBOX
+from swarmnet._core.engine import Engine
+from swarmnet._core.errors import LabError, NotFound
+from swarmnet.lab._host import BUSYBOX
 
 #: The image every lab node holds: a static busybox with the usual network tools.
 LAB_IMAGE = "swarmnet-lab/busybox:latest"

@@ -12,13 +12,13 @@ from typing import Any
 import anyio
 import structlog
 
-from .._engine import Engine
-from .._errors import LabError, SwarmnetError
-from . import _cleanup, _daemon, _host
-from ._image import LAB_IMAGE, ensure_image
-from ._layout import LabLayout, NodeLayout
-from ._models import LabProgress, LabStatus, NodeStatus
-from ._node import LabNode
+from swarmnet._core.engine import Engine
+from swarmnet._core.errors import LabError, SwarmnetError
+from swarmnet.lab import _cleanup, _daemon, _host
+from swarmnet.lab._image import LAB_IMAGE, ensure_image
+from swarmnet.lab._layout import LabLayout, NodeLayout
+from swarmnet.lab._models import LabProgress, LabStatus, NodeStatus
+from swarmnet.lab._node import LabNode
 
 _log = structlog.get_logger("swarmnet.lab")
 

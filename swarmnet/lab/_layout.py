@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from .._errors import InvalidSpec
+from swarmnet._core.errors import InvalidSpec
 
 #: Default parent of every lab's persistent state (data-roots, daemon.json, logs).
 STATE_ROOT = Path("/var/lib/swarmnet-lab")

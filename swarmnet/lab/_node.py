@@ -7,11 +7,11 @@ from pathlib import Path
 
 import structlog
 
-from .._engine import Engine
-from .._errors import LabError, SwarmnetError
-from . import _daemon, _host
-from ._layout import NodeLayout
-from ._models import NodeState, NodeStatus
+from swarmnet._core.engine import Engine
+from swarmnet._core.errors import LabError, SwarmnetError
+from swarmnet.lab import _daemon, _host
+from swarmnet.lab._layout import NodeLayout
+from swarmnet.lab._models import NodeState, NodeStatus
 
 _log = structlog.get_logger("swarmnet.lab")
 

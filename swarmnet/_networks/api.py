@@ -1,7 +1,7 @@
 """Networks on one engine: create, get, list, ensure, connect, disconnect, remove, prune.
 
 Every input is a typed spec validated before a request is sent; every answer is a
-model from :mod:`swarmnet._network_models`; every engine error comes back as one of
+model from :mod:`swarmnet._networks.models`; every engine error comes back as one of
 swarmnet's, with the network and the engine named.
 
 Names: API 1.41 engines let two local networks share a name unless ``CheckDuplicate``
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 import structlog
 
-from ._errors import (
+from swarmnet._core.errors import (
     AmbiguousNetwork,
     AttachmentConflict,
     Conflict,
@@ -38,9 +38,9 @@ from ._errors import (
     NotFound,
     SwarmnetError,
 )
-from ._network_attach import ContainerNetworking, EndpointConfig
-from ._network_drift import Drift, EnsureOutcome, EnsureResult, NetworkDiff, diff
-from ._network_models import (
+from swarmnet._networks.attach import ContainerNetworking, EndpointConfig
+from swarmnet._networks.drift import Drift, EnsureOutcome, EnsureResult, NetworkDiff, diff
+from swarmnet._networks.models import (
     Endpoint,
     EndpointSettings,
     Network,
@@ -48,11 +48,11 @@ from ._network_models import (
     NetworkScope,
     subnets_overlap,
 )
-from ._network_specs import AnyNetworkSpec, network_spec_from
+from swarmnet._networks.specs import AnyNetworkSpec, network_spec_from
 
 if TYPE_CHECKING:
-    from ._engine import Engine
-    from ._transport import Transport
+    from swarmnet._core.engine import Engine
+    from swarmnet._core.transport import Transport
 
 _log = structlog.get_logger("swarmnet.networks")
 

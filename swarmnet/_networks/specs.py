@@ -32,8 +32,8 @@ from pydantic import (
     model_validator,
 )
 
-from ._errors import InvalidSpec
-from ._models import Spec
+from swarmnet._core.errors import InvalidSpec
+from swarmnet._core.models import Spec
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

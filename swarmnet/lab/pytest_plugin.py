@@ -1,6 +1,6 @@
 """pytest plugin: real Docker engines for tests, from :mod:`swarmnet.lab`.
 
-Load it with ``-p swarmnet.testing`` (swarmnet's own ``pyproject.toml`` does). It adds:
+Load it with ``-p swarmnet.lab.pytest_plugin`` (swarmnet's own ``pyproject.toml`` does). It adds:
 
 Fixtures:
     lab: a session-wide :class:`swarmnet.lab.Lab`, brought up before the first test that
@@ -40,11 +40,11 @@ from contextlib import AsyncExitStack
 import anyio
 import pytest
 
-from ._builtin import remove_gwbridge
-from ._cluster import Cluster, dissolve, form_cluster
-from ._engine import LocalNodeState
-from ._errors import NetworkInUse, SwarmnetError
-from .lab import Lab, LabNode
+from swarmnet._builtin.networks import remove_gwbridge
+from swarmnet._core.engine import LocalNodeState
+from swarmnet._core.errors import NetworkInUse, SwarmnetError
+from swarmnet._swarm.cluster import Cluster, dissolve, form_cluster
+from swarmnet.lab import Lab, LabNode
 
 DEFAULT_LAB_NAME = "pytest"
 DEFAULT_LAB_NODES = 5

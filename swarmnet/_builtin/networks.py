@@ -26,8 +26,8 @@ import anyio
 import structlog
 from pydantic import Field, field_validator, model_validator
 
-from ._engine import EngineInfo, LocalNodeState
-from ._errors import (
+from swarmnet._core.engine import EngineInfo, LocalNodeState
+from swarmnet._core.errors import (
     Conflict,
     DriftDetected,
     EngineAPIError,
@@ -41,15 +41,15 @@ from ._errors import (
     NotInSwarm,
     SwarmLocked,
 )
-from ._models import EngineModel, Spec
-from ._network_models import (
+from swarmnet._core.models import EngineModel, Spec
+from swarmnet._networks.models import (
     IPAMPoolInfo,
     Network,
     NetworkEndpointInfo,
     PeerInfo,
     subnets_overlap,
 )
-from ._network_specs import (
+from swarmnet._networks.specs import (
     CIDR,
     OPT_BRIDGE_NAME,
     OPT_ENCRYPTED,
@@ -63,10 +63,10 @@ from ._network_specs import (
     format_bool,
     parse_bool,
 )
-from ._swarm_models import Node
+from swarmnet._swarm.models import Node
 
 if TYPE_CHECKING:
-    from ._engine import Engine
+    from swarmnet._core.engine import Engine
 
 _log = structlog.get_logger("swarmnet.builtin")
 

@@ -19,8 +19,8 @@ import structlog
 from anyio.streams.memory import MemoryObjectSendStream
 from pydantic import BaseModel, ConfigDict
 
-from ._engine import Engine, LocalNodeState
-from ._errors import (
+from swarmnet._core.engine import Engine, LocalNodeState
+from swarmnet._core.errors import (
     AlreadyInSwarm,
     EngineAPIError,
     EngineTimeout,
@@ -31,8 +31,8 @@ from ._errors import (
     SwarmLocked,
     SwarmnetError,
 )
-from ._secret import Secret
-from ._swarm_models import (
+from swarmnet._core.secret import Secret
+from swarmnet._swarm.models import (
     JoinTokens,
     Node,
     NodeRole,

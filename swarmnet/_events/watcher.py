@@ -37,10 +37,11 @@ import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._engine import Engine
-from ._errors import EngineError, InvalidSpec, NotFound, SwarmnetError
-from ._event_models import EventScope, NetworkAction, NetworkEvent
-from ._events import (
+from swarmnet._core.engine import Engine
+from swarmnet._core.errors import EngineError, InvalidSpec, NotFound, SwarmnetError
+from swarmnet._core.models import EngineModel, Spec
+from swarmnet._events.models import EventScope, NetworkAction, NetworkEvent
+from swarmnet._events.stream import (
     EventFilters,
     Feed,
     Gap,
@@ -51,7 +52,6 @@ from ._events import (
     close_background,
     open_background,
 )
-from ._models import EngineModel, Spec
 
 __all__ = [
     "CachedNetwork",

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ._network_models import IPAMPoolInfo, Network
-from ._network_specs import (
+from swarmnet._networks.models import IPAMPoolInfo, Network
+from swarmnet._networks.specs import (
     BOOL_OPTIONS,
     INT_OPTIONS,
     OPT_ENCRYPTED,

@@ -5,7 +5,7 @@ follows the engine in two decoupled halves: a reader task moves the raw chunks o
 ``GET /events`` into a buffer bounded in bytes, so it keeps draining the socket
 whatever the consumer does (the engine drops events, silently, for a subscriber that
 has not read for about 100 ms); the consumer side frames them
-(:mod:`swarmnet._framing`) and parses each event once (:mod:`swarmnet._event_models`)
+(:mod:`swarmnet._events.framing`) and parses each event once (:mod:`swarmnet._events.models`)
 as it takes them. When the connection breaks the reader reconnects with jittered
 backoff and resumes with ``since=`` the last event seen, and the events the engine
 resends (``since`` is inclusive) are recognised and skipped.
@@ -38,7 +38,7 @@ from anyio import CancelScope
 from anyio.abc import TaskGroup, TaskStatus
 from pydantic import Field
 
-from ._errors import (
+from swarmnet._core.errors import (
     EngineAPIError,
     EngineError,
     EngineTimeout,
@@ -46,12 +46,12 @@ from ._errors import (
     EventsLost,
     InvalidSpec,
 )
-from ._event_models import Event, EventScope, event_parser
-from ._framing import FramingError, JSONFramer
-from ._models import EngineModel, Spec
+from swarmnet._core.models import EngineModel, Spec
+from swarmnet._events.framing import FramingError, JSONFramer
+from swarmnet._events.models import Event, EventScope, event_parser
 
 if TYPE_CHECKING:
-    from ._engine import Engine
+    from swarmnet._core.engine import Engine
 
 __all__ = [
     "EventStream",

@@ -29,19 +29,19 @@ import anyio
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._builtin import DEFAULT_OVERLAY_MTU, GWBRIDGE
-from ._daemon_config import read_daemon_json
-from ._engine import EngineInfo, LocalNodeState
-from ._errors import EngineError, InvalidSpec, NotFound
-from ._host_probe import CommandResult, HostProbe, locate_daemon
-from ._iptables import forward_verdict, parse_rules
-from ._models import EngineModel
-from ._network_models import Network, NetworkScope, subnets_overlap
-from ._network_specs import OPT_BRIDGE_NAME, OPT_ENCRYPTED, OPT_MTU
-from ._swarm_models import Node, NodeRole, NodeState
+from swarmnet._builtin.networks import DEFAULT_OVERLAY_MTU, GWBRIDGE
+from swarmnet._core.engine import EngineInfo, LocalNodeState
+from swarmnet._core.errors import EngineError, InvalidSpec, NotFound
+from swarmnet._core.models import EngineModel
+from swarmnet._host.daemon_config import read_daemon_json
+from swarmnet._host.iptables import forward_verdict, parse_rules
+from swarmnet._host.probe import CommandResult, HostProbe, locate_daemon
+from swarmnet._networks.models import Network, NetworkScope, subnets_overlap
+from swarmnet._networks.specs import OPT_BRIDGE_NAME, OPT_ENCRYPTED, OPT_MTU
+from swarmnet._swarm.models import Node, NodeRole, NodeState
 
 if TYPE_CHECKING:
-    from ._engine import Engine
+    from swarmnet._core.engine import Engine
 
 _log = structlog.get_logger("swarmnet.doctor")
 

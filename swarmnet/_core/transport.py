@@ -1,7 +1,7 @@
 """The one module that talks to aiodocker (and, through it, aiohttp).
 
 Everything above this layer sees swarmnet's own types: requests go out through
-:class:`Transport`, and every failure comes back as a :mod:`swarmnet._errors` class,
+:class:`Transport`, and every failure comes back as a :mod:`swarmnet._core.errors` class,
 picked by HTTP status first and by the engine's message second, chained with
 ``raise … from``. aiodocker's made-up status 900 ("cannot connect") becomes
 :class:`EngineUnreachable`; timeouts become :class:`EngineTimeout`.
@@ -30,7 +30,7 @@ import aiodocker
 import aiohttp
 import structlog
 
-from ._errors import (
+from swarmnet._core.errors import (
     AlreadyInSwarm,
     Conflict,
     EngineAPIError,
@@ -43,7 +43,7 @@ from ._errors import (
     SwarmLocked,
     UnsupportedEngine,
 )
-from ._secret import Secret, redact
+from swarmnet._core.secret import Secret, redact
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 

@@ -29,8 +29,8 @@ from pydantic import (
     computed_field,
 )
 
-from ._framing import NotJSON
-from ._models import EngineModel
+from swarmnet._core.models import EngineModel
+from swarmnet._events.framing import NotJSON
 
 __all__ = [
     "Event",

@@ -26,10 +26,10 @@ from pydantic import (
     model_validator,
 )
 
-from ._engine import LocalNodeState, SwarmMembership
-from ._errors import InvalidSpec
-from ._models import EngineModel, Spec
-from ._secret import Secret
+from swarmnet._core.engine import LocalNodeState, SwarmMembership
+from swarmnet._core.errors import InvalidSpec
+from swarmnet._core.models import EngineModel, Spec
+from swarmnet._core.secret import Secret
 
 SpecT = TypeVar("SpecT", bound=Spec)
 

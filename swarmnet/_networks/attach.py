@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from ._models import Spec
-from ._network_specs import IPv4, IPv6, check_name
+from swarmnet._core.models import Spec
+from swarmnet._networks.specs import IPv4, IPv6, check_name
 
 # Aliases are DNS names on the network: letters, digits, '-', '_', '.'.
 _ALIAS = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}")

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import structlog
 
-from ._engine import LocalNodeState
-from ._errors import (
+from swarmnet._core.engine import LocalNodeState
+from swarmnet._core.errors import (
     AlreadyInSwarm,
     EngineAPIError,
     EngineTimeout,
@@ -32,8 +32,8 @@ from ._errors import (
     SwarmError,
     SwarmLocked,
 )
-from ._secret import Secret
-from ._swarm_models import (
+from swarmnet._core.secret import Secret
+from swarmnet._swarm.models import (
     JoinTokens,
     Node,
     NodeAvailability,
@@ -49,7 +49,7 @@ from ._swarm_models import (
 )
 
 if TYPE_CHECKING:
-    from ._engine import Engine
+    from swarmnet._core.engine import Engine
 
 _log = structlog.get_logger("swarmnet.swarm")
 _nodes_log = structlog.get_logger("swarmnet.nodes")

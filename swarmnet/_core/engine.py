@@ -14,17 +14,22 @@ import anyio
 import structlog
 from pydantic import AliasPath, Field
 
-from ._errors import EngineError, SwarmnetError
-from ._models import EngineModel
-from ._transport import RequestHook, TLSConfig, Transport, resolve_address, resolve_tls
+from swarmnet._core.errors import EngineError, SwarmnetError
+from swarmnet._core.models import EngineModel
+from swarmnet._core.transport import RequestHook, TLSConfig, Transport, resolve_address, resolve_tls
 
 if TYPE_CHECKING:
-    from ._builtin import GatewayBridge, GatewayBridgeNotCreated, GatewayBridgeSpec, IngressNetwork
-    from ._containers import ContainersAPI
-    from ._doctor import DoctorReport
-    from ._events import EventStream
-    from ._networks import NetworksAPI
-    from ._swarm import NodesAPI, SwarmAPI
+    from swarmnet._builtin.networks import (
+        GatewayBridge,
+        GatewayBridgeNotCreated,
+        GatewayBridgeSpec,
+        IngressNetwork,
+    )
+    from swarmnet._containers.api import ContainersAPI
+    from swarmnet._doctor.doctor import DoctorReport
+    from swarmnet._events.stream import EventStream
+    from swarmnet._networks.api import NetworksAPI
+    from swarmnet._swarm.api import NodesAPI, SwarmAPI
 
 _log = structlog.get_logger("swarmnet.engine")
 
@@ -221,40 +226,40 @@ class Engine:
     @cached_property
     def swarm(self) -> SwarmAPI:
         """Swarm lifecycle on this engine: init, join, leave, tokens, unlock."""
-        from ._swarm import SwarmAPI
+        from swarmnet._swarm.api import SwarmAPI
 
         return SwarmAPI(self)
 
     @cached_property
     def nodes(self) -> NodesAPI:
         """The nodes of the swarm this engine manages."""
-        from ._swarm import NodesAPI
+        from swarmnet._swarm.api import NodesAPI
 
         return NodesAPI(self)
 
     @cached_property
     def containers(self) -> ContainersAPI:
         """Standalone containers, as far as networking needs them: run, exec, remove."""
-        from ._containers import ContainersAPI
+        from swarmnet._containers.api import ContainersAPI
 
         return ContainersAPI(self)
 
     @cached_property
     def networks(self) -> NetworksAPI:
         """Networks on this engine: create, ensure, inspect, connect, remove."""
-        from ._networks import NetworksAPI
+        from swarmnet._networks.api import NetworksAPI
 
         return NetworksAPI(self)
 
     async def ingress(self) -> IngressNetwork:
         """The routing mesh's overlay on this node; see :func:`swarmnet.ingress`."""
-        from ._builtin import ingress
+        from swarmnet._builtin.networks import ingress
 
         return await ingress(self)
 
     async def gwbridge(self) -> GatewayBridge | GatewayBridgeNotCreated:
         """``docker_gwbridge`` on this node, or "not created yet"; see :func:`swarmnet.gwbridge`."""
-        from ._builtin import gwbridge
+        from swarmnet._builtin.networks import gwbridge
 
         return await gwbridge(self)
 
@@ -262,25 +267,25 @@ class Engine:
         self, spec: GatewayBridgeSpec | None = None, *, replace: bool = False
     ) -> GatewayBridge:
         """Make ``docker_gwbridge`` before a join; see :func:`swarmnet.create_gwbridge`."""
-        from ._builtin import create_gwbridge
+        from swarmnet._builtin.networks import create_gwbridge
 
         return await create_gwbridge(self, spec, replace=replace)
 
     async def remove_gwbridge(self) -> bool:
         """Remove ``docker_gwbridge``; see :func:`swarmnet.remove_gwbridge`."""
-        from ._builtin import remove_gwbridge
+        from swarmnet._builtin.networks import remove_gwbridge
 
         return await remove_gwbridge(self)
 
     async def doctor(self, **options: Any) -> DoctorReport:
         """Look for what keeps traffic from flowing here; see :func:`swarmnet.doctor`."""
-        from ._doctor import doctor
+        from swarmnet._doctor.doctor import doctor
 
         return await doctor(self, **options)
 
     def events(self, **filters: Any) -> EventStream:
         """A typed, resumable stream of this engine's events (see ``swarmnet.EventStream``)."""
-        from ._events import EventStream
+        from swarmnet._events.stream import EventStream
 
         return EventStream(self, **filters)
 

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pydantic import Field, field_validator
 
-from ._errors import NotFound
-from ._models import EngineModel
-from ._network_attach import ContainerNetworking, EndpointConfig, attach
-from ._network_models import EndpointSettings
+from swarmnet._core.errors import NotFound
+from swarmnet._core.models import EngineModel
+from swarmnet._networks.attach import ContainerNetworking, EndpointConfig, attach
+from swarmnet._networks.models import EndpointSettings
 
 if TYPE_CHECKING:
-    from ._engine import Engine
+    from swarmnet._core.engine import Engine
 
 _log = structlog.get_logger("swarmnet.containers")
 

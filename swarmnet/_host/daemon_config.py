@@ -22,8 +22,8 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ._errors import InvalidSpec
-from ._models import Spec
+from swarmnet._core.errors import InvalidSpec
+from swarmnet._core.models import Spec
 
 _log = structlog.get_logger("swarmnet.daemon_config")
 
