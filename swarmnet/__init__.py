@@ -20,14 +20,9 @@ from swarmnet._builtin.networks import (
     remove_gwbridge,
 )
 from swarmnet._containers.api import Container, ContainersAPI, ExecResult
-from swarmnet._core.engine import (
-    Engine,
-    EngineInfo,
-    EngineVersion,
-    LocalNodeState,
-    SwarmMembership,
-    open_engines,
-)
+from swarmnet._core.address import TLSConfig
+from swarmnet._core.engine import Engine, open_engines
+from swarmnet._core.engine_models import EngineInfo, EngineVersion, LocalNodeState, SwarmMembership
 from swarmnet._core.errors import (
     AlreadyInSwarm,
     AmbiguousNetwork,
@@ -56,7 +51,6 @@ from swarmnet._core.errors import (
     UnsupportedEngine,
 )
 from swarmnet._core.secret import Secret
-from swarmnet._core.transport import TLSConfig
 from swarmnet._doctor.doctor import (
     DoctorReport,
     Finding,

@@ -35,6 +35,7 @@ from swarmnet import (
     form_cluster,
 )
 from swarmnet._cli import main
+from swarmnet._core.docker_transport import DockerTransport
 from swarmnet.lab import Lab
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
@@ -50,7 +51,9 @@ async def engines(lab: Lab) -> AsyncIterator[list[Engine]]:
 
 
 def recorder_of(engines: list[Engine]) -> Recorder:
-    hook = engines[0]._transport._on_request
+    transport = engines[0]._transport
+    assert isinstance(transport, DockerTransport)
+    hook = transport._on_request
     assert isinstance(hook, Recorder)
     return hook
 

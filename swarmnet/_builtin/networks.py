@@ -23,10 +23,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import anyio
-import structlog
 from pydantic import Field, field_validator, model_validator
 
-from swarmnet._core.engine import EngineInfo, LocalNodeState
+from swarmnet._core.engine_models import EngineInfo, LocalNodeState
 from swarmnet._core.errors import (
     Conflict,
     DriftDetected,
@@ -41,6 +40,7 @@ from swarmnet._core.errors import (
     NotInSwarm,
     SwarmLocked,
 )
+from swarmnet._core.log import get_logger
 from swarmnet._core.models import EngineModel, Spec
 from swarmnet._networks.models import (
     IPAMPoolInfo,
@@ -68,7 +68,7 @@ from swarmnet._swarm.models import Node
 if TYPE_CHECKING:
     from swarmnet._core.engine import Engine
 
-_log = structlog.get_logger("swarmnet.builtin")
+_log = get_logger("swarmnet.builtin")
 
 GWBRIDGE = "docker_gwbridge"
 #: The key of the ingress sandbox's endpoint in a network's ``Containers``.

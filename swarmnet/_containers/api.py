@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import structlog
 from pydantic import Field, field_validator
 
 from swarmnet._core.errors import NotFound
+from swarmnet._core.log import get_logger
 from swarmnet._core.models import EngineModel
 from swarmnet._networks.attach import ContainerNetworking, EndpointConfig, attach
 from swarmnet._networks.models import EndpointSettings
@@ -21,7 +21,7 @@ from swarmnet._networks.models import EndpointSettings
 if TYPE_CHECKING:
     from swarmnet._core.engine import Engine
 
-_log = structlog.get_logger("swarmnet.containers")
+_log = get_logger("swarmnet.containers")
 
 
 class Container(EngineModel):
@@ -127,8 +127,8 @@ class ContainersAPI:
             fields = networking.create_fields(self._engine.api_version)
             body["HostConfig"].update(fields["HostConfig"])
             body["NetworkingConfig"] = fields["NetworkingConfig"]
-        transport = self._engine._transport
-        created = await transport.request(
+        engine = self._engine
+        created = await engine._request(
             "POST", "containers/create", params={"name": name} if name else None, json_body=body
         )
         container_id = str(created["Id"])
@@ -136,10 +136,10 @@ class ContainersAPI:
             if isinstance(networking, ContainerNetworking):
                 await self._engine.networks.connect_deferred(container_id, networking)
             if start:
-                await transport.request("POST", f"containers/{container_id}/start")
+                await engine._request("POST", f"containers/{container_id}/start")
         except BaseException:
             # Leave nothing half-made: a created container whose start failed goes.
-            await transport.request("DELETE", f"containers/{container_id}", params={"force": True})
+            await engine._request("DELETE", f"containers/{container_id}", params={"force": True})
             raise
         _log.debug("container.started", engine=self._engine.name, container=name or container_id)
         return await self.get(container_id)
@@ -150,7 +150,7 @@ class ContainersAPI:
         Raises:
             NotFound: no such container.
         """
-        payload = await self._engine._transport.request("GET", f"containers/{container}/json")
+        payload = await self._engine._request("GET", f"containers/{container}/json")
         return Container.from_inspect(payload)
 
     async def exec(self, container: str, *argv: str) -> ExecResult:
@@ -161,19 +161,19 @@ class ContainersAPI:
             result = await engine.containers.exec("web", "ping", "-c", "1", "db")
             assert result.ok
         """
-        transport = self._engine._transport
-        created = await transport.request(
+        engine = self._engine
+        created = await engine._request(
             "POST",
             f"containers/{container}/exec",
             json_body={"Cmd": list(argv), "AttachStdout": True, "AttachStderr": True},
         )
-        raw = await transport.request(
+        raw = await engine._request(
             "POST",
             f"exec/{created['Id']}/start",
             json_body={"Detach": False, "Tty": False},
             raw=True,
         )
-        inspected = await transport.request("GET", f"exec/{created['Id']}/json")
+        inspected = await engine._request("GET", f"exec/{created['Id']}/json")
         return ExecResult(exit_code=int(inspected["ExitCode"]), output=_demux(raw))
 
     async def remove(self, container: str, *, force: bool = True, missing_ok: bool = True) -> None:
@@ -183,7 +183,7 @@ class ContainersAPI:
             NotFound: no such container and ``missing_ok`` is False.
         """
         try:
-            await self._engine._transport.request(
+            await self._engine._request(
                 "DELETE", f"containers/{container}", params={"force": force}
             )
         except NotFound:

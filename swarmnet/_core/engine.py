@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import enum
 import ssl
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import structlog
-from pydantic import AliasPath, Field
 
+from swarmnet._core.address import TLSConfig, resolve_address, resolve_tls
+from swarmnet._core.engine_models import EngineInfo, EngineVersion
 from swarmnet._core.errors import EngineError, SwarmnetError
-from swarmnet._core.models import EngineModel
-from swarmnet._core.transport import RequestHook, TLSConfig, Transport, resolve_address, resolve_tls
+from swarmnet._core.log import get_logger
+from swarmnet._core.transport import RequestHook, Transport, Unset
 
 if TYPE_CHECKING:
     from swarmnet._builtin.networks import (
@@ -31,69 +31,7 @@ if TYPE_CHECKING:
     from swarmnet._networks.api import NetworksAPI
     from swarmnet._swarm.api import NodesAPI, SwarmAPI
 
-_log = structlog.get_logger("swarmnet.engine")
-
-
-class LocalNodeState(str, enum.Enum):
-    """This engine's own place in a swarm, as ``/info`` reports it."""
-
-    INACTIVE = "inactive"
-    PENDING = "pending"
-    ACTIVE = "active"
-    ERROR = "error"
-    LOCKED = "locked"
-
-
-class EngineVersion(EngineModel):
-    """What ``/version`` says about the engine."""
-
-    version: str = ""
-    api_version: str = Field("", alias="ApiVersion")
-    min_api_version: str = Field("", alias="MinAPIVersion")
-    git_commit: str = ""
-    go_version: str = ""
-    os: str = Field("", alias="Os")
-    arch: str = ""
-    kernel_version: str = ""
-
-
-class SwarmMembership(EngineModel):
-    """The swarm part of ``/info``: this node's view of its membership."""
-
-    node_id: str = Field("", alias="NodeID")
-    node_addr: str = ""
-    local_node_state: LocalNodeState = LocalNodeState.INACTIVE
-    control_available: bool = False
-    error: str = ""
-    nodes: int | None = None
-    managers: int | None = None
-    # /info nests the cluster's id (managers only): {"Cluster": {"ID": …}}.
-    cluster_id: str = Field("", validation_alias=AliasPath("Cluster", "ID"))
-
-    @property
-    def is_manager(self) -> bool:
-        """True when this engine is a manager of an active swarm."""
-        return self.control_available and self.local_node_state is LocalNodeState.ACTIVE
-
-
-class EngineInfo(EngineModel):
-    """What ``/info`` says about the engine (the fields swarmnet users need)."""
-
-    id: str = Field("", alias="ID")
-    name: str = ""
-    server_version: str = ""
-    containers: int = 0
-    containers_running: int = 0
-    images: int = 0
-    driver: str = ""
-    docker_root_dir: str = ""
-    kernel_version: str = ""
-    operating_system: str = ""
-    os_type: str = Field("", alias="OSType")
-    architecture: str = ""
-    ncpu: int = Field(0, alias="NCPU")
-    mem_total: int = 0
-    swarm: SwarmMembership = SwarmMembership()
+_log = get_logger("swarmnet.engine")
 
 
 class _State(enum.Enum):
@@ -124,6 +62,8 @@ class Engine:
         name: a label for this engine in logs and events (a node name, say).
         on_request: called with ``(method, path)`` before each request is sent; handy
             for counting engine calls in tests.
+        transport: carry requests with this instead of a connection to ``url``: a
+            :class:`swarmnet.testing.MockTransport` runs the engine with no daemon.
 
     Raises on enter:
         EngineUnreachable: no connection (the message says where and what to check).
@@ -139,16 +79,22 @@ class Engine:
         timeout: float | None = 60.0,
         name: str | None = None,
         on_request: RequestHook | None = None,
+        transport: Transport | None = None,
     ) -> None:
-        self.url = resolve_address(url)
+        if transport is None:
+            from swarmnet._core.docker_transport import DockerTransport
+
+            address = resolve_address(url)
+            transport = DockerTransport(
+                address,
+                ssl_context=resolve_tls(address, tls),
+                timeout=timeout,
+                on_request=on_request,
+            )
+        self.url = transport.address
         self.name = name or self.url
         self._pinned_version = api_version
-        self._transport = Transport(
-            self.url,
-            ssl_context=resolve_tls(self.url, tls),
-            timeout=timeout,
-            on_request=on_request,
-        )
+        self._transport = transport
         self._state = _State.UNOPENED
         self._version: EngineVersion | None = None
         self.log = _log.bind(engine=self.name)
@@ -205,21 +151,18 @@ class Engine:
 
     async def ping(self) -> bool:
         """Ask the engine whether it is up. Returns True, or raises EngineUnreachable."""
-        self._require_open()
-        answer = await self._transport.request("GET", "_ping", versioned=False)
+        answer = await self._request("GET", "_ping", versioned=False)
         return str(answer).strip() == "OK"
 
     async def version(self) -> EngineVersion:
         """The engine's version details (``/version``)."""
-        self._require_open()
-        payload = await self._transport.request("GET", "version")
+        payload = await self._request("GET", "version")
         self._version = EngineVersion.model_validate(payload)
         return self._version
 
     async def info(self) -> EngineInfo:
         """The engine's system information (``/info``), including its swarm membership."""
-        self._require_open()
-        return EngineInfo.model_validate(await self._transport.request("GET", "info"))
+        return EngineInfo.model_validate(await self._request("GET", "info"))
 
     # -- capabilities ----------------------------------------------------------------
 
@@ -288,6 +231,54 @@ class Engine:
         from swarmnet._events.stream import EventStream
 
         return EventStream(self, **filters)
+
+    # -- the seam the capability APIs use --------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | Unset | None = Unset.DEFAULT,  # noqa: ASYNC109 (one request's own limit)
+        versioned: bool = True,
+        secrets: tuple[Any, ...] = (),
+        raw: bool = False,
+    ) -> Any:
+        """Send one request through the transport, once the engine is open.
+
+        Only the capability APIs (``swarmnet._networks``, ``_swarm``, ``_containers``,
+        ``_events``, ``_images``) call this: they are the only modules that name HTTP
+        paths. Programs above them call the capability APIs.
+        """
+        self._require_open()
+        return await self._transport.request(
+            method,
+            path,
+            params=params,
+            json_body=json_body,
+            data=data,
+            headers=headers,
+            timeout=timeout,
+            versioned=versioned,
+            secrets=secrets,
+            raw=raw,
+        )
+
+    def _stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        unchunked: bool = False,
+    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """Open a long-lived response through the transport, once the engine is open."""
+        self._require_open()
+        return self._transport.stream(method, path, params=params, unchunked=unchunked)
 
     # -- internals -------------------------------------------------------------------
 

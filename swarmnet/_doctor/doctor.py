@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from swarmnet._builtin.networks import DEFAULT_OVERLAY_MTU, GWBRIDGE
-from swarmnet._core.engine import EngineInfo, LocalNodeState
+from swarmnet._core.engine_models import EngineInfo, LocalNodeState
 from swarmnet._core.errors import EngineError, InvalidSpec, NotFound
+from swarmnet._core.log import get_logger
 from swarmnet._core.models import EngineModel
 from swarmnet._host.daemon_config import read_daemon_json
 from swarmnet._host.iptables import forward_verdict, parse_rules
@@ -43,7 +43,7 @@ from swarmnet._swarm.models import Node, NodeRole, NodeState
 if TYPE_CHECKING:
     from swarmnet._core.engine import Engine
 
-_log = structlog.get_logger("swarmnet.doctor")
+_log = get_logger("swarmnet.doctor")
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 

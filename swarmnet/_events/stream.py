@@ -33,7 +33,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-import structlog
 from anyio import CancelScope
 from anyio.abc import TaskGroup, TaskStatus
 from pydantic import Field
@@ -46,6 +45,7 @@ from swarmnet._core.errors import (
     EventsLost,
     InvalidSpec,
 )
+from swarmnet._core.log import get_logger
 from swarmnet._core.models import EngineModel, Spec
 from swarmnet._events.framing import FramingError, JSONFramer
 from swarmnet._events.models import Event, EventScope, event_parser
@@ -65,7 +65,7 @@ __all__ = [
     "format_time",
 ]
 
-_log = structlog.get_logger("swarmnet.events")
+_log = get_logger("swarmnet.events")
 _NS = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -663,7 +663,7 @@ class Feed:
         # Over HTTP/1.0 the body ends when the connection closes, so reaching ``until``
         # and a crashed engine would look alike: a bounded stream keeps the chunked
         # encoding, whose last chunk tells them apart.
-        async with self.engine._transport.stream(
+        async with self.engine._stream(
             "GET", "events", params=params, unchunked=self._until is None
         ) as chunks:
             self._connected = True
@@ -722,7 +722,7 @@ class Feed:
                 continue
             try:
                 with anyio.fail_after(interval):
-                    await self.engine._transport.request("GET", "_ping", versioned=False)
+                    await self.engine._request("GET", "_ping", versioned=False)
             except (EngineError, TimeoutError):
                 self.log.warning("events.engine_silent", seconds=interval)
                 self._silent = True
@@ -740,7 +740,7 @@ class Feed:
         framer = JSONFramer(self._decode)
         held: list[Event | None] = []
         with anyio.fail_after(30):
-            async with self.engine._transport.stream("GET", "events", params=params) as chunks:
+            async with self.engine._stream("GET", "events", params=params) as chunks:
                 async for chunk in chunks:
                     held.extend(framer.feed(chunk))
             try:

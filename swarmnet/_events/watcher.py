@@ -33,12 +33,12 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
-import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from pydantic import BaseModel, ConfigDict, Field
 
 from swarmnet._core.engine import Engine
 from swarmnet._core.errors import EngineError, InvalidSpec, NotFound, SwarmnetError
+from swarmnet._core.log import get_logger
 from swarmnet._core.models import EngineModel, Spec
 from swarmnet._events.models import EventScope, NetworkAction, NetworkEvent
 from swarmnet._events.stream import (
@@ -69,7 +69,7 @@ __all__ = [
     "WatcherStats",
 ]
 
-_log = structlog.get_logger("swarmnet.watcher")
+_log = get_logger("swarmnet.watcher")
 _NS = 1_000_000_000
 
 Callback = Callable[..., Any]

@@ -19,13 +19,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from swarmnet._core.errors import InvalidSpec
+from swarmnet._core.log import get_logger
 from swarmnet._core.models import Spec
 
-_log = structlog.get_logger("swarmnet.daemon_config")
+_log = get_logger("swarmnet.daemon_config")
 
 IPv4Net = ipaddress.IPv4Network
 IPv6Net = ipaddress.IPv6Network

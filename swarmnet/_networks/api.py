@@ -24,7 +24,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-import structlog
 
 from swarmnet._core.errors import (
     AmbiguousNetwork,
@@ -38,6 +37,7 @@ from swarmnet._core.errors import (
     NotFound,
     SwarmnetError,
 )
+from swarmnet._core.log import get_logger
 from swarmnet._networks.attach import ContainerNetworking, EndpointConfig
 from swarmnet._networks.drift import Drift, EnsureOutcome, EnsureResult, NetworkDiff, diff
 from swarmnet._networks.models import (
@@ -52,9 +52,8 @@ from swarmnet._networks.specs import AnyNetworkSpec, network_spec_from
 
 if TYPE_CHECKING:
     from swarmnet._core.engine import Engine
-    from swarmnet._core.transport import Transport
 
-_log = structlog.get_logger("swarmnet.networks")
+_log = get_logger("swarmnet.networks")
 
 SpecInput = AnyNetworkSpec | Mapping[str, Any]
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
@@ -148,11 +147,6 @@ class NetworksAPI:
         self._engine = engine
         self._log = _log.bind(engine=engine.name)
 
-    @property
-    def _transport(self) -> Transport:
-        self._engine._require_open()
-        return self._engine._transport
-
     # -- reading -----------------------------------------------------------------------
 
     async def get(
@@ -181,7 +175,7 @@ class NetworksAPI:
         if scope is not None:
             params["scope"] = NetworkScope(scope).value
         try:
-            payload = await self._transport.request(
+            payload = await self._engine._request(
                 "GET", f"networks/{name_or_id}", params=params or None
             )
         except NotFound as exc:
@@ -242,7 +236,7 @@ class NetworksAPI:
         if id_prefix is not None:
             filters["id"] = [id_prefix]
         params = {"filters": json.dumps(filters)} if filters else None
-        payload = await self._transport.request("GET", "networks", params=params)
+        payload = await self._engine._request("GET", "networks", params=params)
         networks = tuple(Network.model_validate(item) for item in payload or ())
         if name is not None:
             networks = tuple(n for n in networks if n.name == name)
@@ -336,7 +330,7 @@ class NetworksAPI:
         if labels:
             filters["label"] = _label_filter(labels)
         params = {"filters": json.dumps(filters)} if filters else None
-        payload = await self._transport.request("POST", "networks/prune", params=params)
+        payload = await self._engine._request("POST", "networks/prune", params=params)
         report = NetworkPruneReport.model_validate(payload or {})
         self._log.info("network.pruned", removed=list(report.networks_deleted))
         return report
@@ -514,7 +508,7 @@ class NetworksAPI:
             NetworkNotFound: no such network; NotFound: no such container.
         """
         try:
-            await self._transport.request(
+            await self._engine._request(
                 "POST",
                 f"networks/{network}/disconnect",
                 json_body={"Container": container, "Force": force},
@@ -531,7 +525,7 @@ class NetworksAPI:
     async def _create(self, spec: AnyNetworkSpec) -> str:
         log = self._log.bind(network=spec.name)
         try:
-            answer = await self._transport.request(
+            answer = await self._engine._request(
                 "POST", "networks/create", json_body=spec.create_body()
             )
         except EngineAPIError as exc:
@@ -581,7 +575,7 @@ class NetworksAPI:
 
     async def _delete(self, network: Network) -> None:
         try:
-            await self._transport.request("DELETE", f"networks/{network.id}")
+            await self._engine._request("DELETE", f"networks/{network.id}")
         except NotFound as exc:
             raise NetworkNotFound.refine(
                 exc, f"network {network.name} ({network.id}) is gone already"
@@ -757,7 +751,7 @@ class NetworksAPI:
 
     async def _container(self, container: str) -> dict[str, Any]:
         try:
-            payload: dict[str, Any] = await self._transport.request(
+            payload: dict[str, Any] = await self._engine._request(
                 "GET", f"containers/{container}/json"
             )
         except NotFound as exc:
@@ -833,7 +827,7 @@ class NetworksAPI:
         existing = self._attachment_in(payload, config.network)
         if existing is None:
             try:
-                await self._transport.request(
+                await self._engine._request(
                     "POST",
                     f"networks/{config.network}/connect",
                     json_body={

@@ -16,9 +16,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import structlog
 
-from swarmnet._core.engine import LocalNodeState
+from swarmnet._core.engine_models import LocalNodeState
 from swarmnet._core.errors import (
     AlreadyInSwarm,
     EngineAPIError,
@@ -32,6 +31,7 @@ from swarmnet._core.errors import (
     SwarmError,
     SwarmLocked,
 )
+from swarmnet._core.log import get_logger
 from swarmnet._core.secret import Secret
 from swarmnet._swarm.models import (
     JoinTokens,
@@ -51,8 +51,8 @@ from swarmnet._swarm.models import (
 if TYPE_CHECKING:
     from swarmnet._core.engine import Engine
 
-_log = structlog.get_logger("swarmnet.swarm")
-_nodes_log = structlog.get_logger("swarmnet.nodes")
+_log = get_logger("swarmnet.swarm")
+_nodes_log = get_logger("swarmnet.nodes")
 
 #: How often state is polled while waiting (seconds); engines answer /info in ~1 ms.
 _POLL = 0.05
@@ -69,7 +69,7 @@ async def manager_request(engine: Engine, method: str, path: str, **kwargs: Any)
     """
     engine._require_open()
     try:
-        return await engine._transport.request(method, path, **kwargs)
+        return await engine._request(method, path, **kwargs)
     except (NotASwarmManager, NotInSwarm) as exc:
         # The transport already maps that answer to NotInSwarm, but with the engine's
         # misleading text; NotASwarmManager is kept for engines that word it otherwise.
@@ -126,7 +126,7 @@ class SwarmAPI:
     async def status(self) -> SwarmStatus:
         """This engine's own view of its membership (``/info``), manager or not."""
         self._engine._require_open()
-        info = await self._engine._transport.request("GET", "info")
+        info = await self._engine._request("GET", "info")
         return SwarmStatus.model_validate(info.get("Swarm") or {})
 
     async def _probe(self) -> SwarmStatus:
@@ -235,7 +235,7 @@ class SwarmAPI:
         if state in (LocalNodeState.PENDING, LocalNodeState.ERROR):
             await self._recover(status, recover, "init")
         try:
-            node_id = await self._engine._transport.request(
+            node_id = await self._engine._request(
                 "POST", "swarm/init", json_body=init.to_engine(), secrets=init.spec.secrets()
             )
         except AlreadyInSwarm:
@@ -362,7 +362,7 @@ class SwarmAPI:
             self._log.debug("swarm.leave.not_member")
             return
         try:
-            await self._engine._transport.request(
+            await self._engine._request(
                 "POST", "swarm/leave", params={"force": force}, timeout=None
             )
         except NotInSwarm:
@@ -458,7 +458,7 @@ class SwarmAPI:
             self._log.debug("swarm.unlock.not_locked", state=status.local_node_state.value)
             return status
         try:
-            await self._engine._transport.request(
+            await self._engine._request(
                 "POST",
                 "swarm/unlock",
                 json_body={"UnlockKey": secret.reveal()},
@@ -566,7 +566,7 @@ class SwarmAPI:
             "(recover=True) or leave(force=True) to stop it"
         )
         try:
-            await self._engine._transport.request(
+            await self._engine._request(
                 "POST",
                 "swarm/join",
                 json_body=spec.to_engine(),
@@ -637,9 +637,7 @@ class SwarmAPI:
             )
         self._log.warning("swarm.recovering", state=state, error=status.error)
         try:
-            await self._engine._transport.request(
-                "POST", "swarm/leave", params={"force": True}, timeout=None
-            )
+            await self._engine._request("POST", "swarm/leave", params={"force": True}, timeout=None)
         except NotInSwarm:
             pass
         except EngineAPIError as exc:

@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import anyio
-import structlog
 from anyio.streams.memory import MemoryObjectSendStream
 from pydantic import BaseModel, ConfigDict
 
-from swarmnet._core.engine import Engine, LocalNodeState
+from swarmnet._core.engine import Engine
+from swarmnet._core.engine_models import LocalNodeState
 from swarmnet._core.errors import (
     AlreadyInSwarm,
     EngineAPIError,
@@ -31,6 +31,7 @@ from swarmnet._core.errors import (
     SwarmLocked,
     SwarmnetError,
 )
+from swarmnet._core.log import get_logger
 from swarmnet._core.secret import Secret
 from swarmnet._swarm.models import (
     JoinTokens,
@@ -46,7 +47,7 @@ from swarmnet._swarm.models import (
     normalise_remote_addr,
 )
 
-_log = structlog.get_logger("swarmnet.cluster")
+_log = get_logger("swarmnet.cluster")
 
 _Outcome = tuple[int, SwarmStatus | SwarmnetError]
 

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from swarmnet._core.engine import LocalNodeState, SwarmMembership
+from swarmnet._core.engine_models import LocalNodeState, SwarmMembership
 from swarmnet._core.errors import InvalidSpec
 from swarmnet._core.models import EngineModel, Spec
 from swarmnet._core.secret import Secret

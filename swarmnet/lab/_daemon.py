@@ -15,15 +15,15 @@ import time
 from typing import Any
 
 import anyio
-import structlog
 
 from swarmnet._core.engine import Engine
 from swarmnet._core.errors import LabError, SwarmnetError
+from swarmnet._core.log import get_logger
 from swarmnet._host.daemon_config import write_daemon_json
 from swarmnet.lab import _host
 from swarmnet.lab._layout import NodeLayout
 
-_log = structlog.get_logger("swarmnet.lab")
+_log = get_logger("swarmnet.lab")
 
 #: Seconds a dockerd gets to answer after it was started.
 START_LIMIT = 60.0

@@ -10,17 +10,17 @@ from types import TracebackType
 from typing import Any
 
 import anyio
-import structlog
 
 from swarmnet._core.engine import Engine
 from swarmnet._core.errors import LabError, SwarmnetError
+from swarmnet._core.log import get_logger
 from swarmnet.lab import _cleanup, _daemon, _host
 from swarmnet.lab._image import LAB_IMAGE, ensure_image
 from swarmnet.lab._layout import LabLayout, NodeLayout
 from swarmnet.lab._models import LabProgress, LabStatus, NodeStatus
 from swarmnet.lab._node import LabNode
 
-_log = structlog.get_logger("swarmnet.lab")
+_log = get_logger("swarmnet.lab")
 
 #: Called with each step of ``up``/``down``; its return value is ignored.
 ProgressCallback = Callable[[LabProgress], object]

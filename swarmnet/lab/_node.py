@@ -5,15 +5,14 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-import structlog
-
 from swarmnet._core.engine import Engine
 from swarmnet._core.errors import LabError, SwarmnetError
+from swarmnet._core.log import get_logger
 from swarmnet.lab import _daemon, _host
 from swarmnet.lab._layout import NodeLayout
 from swarmnet.lab._models import NodeState, NodeStatus
 
-_log = structlog.get_logger("swarmnet.lab")
+_log = get_logger("swarmnet.lab")
 
 
 class LabNode:

@@ -41,7 +41,7 @@ import anyio
 import pytest
 
 from swarmnet._builtin.networks import remove_gwbridge
-from swarmnet._core.engine import LocalNodeState
+from swarmnet._core.engine_models import LocalNodeState
 from swarmnet._core.errors import NetworkInUse, SwarmnetError
 from swarmnet._swarm.cluster import Cluster, dissolve, form_cluster
 from swarmnet.lab import Lab, LabNode
