@@ -7,12 +7,15 @@ anything more, use aiodocker or docker-py side by side.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import builtins
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
 from swarmnet._core.errors import NotFound
+from swarmnet._core.filters import label_filter
 from swarmnet._core.log import get_logger
 from swarmnet._core.models import EngineModel
 from swarmnet._networks.attach import ContainerNetworking, EndpointConfig, attach
@@ -23,6 +26,11 @@ if TYPE_CHECKING:
 
 _log = get_logger("swarmnet.containers")
 
+#: The states ``docker ps --filter status=`` knows.
+ContainerStatus = Literal[
+    "created", "restarting", "running", "removing", "paused", "exited", "dead"
+]
+
 
 class Container(EngineModel):
     """A container as the engine reports it, with its network attachments.
@@ -32,6 +40,8 @@ class Container(EngineModel):
         name: its name, without the engine's leading ``/``.
         image: the image it was created from.
         running: whether it is running now.
+        state: the engine's word for its state (``"running"``, ``"exited"``, ``"created"``…).
+        labels: its labels.
         networks: attachment settings by network name (addresses, aliases, ids).
     """
 
@@ -39,6 +49,8 @@ class Container(EngineModel):
     name: str = ""
     image: str = ""
     running: bool = False
+    state: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
     networks: dict[str, EndpointSettings] = Field(default_factory=dict)
 
     @field_validator("name")
@@ -50,13 +62,34 @@ class Container(EngineModel):
     def from_inspect(cls, payload: Mapping[str, Any]) -> Container:
         """Build from ``GET /containers/{id}/json``."""
         settings = payload.get("NetworkSettings") or {}
+        state = payload.get("State") or {}
+        config = payload.get("Config") or {}
         return cls.model_validate(
             {
                 "Id": payload["Id"],
                 "Name": payload.get("Name", ""),
-                "Image": (payload.get("Config") or {}).get("Image", ""),
-                "Running": bool((payload.get("State") or {}).get("Running")),
+                "Image": config.get("Image", ""),
+                "Running": bool(state.get("Running")),
+                "State": str(state.get("Status", "")),
+                "Labels": config.get("Labels") or {},
                 "Networks": settings.get("Networks") or {},
+            }
+        )
+
+    @classmethod
+    def from_list_item(cls, payload: Mapping[str, Any]) -> Container:
+        """Build from one item of ``GET /containers/json`` (names come as ``["/x"]``)."""
+        names = payload.get("Names") or [""]
+        state = str(payload.get("State", ""))
+        return cls.model_validate(
+            {
+                "Id": payload["Id"],
+                "Name": names[0],
+                "Image": payload.get("Image", ""),
+                "Running": state == "running",
+                "State": state,
+                "Labels": payload.get("Labels") or {},
+                "Networks": (payload.get("NetworkSettings") or {}).get("Networks") or {},
             }
         )
 
@@ -143,6 +176,52 @@ class ContainersAPI:
             raise
         _log.debug("container.started", engine=self._engine.name, container=name or container_id)
         return await self.get(container_id)
+
+    async def list(
+        self,
+        *,
+        labels: Mapping[str, str | None] | Iterable[str] | None = None,
+        name: str | None = None,
+        network: str | None = None,
+        status: ContainerStatus | None = None,
+        all: bool = False,
+    ) -> tuple[Container, ...]:
+        """List containers, filtered by the engine, in one request.
+
+        Args:
+            labels: ``{"key": "value"}`` or ``{"key": None}`` (has the label), or
+                ``["key", "key=value"]``; all must match.
+            name: only the container with exactly this name (the engine matches
+                parts of names; swarmnet keeps exact matches).
+            network: only containers attached to this network (name or id).
+            status: only containers in this state (``"running"``, ``"exited"``…);
+                implies ``all``.
+            all: include containers that are not running, as ``docker ps -a`` does.
+
+        Example::
+
+            for container in await engine.containers.list(labels={"join": "app"}):
+                print(container.name, sorted(container.networks))
+        """
+        filters: dict[str, builtins.list[str]] = {}
+        if labels:
+            filters["label"] = label_filter(labels)
+        if name is not None:
+            filters["name"] = [name]
+        if network is not None:
+            filters["network"] = [network]
+        if status is not None:
+            filters["status"] = [status]
+        params: dict[str, str] = {}
+        if all or status is not None:
+            params["all"] = "true"
+        if filters:
+            params["filters"] = json.dumps(filters)
+        payload = await self._engine._request("GET", "containers/json", params=params or None)
+        containers = tuple(Container.from_list_item(item) for item in payload or ())
+        if name is not None:
+            containers = tuple(c for c in containers if c.name == name.lstrip("/"))
+        return containers
 
     async def get(self, container: str) -> Container:
         """Inspect a container by name or id.

@@ -37,6 +37,7 @@ from swarmnet._core.errors import (
     NotFound,
     SwarmnetError,
 )
+from swarmnet._core.filters import label_filter
 from swarmnet._core.log import get_logger
 from swarmnet._networks.attach import ContainerNetworking, EndpointConfig
 from swarmnet._networks.drift import Drift, EnsureOutcome, EnsureResult, NetworkDiff, diff
@@ -117,14 +118,6 @@ async def _run_bounded(jobs: Sequence[Callable[[], Awaitable[None]]], *, limit: 
             tg.start_soon(run, job)
     if errors:
         raise errors[0]
-
-
-def _label_filter(labels: Mapping[str, str | None] | Iterable[str]) -> list[str]:
-    if isinstance(labels, str):
-        return [labels]
-    if isinstance(labels, Mapping):
-        return [key if value is None else f"{key}={value}" for key, value in labels.items()]
-    return list(labels)
 
 
 def _short_id(container_id: str) -> str:
@@ -228,7 +221,7 @@ class NetworksAPI:
         if scope is not None:
             filters["scope"] = [NetworkScope(scope).value]
         if labels:
-            filters["label"] = _label_filter(labels)
+            filters["label"] = label_filter(labels)
         if kind is not None:
             filters["type"] = [kind]
         if dangling is not None:
@@ -328,7 +321,7 @@ class NetworksAPI:
         if until is not None:
             filters["until"] = [until]
         if labels:
-            filters["label"] = _label_filter(labels)
+            filters["label"] = label_filter(labels)
         params = {"filters": json.dumps(filters)} if filters else None
         payload = await self._engine._request("POST", "networks/prune", params=params)
         report = NetworkPruneReport.model_validate(payload or {})
