@@ -15,9 +15,13 @@ lint: setup
 	ruff check .
 	ruff format --check .
 	mypy
+	lint-imports
+	$(PYTHON) -m pytest -q tests/test_layers.py
 
+# Two tiers: the engine-free tests first (seconds, no root), then the lab of real engines.
 test: lint
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -m "not lab"
+	$(PYTHON) -m pytest -m lab
 
 bench: setup
 	$(PYTHON) benchmarks/run_all.py --quick

@@ -401,7 +401,7 @@ async def test_networks_the_engine_makes_without_events_are_found_by_sweeps(
     on dockerd 20.10), and the events alone would never tell the cache. The watcher's
     sweep finds it, delivers it as a synthesized ``create``, and the cache ends equal to
     the engine's own list, the built-in networks included."""
-    await engine.remove_gwbridge()  # so that the swarm makes it anew
+    await swarmnet.remove_gwbridge(engine)  # so that the swarm makes it anew
     settings = FAST.model_copy(update={"resync": swarmnet.ResyncSettings(sweep_interval=0.2)})
     watcher = swarmnet.Watcher(engine, settings=settings)
     collector = Collector()
@@ -428,4 +428,4 @@ async def test_networks_the_engine_makes_without_events_are_found_by_sweeps(
                     await anyio.sleep(0.1)
     finally:
         await engine.swarm.leave(force=True)
-        await engine.remove_gwbridge()
+        await swarmnet.remove_gwbridge(engine)

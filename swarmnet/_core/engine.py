@@ -19,14 +19,7 @@ from swarmnet._core.log import get_logger
 from swarmnet._core.transport import RequestHook, Transport, Unset
 
 if TYPE_CHECKING:
-    from swarmnet._builtin.networks import (
-        GatewayBridge,
-        GatewayBridgeNotCreated,
-        GatewayBridgeSpec,
-        IngressNetwork,
-    )
     from swarmnet._containers.api import ContainersAPI
-    from swarmnet._doctor.doctor import DoctorReport
     from swarmnet._events.stream import EventStream
     from swarmnet._networks.api import NetworksAPI
     from swarmnet._swarm.api import NodesAPI, SwarmAPI
@@ -193,38 +186,6 @@ class Engine:
         from swarmnet._networks.api import NetworksAPI
 
         return NetworksAPI(self)
-
-    async def ingress(self) -> IngressNetwork:
-        """The routing mesh's overlay on this node; see :func:`swarmnet.ingress`."""
-        from swarmnet._builtin.networks import ingress
-
-        return await ingress(self)
-
-    async def gwbridge(self) -> GatewayBridge | GatewayBridgeNotCreated:
-        """``docker_gwbridge`` on this node, or "not created yet"; see :func:`swarmnet.gwbridge`."""
-        from swarmnet._builtin.networks import gwbridge
-
-        return await gwbridge(self)
-
-    async def create_gwbridge(
-        self, spec: GatewayBridgeSpec | None = None, *, replace: bool = False
-    ) -> GatewayBridge:
-        """Make ``docker_gwbridge`` before a join; see :func:`swarmnet.create_gwbridge`."""
-        from swarmnet._builtin.networks import create_gwbridge
-
-        return await create_gwbridge(self, spec, replace=replace)
-
-    async def remove_gwbridge(self) -> bool:
-        """Remove ``docker_gwbridge``; see :func:`swarmnet.remove_gwbridge`."""
-        from swarmnet._builtin.networks import remove_gwbridge
-
-        return await remove_gwbridge(self)
-
-    async def doctor(self, **options: Any) -> DoctorReport:
-        """Look for what keeps traffic from flowing here; see :func:`swarmnet.doctor`."""
-        from swarmnet._doctor.doctor import doctor
-
-        return await doctor(self, **options)
 
     def events(self, **filters: Any) -> EventStream:
         """A typed, resumable stream of this engine's events (see ``swarmnet.EventStream``)."""

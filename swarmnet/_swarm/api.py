@@ -129,8 +129,8 @@ class SwarmAPI:
         info = await self._engine._request("GET", "info")
         return SwarmStatus.model_validate(info.get("Swarm") or {})
 
-    async def _probe(self) -> SwarmStatus:
-        """The engine's status, read cheaply when it is in no swarm.
+    async def probe(self) -> SwarmStatus:
+        """This engine's status, read cheaply when it is in no swarm (else as :meth:`status`).
 
         ``/info`` makes the engine run helper programs (tens of ms, more when many
         engines are asked at once), while ``GET /swarm`` answers at once. When that says
@@ -211,22 +211,34 @@ class SwarmAPI:
             SwarmLocked: the engine is a locked manager.
         """
         init = build_spec(SwarmInitSpec, spec, options, "swarm init")
-        status = await self._probe()
+        status = await self.probe()
         if status.is_manager and not init.force_new_cluster:
             swarm = await self.inspect()
             self._log.info("swarm.init.existing", swarm_id=swarm.id, node_id=status.node_id)
             return swarm
-        node_id = await self._init_from(status, init, recover=recover)
+        node_id = await self.init_node(init, status=status, recover=recover)
         swarm = await self.inspect()
         self._log.info(
             "swarm.initialised", swarm_id=swarm.id, node_id=node_id, forced=init.force_new_cluster
         )
         return swarm
 
+    async def init_node(
+        self, spec: SwarmInitSpec, *, status: SwarmStatus | None = None, recover: bool = True
+    ) -> str:
+        """The init step alone: send the init and return the new manager's node id.
+
+        :meth:`init` is this plus reading the swarm back. Pass ``status`` when it was
+        just read (:meth:`probe`), as ``form_cluster`` does for many engines at once, to
+        save a request. Raises as :meth:`init` does; an engine that already manages a
+        swarm is not special-cased here.
+        """
+        status = status if status is not None else await self.probe()
+        return await self._init_from(status, spec, recover=recover)
+
     async def _init_from(
         self, status: SwarmStatus, init: SwarmInitSpec, *, recover: bool, again: bool = False
     ) -> str:
-        """Init, given the status just read (``form_cluster`` has it already); the node id."""
         state = status.local_node_state
         if state is LocalNodeState.ACTIVE and not status.control_available:
             raise self._already_member(status, "init a new swarm")
@@ -291,7 +303,23 @@ class SwarmAPI:
             data_path_addr=data_path_addr,
             availability=availability,
         )
-        return await self._join_from(await self._probe(), spec, timeout=timeout, recover=recover)
+        return await self.join_node(spec, timeout=timeout, recover=recover)
+
+    async def join_node(
+        self,
+        spec: SwarmJoinSpec,
+        *,
+        status: SwarmStatus | None = None,
+        timeout: float | None = 30.0,  # noqa: ASYNC109 (becomes the engine request's limit)
+        recover: bool = True,
+    ) -> SwarmStatus:
+        """:meth:`join` with a ready :class:`SwarmJoinSpec`, and the status if just read.
+
+        ``form_cluster`` probes many engines at once and passes each one's ``status`` to
+        save a request; otherwise this is :meth:`join`.
+        """
+        status = status if status is not None else await self.probe()
+        return await self._join_from(status, spec, timeout=timeout, recover=recover)
 
     async def _join_from(
         self,
@@ -357,7 +385,7 @@ class SwarmAPI:
             SwarmError: the engine refused to leave without ``force``, or could not leave
                 at all (the message says why and what to do).
         """
-        status = await self._probe()
+        status = await self.probe()
         if status.local_node_state is LocalNodeState.INACTIVE:
             self._log.debug("swarm.leave.not_member")
             return

@@ -203,7 +203,7 @@ async def _statuses(engines: Sequence[Engine]) -> list[SwarmStatus]:
     results: dict[int, SwarmStatus] = {}
 
     async def one(index: int) -> None:
-        results[index] = await engines[index].swarm._probe()
+        results[index] = await engines[index].swarm.probe()
 
     errors = await _each(range(len(engines)), one)
     if errors:
@@ -433,7 +433,7 @@ class _Formation:
 
     async def _init(self, init_spec: SwarmInitSpec) -> None:
         engine = self.engines[0]
-        node_id = await engine.swarm._init_from(self.statuses[0], init_spec, recover=True)
+        node_id = await engine.swarm.init_node(init_spec, status=self.statuses[0])
         await self._done(0, MemberAction.INITIALISED, node_id)
 
     async def _init_and_join(self, init_spec: SwarmInitSpec) -> None:
@@ -517,8 +517,8 @@ class _Formation:
             remote_addrs=tuple(self.remotes), join_token=token, advertise_addr=self.addrs[index]
         )
         # The state read at the start is reused: no second /info per engine.
-        return await self.engines[index].swarm._join_from(
-            self.statuses[index], spec, timeout=self.timeout, recover=True
+        return await self.engines[index].swarm.join_node(
+            spec, status=self.statuses[index], timeout=self.timeout
         )
 
     async def _demote_extra_managers(self, leader: Engine) -> None:
