@@ -219,7 +219,7 @@ async def prepare(args: argparse.Namespace) -> tuple[str, Lab | None, bool]:
     async with swarmnet.Engine(host) as engine:
         info = await engine.info()
         made_swarm = False
-        if info.swarm.local_node_state is swarmnet.LocalNodeState.INACTIVE:
+        if info.swarm.local_node_state is swarmnet.models.LocalNodeState.INACTIVE:
             if not advertise:
                 raise SystemExit("the engine is in no swarm: give --advertise-addr to init one")
             await engine.swarm.init(advertise_addr=advertise)

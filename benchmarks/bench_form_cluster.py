@@ -284,7 +284,7 @@ async def reset(engines: list[swarmnet.Engine]) -> None:
     """
     await swarmnet.dissolve(engines)
     states = {await engine.swarm.state() for engine in engines}
-    if states != {swarmnet.LocalNodeState.INACTIVE}:
+    if states != {swarmnet.models.LocalNodeState.INACTIVE}:
         raise SystemExit(f"reset failed: engines are {sorted(s.value for s in states)}")
 
 

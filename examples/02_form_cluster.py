@@ -32,7 +32,7 @@ import structlog
 import swarmnet
 
 
-def show_progress(step: swarmnet.ClusterProgress) -> None:
+def show_progress(step: swarmnet.models.ClusterProgress) -> None:
     role = f" as {step.role.value}" if step.role else ""
     who = step.engine or "all nodes"
     print(f"  [{step.done}/{step.total}] {step.elapsed:5.2f}s  {step.step:<11} {who}{role}")

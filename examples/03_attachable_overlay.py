@@ -37,7 +37,7 @@ IMAGE = os.environ.get("SWARMNET_EXAMPLE_IMAGE", "swarmnet-lab/busybox:latest")
 # Containers are not swarmnet's business; these two helpers make and use them with
 # plain Engine API calls.
 async def run_container(
-    engine: swarmnet.Engine, name: str, networking: swarmnet.ContainerNetworking
+    engine: swarmnet.Engine, name: str, networking: swarmnet.models.ContainerNetworking
 ) -> str:
     body: dict[str, Any] = {
         "Image": IMAGE,

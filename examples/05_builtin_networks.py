@@ -52,7 +52,7 @@ async def show_builtin_networks(engine: swarmnet.Engine) -> None:
             f"{len(mesh.peers)} peers: {peers}"
         )
     bridge = await swarmnet.gwbridge(engine)
-    if isinstance(bridge, swarmnet.GatewayBridge):
+    if isinstance(bridge, swarmnet.models.GatewayBridge):
         print(
             f"{engine.name}: docker_gwbridge subnet {bridge.subnet} icc={bridge.icc} "
             f"masquerade={bridge.ip_masquerade} endpoints={[e.name for e in bridge.endpoints]}"
@@ -65,18 +65,18 @@ def show_daemon_json() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "daemon.json"
         path.write_text(json.dumps({"log-level": "warn", "features": {"buildkit": True}}))
-        bridge = swarmnet.DaemonBridgeConfig(
+        bridge = swarmnet.daemon.DaemonBridgeConfig(
             bip="10.200.0.1/24",
             fixed_cidr="10.200.0.128/25",
             mtu=1450,
-            default_address_pools=[swarmnet.AddressPool(base="10.201.0.0/16", size=24)],
+            default_address_pools=[swarmnet.daemon.AddressPool(base="10.201.0.0/16", size=24)],
         )
-        swarmnet.merge_daemon_json(path, bridge)
+        swarmnet.daemon.merge_daemon_json(path, bridge)
         print("daemon.json after the merge (log-level and features kept):")
         print(path.read_text().rstrip())
         try:
-            swarmnet.merge_daemon_json(
-                path, swarmnet.DaemonBridgeConfig(fixed_cidr="10.201.0.0/25")
+            swarmnet.daemon.merge_daemon_json(
+                path, swarmnet.daemon.DaemonBridgeConfig(fixed_cidr="10.201.0.0/25")
             )
         except swarmnet.InvalidSpec as exc:
             print(f"refused: {str(exc).split(': ', 1)[1]}")

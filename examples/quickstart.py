@@ -66,13 +66,13 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
     manager, worker = engines[0], engines[1]
     infos = [await engine.info() for engine in engines]
     formed_here = all(
-        info.swarm.local_node_state is swarmnet.LocalNodeState.INACTIVE for info in infos
+        info.swarm.local_node_state is swarmnet.models.LocalNodeState.INACTIVE for info in infos
     )
     # The engine keeps docker_gwbridge after a swarm leave; remove the ones this demo made.
     had_gwbridge = [(await swarmnet.gwbridge(engine)).created for engine in engines]
 
     # 1. Form a swarm: one manager, the rest workers.
-    def progress(step: swarmnet.ClusterProgress) -> None:
+    def progress(step: swarmnet.models.ClusterProgress) -> None:
         say(f"  {step.engine or 'cluster'}: {step.step} {step.message}".rstrip())
 
     say(f"\n1. Forming a swarm of {len(engines)} engines (1 manager)…")

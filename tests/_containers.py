@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import swarmnet
-from swarmnet import ExecResult
 from swarmnet.lab import LAB_IMAGE
+from swarmnet.models import ExecResult
 
 __all__ = [
     "ExecResult",
@@ -74,7 +74,7 @@ class Tracker:
         name: str,
         *,
         network: str | None = None,
-        networking: swarmnet.ContainerNetworking | None = None,
+        networking: swarmnet.models.ContainerNetworking | None = None,
         start: bool = True,
         cmd: Sequence[str] = ("sleep", "3600"),
     ) -> str:

@@ -36,7 +36,7 @@ async def test_a_running_container_is_connected_with_aliases_and_a_static_addres
         bridge.name, container, aliases=("api", "svc"), ipv4="10.211.0.42"
     )
 
-    assert isinstance(endpoint, swarmnet.Endpoint)
+    assert isinstance(endpoint, swarmnet.models.Endpoint)
     assert endpoint.network_id == bridge.id
     assert endpoint.network_name == bridge.name
     assert endpoint.container_id == container

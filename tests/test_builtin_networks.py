@@ -32,8 +32,6 @@ import swarmnet
 from swarmnet import (
     Cluster,
     Engine,
-    GatewayBridge,
-    GatewayBridgeNotCreated,
     GatewayBridgeSpec,
     IngressInUse,
     IngressSpec,
@@ -41,6 +39,7 @@ from swarmnet import (
     NotInSwarm,
 )
 from swarmnet.lab import LAB_IMAGE, Lab
+from swarmnet.models import GatewayBridge, GatewayBridgeNotCreated
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 
@@ -54,7 +53,7 @@ PREFIX = f"bi-{uuid.uuid4().hex[:6]}"
 async def fresh(engine: Engine) -> None:
     """Make a node out of any swarm look new: a docker_gwbridge left by an earlier swarm goes."""
     info = await engine.info()
-    assert info.swarm.local_node_state is swarmnet.LocalNodeState.INACTIVE, "node in a swarm"
+    assert info.swarm.local_node_state is swarmnet.models.LocalNodeState.INACTIVE, "node in a swarm"
     await swarmnet.remove_gwbridge(engine)
 
 
@@ -97,7 +96,7 @@ async def test_outside_a_swarm_docker_gwbridge_is_not_created_yet(lab: Lab) -> N
 
     assert isinstance(bridge, GatewayBridgeNotCreated)
     assert bridge.created is False
-    assert bridge.swarm_state is swarmnet.LocalNodeState.INACTIVE
+    assert bridge.swarm_state is swarmnet.models.LocalNodeState.INACTIVE
     assert "not in a swarm" in bridge.reason
     assert "create_gwbridge" in bridge.reason
 
@@ -192,7 +191,7 @@ async def test_ingress_peers_list_every_node_of_the_swarm(lab: Lab, swarm_cluste
 
         for engine in engines:
 
-            async def converged(engine: Engine = engine) -> swarmnet.IngressNetwork | None:
+            async def converged(engine: Engine = engine) -> swarmnet.models.IngressNetwork | None:
                 mesh = await swarmnet.ingress(engine)
                 ready = mesh.peer_addresses == addresses and mesh.sandbox is not None
                 return mesh if ready else None

@@ -20,23 +20,18 @@ from _engines import Recorder, engines_of, out_of_swarm
 from structlog.testing import capture_logs
 
 import swarmnet
-from swarmnet import (
+from swarmnet import Engine, InvalidSpec, SwarmInitSpec, SwarmSettings, dissolve, form_cluster
+from swarmnet._cli import main
+from swarmnet._core.docker_transport import DockerTransport
+from swarmnet.lab import Lab
+from swarmnet.models import (
     ClusterProgress,
-    Engine,
-    InvalidSpec,
     LocalNodeState,
     MemberAction,
     NodeRole,
     NodeState,
     Reachability,
-    SwarmInitSpec,
-    SwarmSettings,
-    dissolve,
-    form_cluster,
 )
-from swarmnet._cli import main
-from swarmnet._core.docker_transport import DockerTransport
-from swarmnet.lab import Lab
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 

@@ -20,15 +20,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from swarmnet import (
+from swarmnet import InvalidSpec
+from swarmnet._host.daemon_config import BRIDGE_KEYS
+from swarmnet.daemon import (
     AddressPool,
     DaemonBridgeConfig,
-    InvalidSpec,
     merge_daemon_json,
     read_daemon_json,
     write_daemon_json,
 )
-from swarmnet._host.daemon_config import BRIDGE_KEYS
 from swarmnet.lab import Lab, LabNode
 
 # -- the model -------------------------------------------------------------------------

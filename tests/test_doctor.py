@@ -25,17 +25,11 @@ from _engines import engines_of, eventually
 from _gwbridge import remove_gwbridges
 
 import swarmnet
-from swarmnet import (
-    Cluster,
-    DoctorReport,
-    Engine,
-    FindingKind,
-    NetnsProbe,
-    PortStatus,
-    Severity,
-)
+from swarmnet import Cluster, DoctorReport, Engine
 from swarmnet._host.iptables import forward_verdict, parse_rules
+from swarmnet.daemon import NetnsProbe
 from swarmnet.lab import LAB_IMAGE, Lab
+from swarmnet.models import FindingKind, PortStatus, Severity
 
 PREFIX = f"bid-{uuid.uuid4().hex[:6]}"
 HOST_KINDS = {

@@ -27,9 +27,9 @@ async def test_negotiates_the_engines_version_and_reads_typed_info(lab: Lab) -> 
     engine_newest = tuple(int(part) for part in version.api_version.split("."))
     expected = min(engine_newest, (1, 47))
     assert engine.api_version == f"{expected[0]}.{expected[1]}"
-    assert isinstance(info, swarmnet.EngineInfo)
+    assert isinstance(info, swarmnet.models.EngineInfo)
     assert info.name == node.name
-    assert info.swarm.local_node_state in set(swarmnet.LocalNodeState)
+    assert info.swarm.local_node_state in set(swarmnet.models.LocalNodeState)
     with pytest.raises(Exception, match="frozen"):
         info.name = "other"  # type: ignore[misc]
 

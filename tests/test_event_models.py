@@ -13,9 +13,10 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from swarmnet import Event, EventScope, EventType, NetworkAction, NetworkEvent
+from swarmnet import Event, NetworkEvent
 from swarmnet._events.framing import NotJSON
 from swarmnet._events.models import parse_event
+from swarmnet.models import EventScope, EventType, NetworkAction
 
 DATA = Path(__file__).parent / "data"
 NETWORK_LINES = [line for line in (DATA / "network_events.jsonl").read_bytes().split(b"\n") if line]

@@ -24,8 +24,9 @@ from _netevents import (
 )
 
 import swarmnet
-from swarmnet import EventScope, EventType, NetworkAction, NetworkEvent
+from swarmnet import NetworkEvent
 from swarmnet.lab import Lab, LabNode
+from swarmnet.models import EventScope, EventType, NetworkAction
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 

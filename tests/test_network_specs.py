@@ -108,7 +108,7 @@ def test_a_mapping_validates_into_the_class_its_driver_names() -> None:
         "ipvlan_mode": "l3",
         "ipvlan_flag": "private",
     }
-    assert spec.mode is swarmnet.IpvlanMode.L3
+    assert spec.mode is swarmnet.models.IpvlanMode.L3
 
 
 def test_specs_are_immutable() -> None:

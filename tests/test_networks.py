@@ -50,7 +50,7 @@ async def test_a_bridge_is_created_read_back_typed_listed_and_removed(
     assert isinstance(created, swarmnet.Network)
     assert created.name == spec.name
     assert created.driver == "bridge"
-    assert created.scope is swarmnet.NetworkScope.LOCAL
+    assert created.scope is swarmnet.models.NetworkScope.LOCAL
     assert str(created.ipam.config[0].subnet) == "10.201.0.0/24"
     assert str(created.ipam.config[0].gateway) == "10.201.0.254"
     assert created.options["com.docker.network.driver.mtu"] == "1450"
@@ -191,8 +191,8 @@ async def test_ensure_creates_once_then_finds_the_network_unchanged(
     first = await engine.networks.ensure(spec)
     second = await engine.networks.ensure(spec)
 
-    assert first.outcome is swarmnet.EnsureOutcome.CREATED
-    assert second.outcome is swarmnet.EnsureOutcome.UNCHANGED, str(second.diff)
+    assert first.outcome is swarmnet.models.EnsureOutcome.CREATED
+    assert second.outcome is swarmnet.models.EnsureOutcome.UNCHANGED, str(second.diff)
     assert not second.diff
     assert second.network.id == first.network.id
     assert len(await engine.networks.list(name=spec.name)) == 1
@@ -217,9 +217,9 @@ async def test_overlays_are_unchanged_on_a_second_ensure_whatever_the_engine_fil
     for spec in specs:
         created = await engine.networks.ensure(spec)
         again = await engine.networks.ensure(spec)
-        assert created.outcome is swarmnet.EnsureOutcome.CREATED
-        assert created.network.scope is swarmnet.NetworkScope.SWARM
-        assert again.outcome is swarmnet.EnsureOutcome.UNCHANGED, str(again.diff)
+        assert created.outcome is swarmnet.models.EnsureOutcome.CREATED
+        assert created.network.scope is swarmnet.models.NetworkScope.SWARM
+        assert again.outcome is swarmnet.models.EnsureOutcome.UNCHANGED, str(again.diff)
     plain = await engine.networks.get(f"{prefix}plain")
     # The engine picked a subnet and gateway the spec left open; still unchanged.
     assert plain.ipam.config[0].subnet is not None
@@ -237,7 +237,7 @@ async def test_drift_raises_by_default_with_a_typed_diff_or_is_left_when_asked(
     with pytest.raises(swarmnet.DriftDetected) as excinfo:
         await engine.networks.ensure(wanted)
     diff = excinfo.value.diff
-    assert isinstance(diff, swarmnet.NetworkDiff)
+    assert isinstance(diff, swarmnet.models.NetworkDiff)
     assert set(diff.fields) == {
         "internal",
         "labels.owner",
@@ -248,7 +248,7 @@ async def test_drift_raises_by_default_with_a_typed_diff_or_is_left_when_asked(
     assert "Drift.RECREATE" in str(excinfo.value)
 
     left = await engine.networks.ensure(wanted, on_drift=swarmnet.Drift.LEAVE)
-    assert left.outcome is swarmnet.EnsureOutcome.DRIFTED
+    assert left.outcome is swarmnet.models.EnsureOutcome.DRIFTED
     assert left.diff == diff
     assert left.network.id == original.id
     assert (await engine.networks.get(name)).labels == {"owner": "a"}
@@ -270,7 +270,7 @@ async def test_recreate_reconnects_every_container_with_its_aliases_and_addresse
         on_drift=swarmnet.Drift.RECREATE,
     )
 
-    assert result.outcome is swarmnet.EnsureOutcome.RECREATED
+    assert result.outcome is swarmnet.models.EnsureOutcome.RECREATED
     assert result.diff.fields == ("labels.v",)
     assert result.network.id != old.id
     assert result.network.labels == {"v": "2"}
@@ -315,7 +315,7 @@ async def test_duplicates_made_by_another_process_are_resolved_to_the_oldest(
 
     result = await engine.networks.ensure(swarmnet.BridgeSpec(name=name))
 
-    assert result.outcome is swarmnet.EnsureOutcome.UNCHANGED
+    assert result.outcome is swarmnet.models.EnsureOutcome.UNCHANGED
     assert result.network.id == ids[0]
     assert [n.id for n in await engine.networks.list(name=name)] == [ids[0]]
 
@@ -351,10 +351,10 @@ async def test_ensure_many_creates_a_batch_then_checks_it_with_one_list_and_no_w
         second = await counted.networks.ensure_many(specs)
         second_calls = list(calls)
 
-    assert [r.outcome for r in first] == [swarmnet.EnsureOutcome.CREATED] * 12
+    assert [r.outcome for r in first] == [swarmnet.models.EnsureOutcome.CREATED] * 12
     assert [r.network.name for r in first] == [s.name for s in specs]
     assert sum(1 for m, p in first_calls if (m, p) == ("POST", "networks/create")) == 12
-    assert [r.outcome for r in second] == [swarmnet.EnsureOutcome.UNCHANGED] * 12
+    assert [r.outcome for r in second] == [swarmnet.models.EnsureOutcome.UNCHANGED] * 12
     assert [r.network.id for r in second] == [r.network.id for r in first]
     assert second_calls == [("GET", "networks")]
 

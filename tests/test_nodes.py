@@ -12,15 +12,9 @@ import anyio
 import pytest
 
 import swarmnet
-from swarmnet import (
-    Cluster,
-    Engine,
-    NodeAvailability,
-    NodeRole,
-    NodeState,
-    Reachability,
-)
+from swarmnet import Cluster, Engine
 from swarmnet.lab import Lab
+from swarmnet.models import NodeAvailability, NodeRole, NodeState, Reachability
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 

@@ -18,16 +18,10 @@ from _engines import Recorder, out_of_swarm
 from structlog.testing import capture_logs
 
 import swarmnet
-from swarmnet import (
-    Engine,
-    InvalidSpec,
-    LocalNodeState,
-    NodeRole,
-    NodeState,
-    SwarmSettings,
-)
+from swarmnet import Engine, InvalidSpec, SwarmSettings
 from swarmnet._cli import main
 from swarmnet.lab import Lab
+from swarmnet.models import LocalNodeState, NodeRole, NodeState
 
 pytestmark = pytest.mark.anyio
 
@@ -526,7 +520,7 @@ RECORDED_INFO_SWARM = {
 
 
 def test_swarm_node_and_status_models_read_recorded_engine_json() -> None:
-    swarm = swarmnet.Swarm.model_validate(RECORDED_SWARM)
+    swarm = swarmnet.models.Swarm.model_validate(RECORDED_SWARM)
     assert (swarm.id, swarm.version, swarm.data_path_port) == (
         "t6m8f25s2ej92hhjwku208636",
         10,
@@ -538,20 +532,20 @@ def test_swarm_node_and_status_models_read_recorded_engine_json() -> None:
     assert swarm.spec.task_defaults.log_driver is None
     assert FAKE_TOKEN not in repr(swarm) + swarm.model_dump_json()
 
-    node = swarmnet.Node.model_validate(RECORDED_NODE)
+    node = swarmnet.models.Node.model_validate(RECORDED_NODE)
     assert (node.hostname, node.role, node.state) == ("node1", NodeRole.MANAGER, NodeState.READY)
     assert node.is_leader
-    assert node.reachability is swarmnet.Reachability.REACHABLE
-    assert node.availability is swarmnet.NodeAvailability.ACTIVE
+    assert node.reachability is swarmnet.models.Reachability.REACHABLE
+    assert node.availability is swarmnet.models.NodeAvailability.ACTIVE
     assert node.description.resources.nano_cpus == 2_000_000_000
     assert node.version == 9
 
-    status = swarmnet.SwarmStatus.model_validate(RECORDED_INFO_SWARM)
+    status = swarmnet.models.SwarmStatus.model_validate(RECORDED_INFO_SWARM)
     assert status.cluster_id == "t6m8f25s2ej92hhjwku208636"
     assert status.manager_addrs == ("198.19.230.2:2377",)
     assert status.is_manager
 
-    tokens = swarmnet.JoinTokens.model_validate(RECORDED_SWARM["JoinTokens"])
+    tokens = swarmnet.models.JoinTokens.model_validate(RECORDED_SWARM["JoinTokens"])
     assert tokens.for_role("worker").reveal() == FAKE_TOKEN
     assert FAKE_TOKEN not in repr(tokens) + str(tokens) + tokens.model_dump_json()
     with pytest.raises(Exception, match="frozen"):

@@ -34,8 +34,9 @@ from _netevents import (
 )
 
 import swarmnet
-from swarmnet import NetworkAction, NetworkEvent
+from swarmnet import NetworkEvent
 from swarmnet.lab import Lab, LabNode
+from swarmnet.models import NetworkAction
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 

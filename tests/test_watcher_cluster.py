@@ -28,8 +28,8 @@ from _netevents import (
 )
 
 import swarmnet
-from swarmnet import EventScope, NetworkAction
 from swarmnet.lab import Lab, LabNode
+from swarmnet.models import EventScope, NetworkAction
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 

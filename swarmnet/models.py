@@ -1,0 +1,136 @@
+"""What swarmnet returns and reports: immutable views, enums and statistics.
+
+You rarely build these; they come back from calls (``engine.networks.get`` gives a
+:class:`Network` at the top level, its endpoints are :class:`Endpoint` s here). Import
+them for type annotations and ``isinstance`` checks::
+
+    from swarmnet.models import Endpoint, NetworkScope, Node
+"""
+
+from __future__ import annotations
+
+from swarmnet._builtin.networks import (
+    AttachedEndpoint,
+    GatewayBridge,
+    GatewayBridgeNotCreated,
+    IngressNetwork,
+    IngressRecreated,
+)
+from swarmnet._containers.api import Container, ContainersAPI, ExecResult
+from swarmnet._core.engine_models import EngineInfo, EngineVersion, LocalNodeState, SwarmMembership
+from swarmnet._doctor.doctor import Finding, FindingKind, PortCheck, PortStatus, Severity
+from swarmnet._events.models import EventScope, EventType, NetworkAction
+from swarmnet._events.stream import StreamStats
+from swarmnet._events.watcher import (
+    CachedNetwork,
+    Handler,
+    HandlerStats,
+    NetworkCache,
+    NodeStats,
+    WatcherStats,
+)
+from swarmnet._networks.api import NetworksAPI
+from swarmnet._networks.attach import ContainerNetworking
+from swarmnet._networks.drift import EnsureOutcome, FieldDrift, NetworkDiff
+from swarmnet._networks.models import (
+    Endpoint,
+    EndpointIPAMConfig,
+    EndpointSettings,
+    IPAMInfo,
+    IPAMPoolInfo,
+    NetworkEndpointInfo,
+    NetworkPruneReport,
+    NetworkScope,
+    PeerInfo,
+    ServiceInfo,
+    ServiceTaskInfo,
+)
+from swarmnet._networks.specs import IpvlanFlag, IpvlanMode, MacvlanMode
+from swarmnet._swarm.api import NodesAPI, SwarmAPI
+from swarmnet._swarm.cluster import ClusterMember, ClusterProgress, MemberAction
+from swarmnet._swarm.models import (
+    ExternalCASpec,
+    JoinTokens,
+    ManagerStatus,
+    Node,
+    NodeAvailability,
+    NodeDescription,
+    NodeRole,
+    NodeSpec,
+    NodeState,
+    NodeStatus,
+    Reachability,
+    RemoteManager,
+    Swarm,
+    SwarmSpec,
+    SwarmStatus,
+)
+
+__all__ = [
+    "AttachedEndpoint",
+    "CachedNetwork",
+    "ClusterMember",
+    "ClusterProgress",
+    "Container",
+    "ContainerNetworking",
+    "ContainersAPI",
+    "Endpoint",
+    "EndpointIPAMConfig",
+    "EndpointSettings",
+    "EngineInfo",
+    "EngineVersion",
+    "EnsureOutcome",
+    "EventScope",
+    "EventType",
+    "ExecResult",
+    "ExternalCASpec",
+    "FieldDrift",
+    "Finding",
+    "FindingKind",
+    "GatewayBridge",
+    "GatewayBridgeNotCreated",
+    "Handler",
+    "HandlerStats",
+    "IPAMInfo",
+    "IPAMPoolInfo",
+    "IngressNetwork",
+    "IngressRecreated",
+    "IpvlanFlag",
+    "IpvlanMode",
+    "JoinTokens",
+    "LocalNodeState",
+    "MacvlanMode",
+    "ManagerStatus",
+    "MemberAction",
+    "NetworkAction",
+    "NetworkCache",
+    "NetworkDiff",
+    "NetworkEndpointInfo",
+    "NetworkPruneReport",
+    "NetworkScope",
+    "NetworksAPI",
+    "Node",
+    "NodeAvailability",
+    "NodeDescription",
+    "NodeRole",
+    "NodeSpec",
+    "NodeState",
+    "NodeStats",
+    "NodeStatus",
+    "NodesAPI",
+    "PeerInfo",
+    "PortCheck",
+    "PortStatus",
+    "Reachability",
+    "RemoteManager",
+    "ServiceInfo",
+    "ServiceTaskInfo",
+    "Severity",
+    "StreamStats",
+    "Swarm",
+    "SwarmAPI",
+    "SwarmMembership",
+    "SwarmSpec",
+    "SwarmStatus",
+    "WatcherStats",
+]
