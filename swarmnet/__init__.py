@@ -16,6 +16,7 @@ from swarmnet._builtin.networks import (
     recreate_ingress,
     remove_gwbridge,
 )
+from swarmnet._controllers.lease import Lease
 from swarmnet._core.address import TLSConfig
 from swarmnet._core.engine import Engine, open_engines
 from swarmnet._core.errors import (
@@ -40,6 +41,7 @@ from swarmnet._core.errors import (
     NotASwarmManager,
     NotFound,
     NotInSwarm,
+    OutOfSequence,
     SwarmError,
     SwarmLocked,
     SwarmnetError,
@@ -107,6 +109,7 @@ __all__ = [
     "IpvlanSpec",
     "JoinFailed",
     "LabError",
+    "Lease",
     "MacvlanSpec",
     "Network",
     "NetworkEvent",
@@ -115,6 +118,7 @@ __all__ = [
     "NotASwarmManager",
     "NotFound",
     "NotInSwarm",
+    "OutOfSequence",
     "Overflow",
     "OverlaySpec",
     "ReconnectSettings",

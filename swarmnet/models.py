@@ -16,7 +16,9 @@ from swarmnet._builtin.networks import (
     IngressNetwork,
     IngressRecreated,
 )
+from swarmnet._configs.api import ConfigsAPI, SwarmConfig
 from swarmnet._containers.api import Container, ContainersAPI, ExecResult
+from swarmnet._controllers.lease import LeaseStats
 from swarmnet._core.engine_models import EngineInfo, EngineVersion, LocalNodeState, SwarmMembership
 from swarmnet._doctor.doctor import Finding, FindingKind, PortCheck, PortStatus, Severity
 from swarmnet._events.models import EventScope, EventType, NetworkAction
@@ -71,6 +73,7 @@ __all__ = [
     "CachedNetwork",
     "ClusterMember",
     "ClusterProgress",
+    "ConfigsAPI",
     "Container",
     "ContainerNetworking",
     "ContainersAPI",
@@ -98,6 +101,7 @@ __all__ = [
     "IpvlanFlag",
     "IpvlanMode",
     "JoinTokens",
+    "LeaseStats",
     "LocalNodeState",
     "MacvlanMode",
     "ManagerStatus",
@@ -129,6 +133,7 @@ __all__ = [
     "StreamStats",
     "Swarm",
     "SwarmAPI",
+    "SwarmConfig",
     "SwarmMembership",
     "SwarmSpec",
     "SwarmStatus",

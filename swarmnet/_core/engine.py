@@ -19,6 +19,7 @@ from swarmnet._core.log import get_logger
 from swarmnet._core.transport import RequestHook, Transport, Unset
 
 if TYPE_CHECKING:
+    from swarmnet._configs.api import ConfigsAPI
     from swarmnet._containers.api import ContainersAPI
     from swarmnet._events.stream import EventStream
     from swarmnet._networks.api import NetworksAPI
@@ -172,6 +173,13 @@ class Engine:
         from swarmnet._swarm.api import NodesAPI
 
         return NodesAPI(self)
+
+    @cached_property
+    def configs(self) -> ConfigsAPI:
+        """Swarm configs (managers only): small records with version-checked labels."""
+        from swarmnet._configs.api import ConfigsAPI
+
+        return ConfigsAPI(self)
 
     @cached_property
     def containers(self) -> ContainersAPI:

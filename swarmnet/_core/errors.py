@@ -12,6 +12,7 @@
     │       ├── NotFound
     │       │   └── NetworkNotFound
     │       ├── Conflict
+    │       │   ├── OutOfSequence            a versioned update raced another writer
     │       │   ├── NetworkInUse
     │       │   │   └── IngressInUse             services publish ports through ingress
     │       │   ├── AmbiguousNetwork
@@ -121,6 +122,16 @@ class NetworkNotFound(NotFound):
 
 class Conflict(EngineAPIError):
     """The request conflicts with the engine's current state (HTTP 409)."""
+
+
+class OutOfSequence(Conflict):
+    """A versioned update lost a race: the object changed since it was read.
+
+    Swarm objects (services, nodes, configs, the swarm itself) are updated with the
+    version they were read at; the engine refuses a stale one ("update out of
+    sequence", HTTP 500 on 20.10). Read the object again and retry, or, for a lease,
+    take it as "someone else wrote first".
+    """
 
 
 class NetworkInUse(Conflict):

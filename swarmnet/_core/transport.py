@@ -22,6 +22,7 @@ from swarmnet._core.errors import (
     NotASwarmManager,
     NotFound,
     NotInSwarm,
+    OutOfSequence,
     SwarmLocked,
     UnsupportedEngine,
 )
@@ -79,7 +80,9 @@ def error_for_status(
             cls = candidate
             break
     else:
-        if status == 404:
+        if "update out of sequence" in lowered:
+            cls = OutOfSequence
+        elif status == 404:
             cls = NotFound
         elif status == 409:
             cls = Conflict
