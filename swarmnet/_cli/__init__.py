@@ -21,7 +21,7 @@ from swarmnet._cli import _lab
 from swarmnet._cli import _net as _net
 from swarmnet._cli import _swarm as _swarm
 from swarmnet._cli import _watch as _watch
-from swarmnet._core.errors import SwarmnetError
+from swarmnet._cli._common import EXIT_INTERRUPTED, EXIT_USAGE, exit_status
 
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -57,18 +57,33 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``swarmnet`` command; return its exit code.
 
-    A swarmnet error ends it with exit code 1 and its message on stderr (no traceback).
+    Exit codes: 0 done, 1 an error (its message on stderr, no traceback), 2 a command line
+    that cannot be run as given (usage and the problem on stderr), 130 Ctrl-C. Some
+    commands add their own (``doctor`` and ``lab status``: 2 and 3 for what they found).
+    Never exits the interpreter: tests call it in-process.
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        # argparse exits for --help (0) and bad usage (2); return the code instead.
+        return exc.code if isinstance(exc.code, int) else 0
     handler: Handler = args.handler
     try:
         with _logging(args.verbose):
             return anyio.run(handler, args)
-    except SwarmnetError as exc:
-        print(f"swarmnet: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    except BaseException as exc:
+        status = exit_status(exc)
+        if status is None:
+            raise
+        code, message = status
+        if code == EXIT_USAGE:
+            usage_parser: argparse.ArgumentParser = getattr(args, "usage_parser", parser)
+            usage_parser.print_usage(sys.stderr)
+            print(f"{usage_parser.prog}: error: {message}", file=sys.stderr)
+        elif code != EXIT_INTERRUPTED:
+            print(f"swarmnet: error: {message}", file=sys.stderr)
+        return code
 
 
 @contextmanager
