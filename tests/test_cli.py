@@ -371,7 +371,7 @@ def test_a_drifted_network_names_the_on_drift_flag(
     lab: Lab, prefix: str, cleanup: Tracker, capsys: pytest.CaptureFixture[str]
 ) -> None:
     name = f"{prefix}drift"
-    target = ["--lab", lab.name]
+    target = ["-H", lab.nodes[0].docker_host]
     assert run(capsys, "net", "ensure", name, "-d", "bridge", "--label", "a=1", *target)[0] == 0
 
     code, _, err = run(capsys, "net", "ensure", name, "-d", "bridge", "--label", "a=2", *target)
