@@ -179,9 +179,10 @@ def test_docker_host_is_the_default_engine(
 
 def test_every_option_says_what_it_does_and_its_default() -> None:
     missing = []
-    for path, parser in every_command():
+    for path, parser in [((), build_parser()), *every_command()]:
         for action in parser._actions:
-            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+            skip = (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)
+            if isinstance(action, skip) or action.help == argparse.SUPPRESS:
                 continue
             where = f"swarmnet {' '.join(path)} {'/'.join(action.option_strings) or action.dest}"
             if not action.help:
@@ -204,6 +205,14 @@ def test_help_reads_well_to_a_stranger(
     assert "--node N" in text
     assert "snake_case" in text  # how --json names things
     assert "--engine" not in text  # the old spellings are not offered
+
+
+def test_net_inspect_verbose_leaves_the_log_level_alone() -> None:
+    """``-vv`` (log level) and ``net inspect --verbose`` (peers) once shared a name."""
+    args = build_parser().parse_args(["-vv", "net", "inspect", "x"])
+    assert args.verbose == 2
+    assert args.detail is False
+    assert build_parser().parse_args(["net", "inspect", "x", "--verbose"]).detail is True
 
 
 def test_old_spellings_of_host_still_work_for_old_scripts() -> None:

@@ -42,11 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="swarmnet",
-        description="Docker Swarm networking from the command line.",
+        description="Docker Swarm networking from the command line. Every command that "
+        "talks to engines picks them the same way: -H/--host [NAME=]HOST (default: "
+        "$DOCKER_HOST), or --lab NAME [--node N] for a swarmnet lab. Exit codes: 0 done, "
+        "1 an error, 2 a command line that cannot run, 3 problems found (doctor, lab "
+        "status), 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"swarmnet {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log more, on stderr: -v info, -vv debug (default: warnings only)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in COMMANDS:

@@ -145,7 +145,8 @@ def engine_command(
 ) -> argparse.ArgumentParser:
     """Add a subcommand that talks to engines: :func:`add_engine_options`, and ``--json``
     (printing ``json_what``) unless ``json_what`` is ``None``."""
-    parser = commands.add_parser(name, help=help_text, description=description or help_text)
+    sentence = f"{help_text[:1].upper()}{help_text[1:]}."
+    parser = commands.add_parser(name, help=help_text, description=description or sentence)
     add_engine_options(parser, many=many)
     if json_what is not None:
         add_json_option(parser, json_what)
@@ -256,7 +257,8 @@ def add_json_option(parser: argparse.ArgumentParser, what: str = "the result") -
     parser.add_argument(
         "--json",
         action="store_true",
-        help=f"print {what} as JSON, snake_case keys as the library names them (default: text)",
+        help=f"print JSON instead of text: {what}, keys in snake_case as the library "
+        "names them (default: text)",
     )
 
 

@@ -99,8 +99,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "ls",
         "list networks",
         json_what="the networks (a list of swarmnet.Network)",
-        description="List networks. The table's columns are Network fields, in the "
-        "order --json prints them (IPAM shows the subnets). " + JSON_NAMING,
+        description="List networks, sorted by name. The table shows fields of "
+        "swarmnet.Network under the names --json gives them, in the same order: ID (the "
+        "first 12 characters), NAME, SCOPE, DRIVER, IPAM (the subnets).",
     )
     ls.add_argument("--name", help="only the network of exactly this name (default: all)")
     ls.add_argument("--driver", help="only networks of this driver (default: all)")
@@ -128,10 +129,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     inspect = engine_command(
         commands, "inspect", "show one network", json_what="the swarmnet.Network"
     )
-    inspect.add_argument("network", help="the network's name, id or id prefix")
+    inspect.add_argument("network", metavar="NETWORK", help="the network's name, id or id prefix")
     inspect.add_argument(
         "--verbose",
         action="store_true",
+        # Not "verbose": that is swarmnet's own -v count, which this would overwrite.
+        dest="detail",
         help="also the overlay's peers and services (managers only; default: off)",
     )
     inspect.add_argument(
@@ -156,7 +159,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         commands,
         "ensure",
         "create a network unless one matching the spec exists",
-        json_what="the swarmnet.EnsureResult: network, outcome, diff",
+        json_what="a swarmnet.EnsureResult (network, outcome, diff)",
         description="Create a network unless one of that name matching the spec exists; "
         "a network that differs is an error unless --on-drift says otherwise. " + _DRIVER_NOTE,
     )
@@ -188,8 +191,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "attach a container to a network",
         json_what="the swarmnet.Endpoint made",
     )
-    connect.add_argument("network", help="the network's name or id")
-    connect.add_argument("container", help="the container's name or id")
+    connect.add_argument("network", metavar="NETWORK", help="the network's name or id")
+    connect.add_argument("container", metavar="CONTAINER", help="the container's name or id")
     connect.add_argument(
         "--alias", action="append", default=[], help="a DNS alias (repeatable; default: none)"
     )
@@ -210,8 +213,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "detach a container from a network",
         json_what='{"disconnected": true|false}',
     )
-    disconnect.add_argument("network", help="the network's name or id")
-    disconnect.add_argument("container", help="the container's name or id")
+    disconnect.add_argument("network", metavar="NETWORK", help="the network's name or id")
+    disconnect.add_argument("container", metavar="CONTAINER", help="the container's name or id")
     disconnect.add_argument(
         "-f",
         "--force",
@@ -228,7 +231,9 @@ _DRIVER_NOTE = (
 
 
 def _spec_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", nargs="?", help="the network's name (or give --spec)")
+    parser.add_argument(
+        "name", nargs="?", metavar="NAME", help="the network's name (or give --spec)"
+    )
     parser.add_argument(
         "--spec",
         type=Path,
@@ -242,7 +247,7 @@ def _spec_arguments(parser: argparse.ArgumentParser) -> None:
         choices=list(_SPECS),
         default=None,
         help=f"the network driver; null makes a config-only network (default: "
-        f"{DEFAULT_DRIVER}, as docker's)",
+        f"{DEFAULT_DRIVER}, as with `docker network create`)",
     )
     parser.add_argument(
         "--label",
@@ -280,7 +285,9 @@ def _spec_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=IP",
         help="an address kept from containers, inside one --subnet (default: none)",
     )
-    parser.add_argument("--ipam-driver", help="the IPAM driver (default: the engine's default)")
+    parser.add_argument(
+        "--ipam-driver", metavar="DRIVER", help="the IPAM driver (default: the engine's default)"
+    )
     parser.add_argument("--ipv6", action="store_true", help="enable IPv6 (default: off)")
     parser.add_argument(
         "--internal", action="store_true", help="no route out of the network (default: off)"
@@ -295,7 +302,10 @@ def _spec_arguments(parser: argparse.ArgumentParser) -> None:
         "--encrypted", action="store_true", help="overlay: IPsec between nodes (default: off)"
     )
     parser.add_argument(
-        "--mtu", type=int, help="overlay/bridge: the interfaces' MTU (default: the driver's)"
+        "--mtu",
+        type=int,
+        metavar="BYTES",
+        help="overlay/bridge: the interfaces' MTU (default: the driver's)",
     )
     parser.add_argument(
         "--vxlan-id",
@@ -305,7 +315,9 @@ def _spec_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ID",
         help="overlay: a VXLAN id per subnet (repeatable; default: the manager picks)",
     )
-    parser.add_argument("--bridge-name", help="bridge: the Linux bridge's name (default: br-<id>)")
+    parser.add_argument(
+        "--bridge-name", metavar="IFNAME", help="bridge: the Linux bridge's name (default: br-<id>)"
+    )
     parser.add_argument(
         "--icc",
         action=argparse.BooleanOptionalAction,
@@ -325,6 +337,7 @@ def _spec_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--parent",
+        metavar="IFNAME",
         help="macvlan/ipvlan/null: the host interface (default: a dummy interface)",
     )
     parser.add_argument("--mode", help="macvlan or ipvlan mode (default: the driver's)")
@@ -482,7 +495,7 @@ async def _ls(args: argparse.Namespace) -> int:
 
 async def _inspect(args: argparse.Namespace) -> int:
     async with open_cli_engine(args) as engine:
-        network = await engine.networks.get(args.network, verbose=args.verbose, scope=args.scope)
+        network = await engine.networks.get(args.network, verbose=args.detail, scope=args.scope)
     if args.json:
         print_json(network)
         return 0
@@ -514,9 +527,9 @@ def _note_default_driver(args: argparse.Namespace) -> None:
 
 async def _create(args: argparse.Namespace) -> int:
     spec = _spec(args)
-    _note_default_driver(args)
     async with open_cli_engine(args) as engine:
         network = await engine.networks.create(spec)
+    _note_default_driver(args)
     if args.json:
         print_json(network)
     else:
@@ -526,9 +539,9 @@ async def _create(args: argparse.Namespace) -> int:
 
 async def _ensure(args: argparse.Namespace) -> int:
     spec = _spec(args)
-    _note_default_driver(args)
     async with open_cli_engine(args) as engine:
         result: EnsureResult = await engine.networks.ensure(spec, on_drift=Drift(args.on_drift))
+    _note_default_driver(args)
     if args.json:
         print_json(result)
         return 0

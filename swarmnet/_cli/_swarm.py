@@ -189,7 +189,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "role",
         nargs="?",
         choices=["worker", "manager"],
-        help="only this role's token, alone on its line (default: both)",
+        metavar="ROLE",
+        help="worker or manager: only this role's token, alone on its line (default: both)",
     )
     tokens.add_argument(
         "--reveal", action="store_true", help="print the real values (default: masked)"
