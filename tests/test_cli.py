@@ -13,6 +13,7 @@ reach an engine would fail with "cannot connect" instead of the message asserted
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import re
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from _containers import Tracker, unique_prefix
 
 import swarmnet
 from swarmnet._cli import build_parser, main
+from swarmnet._cli._common import _CLI_WORDS, cli_words
 from swarmnet._cli._watch import _line
 from swarmnet.lab import Lab
 
@@ -51,8 +53,19 @@ ENGINE_COMMANDS: dict[tuple[str, ...], bool] = {
 #: What a message in the CLI's words must never hold.
 PYTHON_WORDS = re.compile(
     r"pydantic|\[type=|validation error for|Extra inputs|=True|=False|Drift\.|on_drift|"
-    r"\w+\(\w*=\w*\)"
+    r"\w+\(\w*=\w*\)|\w+\(\)"
 )
+SOURCES = Path(swarmnet.__file__).parent
+#: The library modules whose errors reach the command line.
+REACHED = [
+    *sorted((SOURCES / "_core").glob("*.py")),
+    SOURCES / "_networks" / "api.py",
+    SOURCES / "_networks" / "specs.py",
+    SOURCES / "_swarm" / "api.py",
+    SOURCES / "_swarm" / "cluster.py",
+    SOURCES / "_swarm" / "models.py",
+    *sorted((SOURCES / "lab").glob("*.py")),
+]
 
 
 def subparser(path: tuple[str, ...]) -> argparse.ArgumentParser:
@@ -281,6 +294,32 @@ def test_a_spec_file_is_refused_in_its_own_field_names(
     assert code == 1
     assert f"invalid spec in {spec}: bridge_name: " in err
     assert "pydantic" not in err
+
+
+def test_the_python_advice_the_cli_rewrites_is_still_in_the_library() -> None:
+    """A library message reworded would slip past ``cli_words``: this names it."""
+    texts = [
+        part.value
+        for path in SOURCES.rglob("*.py")
+        if "_cli" not in path.parts
+        for part in ast.walk(ast.parse(path.read_text()))
+        if isinstance(part, ast.Constant) and isinstance(part.value, str)
+    ]
+    missing = [python for python, _ in _CLI_WORDS if not any(python in text for text in texts)]
+    assert missing == []
+
+
+@pytest.mark.parametrize("path", REACHED, ids=lambda p: str(p.relative_to(SOURCES)))
+def test_no_error_the_cli_can_meet_keeps_python_advice(path: Path) -> None:
+    leftovers = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            for part in ast.walk(node.exc):
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    text = cli_words(part.value)
+                    if PYTHON_WORDS.search(text):
+                        leftovers.append(f"line {part.lineno}: {text}")
+    assert leftovers == []
 
 
 # -- --json and tables agree -------------------------------------------------------------

@@ -330,6 +330,15 @@ _CLI_WORDS: tuple[tuple[str, str], ...] = (
     ("engine.swarm.unlock(key)", "`docker swarm unlock`"),
     ("join_tokens() on a manager", "`swarmnet swarm tokens` on a manager"),
     ("or pass force=True", "or add --force"),
+    ("(ensure() resolves duplicates)", "(`swarmnet net ensure` resolves duplicates)"),
+    ("`engine.nodes.list()`", "`docker node ls`"),
+    ("engine.nodes.list()", "`docker node ls`"),
+    (
+        "`engine.swarm.join_tokens()` or `docker swarm join-token`",
+        "`swarmnet swarm tokens --reveal`",
+    ),
+    ("`engine.swarm.unlock_key()`", "`swarmnet swarm tokens --unlock-key --reveal`"),
+    ("`await lab.up()` or ", ""),
 )
 
 
