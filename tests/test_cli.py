@@ -152,6 +152,7 @@ def test_host_and_lab_together_are_a_usage_error(capsys: pytest.CaptureFixture[s
         (["net", "ls", "--node", "2"], "--node picks a node of a lab: give --lab NAME too"),
         (["swarm", "leave", "-H", "unix:///a", "-H", "unix:///b"], "-H was given 2 times"),
         (["net", "ls", "-H", "=unix:///a"], "expected HOST or NAME=HOST"),
+        (["swarm", "status", "-H", "unix:///a", "-H", "unix:///a"], "-H unix:///a given twice"),
         (["swarm", "form", "-H", "unix:///a", "--managers", "2"], "--managers must be from 1"),
         (
             ["swarm", "form", "-H", "unix:///a", "--advertise-addr", "1", "--advertise-addr", "2"],

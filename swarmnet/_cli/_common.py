@@ -50,12 +50,14 @@ EXIT_FOUND = 3
 #: Exit code after Ctrl-C, as shells report SIGINT.
 EXIT_INTERRUPTED = 130
 
+#: How every ``--json`` names things; commands put it in their ``--help``.
 JSON_NAMING = (
     "--json prints swarmnet's own models: snake_case field names, in the order the "
     "library returns them; tables show some of those fields in the same order, headed "
     "by the same names in capitals."
 )
 
+#: The help of ``-H/--host``.
 HOST_HELP = (
     "the engine: unix:///path, tcp://host:port or ssh://user@host, optionally named "
     "NAME=HOST (default: $DOCKER_HOST, else unix:///var/run/docker.sock)"
@@ -123,7 +125,7 @@ def add_engine_options(
             if many
             else "an engine of the running swarmnet lab NAME: node1"
         )
-        + " unless --node (default: none)",
+        + " unless --node (default: no lab; -H or $DOCKER_HOST instead)",
     )
     group.add_argument(
         "--node",
@@ -185,7 +187,12 @@ def engine_choices(args: argparse.Namespace, *, timeout: float | None = 60.0) ->
     if len(hosts) > 1 and not many:
         raise UsageError(f"this command talks to one engine; -H was given {len(hosts)} times")
     if args.lab is None:
-        return [parse_host(text) for text in hosts] or [EngineChoice(url=None)]
+        choices = [parse_host(text) for text in hosts]
+        labels = [choice.name or choice.url or "" for choice in choices]
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise UsageError(f"-H {', '.join(twice)} given twice")
+        return choices or [EngineChoice(url=None)]
     lab = Lab.existing(args.lab)
     nodes = list(lab.nodes)
     if args.node is not None:
