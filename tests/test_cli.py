@@ -152,6 +152,8 @@ def test_host_and_lab_together_are_a_usage_error(capsys: pytest.CaptureFixture[s
         (["net", "ls", "--node", "2"], "--node picks a node of a lab: give --lab NAME too"),
         (["swarm", "leave", "-H", "unix:///a", "-H", "unix:///b"], "-H was given 2 times"),
         (["net", "ls", "-H", "=unix:///a"], "expected HOST or NAME=HOST"),
+        (["net", "ls", "-H", "foo://x"], "unknown scheme 'foo'; use unix:///path"),
+        (["net", "ls", "-H", "n=tcp://"], "the address is empty after the scheme"),
         (["swarm", "status", "-H", "unix:///a", "-H", "unix:///a"], "-H unix:///a given twice"),
         (["swarm", "form", "-H", "unix:///a", "--managers", "2"], "--managers must be from 1"),
         (
@@ -178,6 +180,18 @@ def test_a_lab_that_is_not_there_is_an_error_not_a_traceback(
     code, _, err = run(capsys, "swarm", "status", "--lab", "nolab")
     assert code == 1
     assert err.startswith("swarmnet: error: there is no lab named 'nolab'")
+
+
+def test_a_docker_host_of_no_known_scheme_is_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "foo://x")
+    code, _, err = run(capsys, "net", "ls")
+    assert code == 1
+    assert err == (
+        "swarmnet: error: $DOCKER_HOST: unknown scheme 'foo'; use unix:///path, "
+        "tcp://host:port or ssh://user@host\n"
+    )
 
 
 def test_docker_host_is_the_default_engine(

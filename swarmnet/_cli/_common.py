@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -38,7 +39,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from swarmnet import Engine, LabError, SwarmnetError, open_engines
+from swarmnet import Engine, InvalidSpec, LabError, SwarmnetError, open_engines
 from swarmnet.lab import Lab, LabNode
 
 #: Exit code of a command that ran and failed.
@@ -163,13 +164,32 @@ def parse_host(text: str) -> EngineChoice:
     """
     name, sep, url = text.partition("=")
     # An address may hold "=" itself (ssh://…?x=y): only a prefix without "://" is a name.
-    if sep and "://" not in name:
-        if not name or not url:
-            raise UsageError(f"-H {text!r}: expected HOST or NAME=HOST")
-        return EngineChoice(url=url, name=name)
-    if not text:
+    if not sep or "://" in name:
+        name, url = "", text
+    elif not name or not url:
+        raise UsageError(f"-H {text!r}: expected HOST or NAME=HOST")
+    if not url:
         raise UsageError("-H needs an address: unix:///path, tcp://host:port or ssh://…")
-    return EngineChoice(url=text)
+    problem = address_problem(url)
+    if problem:
+        raise UsageError(f"-H {text!r}: {problem}")
+    return EngineChoice(url=url, name=name or None)
+
+
+#: The schemes an engine address may have (a bare /path or host:port is read as docker does).
+SCHEMES = ("unix", "tcp", "http", "https", "ssh", "npipe")
+
+
+def address_problem(address: str) -> str:
+    """What is wrong with an engine address, or ``""`` when nothing is."""
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        return ""
+    if scheme not in SCHEMES:
+        return f"unknown scheme {scheme!r}; use unix:///path, tcp://host:port or ssh://user@host"
+    if not rest.strip("/"):
+        return "the address is empty after the scheme"
+    return ""
 
 
 def engine_choices(args: argparse.Namespace, *, timeout: float | None = 60.0) -> list[EngineChoice]:
@@ -192,6 +212,12 @@ def engine_choices(args: argparse.Namespace, *, timeout: float | None = 60.0) ->
         twice = sorted({label for label in labels if labels.count(label) > 1})
         if twice:
             raise UsageError(f"-H {', '.join(twice)} given twice")
+        if not choices:
+            # Checked here, not left to the connection: aiodocker fails on a bad
+            # scheme with a bare ValueError.
+            problem = address_problem(os.environ.get("DOCKER_HOST", ""))
+            if problem:
+                raise InvalidSpec(f"$DOCKER_HOST: {problem}")
         return choices or [EngineChoice(url=None)]
     lab = Lab.existing(args.lab)
     nodes = list(lab.nodes)
