@@ -350,12 +350,12 @@ def test_a_watch_line_shows_the_json_fields_in_their_order() -> None:
             "time": 1795967433,
             "timeNano": 1795967433420424771,
         }
-    ).model_copy(update={"node": "node2"})
+    ).model_copy(update={"node": "node2", "synthesized": True})
     keys = list(json.loads(event.model_dump_json()))
     line = _line(event)
     shown = re.findall(r"(\w+)=", line)
     assert shown == [key for key in keys if key in shown]
-    assert shown[:3] == ["action", "scope", "node"]
+    assert shown[:4] == ["action", "scope", "node", "synthesized"]
     assert "network_id=nnnnnnnnnnnn" in line
     assert "container_id=cccccccccccc" in line
 

@@ -75,13 +75,15 @@ def _line(event: NetworkEvent) -> str:
     data = to_json(event)
     parts = [f"{event.time:%Y-%m-%dT%H:%M:%S.%f}Z"]
     # type is always "network"; actor_id and attributes repeat network_id, name, driver.
-    for key in ("action", "scope", "node", "network_id", "name", "driver", "container_id"):
+    for key in ("action", "scope", "node", "synthesized", "network_id", "name", "driver"):
         value = data[key]
-        if key in ("network_id", "container_id") and value:
-            value = value[:12]
-        parts.append(f"{key}={value if value not in (None, '') else '-'}")
-    if event.synthesized:
-        parts.append("synthesized=true")
+        if key == "synthesized":
+            if value:
+                parts.append("synthesized=true")
+            continue
+        parts.append(f"{key}={(value[:12] if key == 'network_id' else value) or '-'}")
+    if event.container_id:
+        parts.append(f"container_id={event.container_id[:12]}")
     return " ".join(parts)
 
 
