@@ -520,18 +520,22 @@ async def test_watch_follows_a_lab_node_by_its_name(
 ) -> None:
     name = f"{prefix}w"
     argv = ["watch", "--lab", lab.name, "--node", "2", "--json", "--count", "2", "--network", name]
-    async with anyio.create_task_group() as tg:
-        codes: list[int] = []
+    codes: list[int] = []
 
-        async def watch() -> None:
-            # main() runs its own event loop: give it a thread of its own.
-            codes.append(await anyio.to_thread.run_sync(main, argv))
+    async def watch() -> None:
+        # main() runs its own event loop: give it a thread of its own, abandoned (and
+        # the test failed by fail_after) if it never ends.
+        codes.append(await anyio.to_thread.run_sync(main, argv, abandon_on_cancel=True))
 
-        tg.start_soon(watch)
-        async with lab.nodes[1].engine() as engine:
-            with anyio.fail_after(30):
-                while "swarmnet: watching node2" not in capsys.readouterr().err:  # noqa: ASYNC110
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch)
+            async with lab.nodes[1].engine() as engine:
+                said = ""
+                while "swarmnet: watching node2" not in said and not codes:  # noqa: ASYNC110
                     await anyio.sleep(0.05)  # main() in its thread tells nothing else
+                    said += capsys.readouterr().err
+                assert not codes, said  # it ended before watching
                 network = await engine.networks.create(swarmnet.BridgeSpec(name=name))
                 await engine.networks.remove(network.id)
     assert codes == [0]
