@@ -532,7 +532,7 @@ async def test_watch_follows_a_lab_node_by_its_name(
             tg.start_soon(watch)
             async with lab.nodes[1].engine() as engine:
                 said = ""
-                while "swarmnet: watching node2" not in said and not codes:  # noqa: ASYNC110
+                while "swarmnet: watching node2" not in said and not codes:
                     await anyio.sleep(0.05)  # main() in its thread tells nothing else
                     said += capsys.readouterr().err
                 assert not codes, said  # it ended before watching
