@@ -46,9 +46,10 @@ from swarmnet._cli._common import (
     print_table,
 )
 
-#: Each driver's spec class, in the order ``--driver`` lists them.
+#: Any network spec ``network_spec_from`` returns.
 AnyNetworkSpec = OverlaySpec | BridgeSpec | MacvlanSpec | IpvlanSpec | ConfigOnlySpec
 
+#: Each driver's spec class, in the order ``--driver`` lists them.
 _SPECS: dict[str, type[BaseModel]] = {
     "bridge": BridgeSpec,
     "overlay": OverlaySpec,
