@@ -3,6 +3,12 @@
 Each subcommand lives in a module of its own that exposes ``register(subparsers)``: it
 adds its parser and sets ``handler``, an async function taking the parsed arguments and
 returning the exit code. Adding a subcommand is one line in :data:`COMMANDS`.
+
+Every command speaks one dialect, from :mod:`swarmnet._cli._common`: engines picked with
+``add_engine_options`` (``-H/--host [NAME=]HOST``, ``--lab NAME [--node N]``,
+``$DOCKER_HOST``) and opened with ``open_cli_engines``; ``--json`` with the library's own
+field names; errors turned into a message and an exit code in :func:`main` alone, through
+``exit_status``. Commands call swarmnet's public API only.
 """
 
 from __future__ import annotations
