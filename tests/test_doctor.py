@@ -286,7 +286,7 @@ async def test_a_container_on_the_default_bridge_is_reported_and_the_cli_says_so
     assert len(found) == 1
     assert found[0].subjects == (on_default,)
     assert "no embedded DNS" in found[0].seen
-    assert cli.returncode == 2
+    assert cli.returncode == 3  # findings at or above --fail-on (2 is a usage error)
     printed = json.loads(cli.stdout)
     assert [f["kind"] for f in printed["findings"]] == ["default-bridge-containers"]
     assert printed["findings"][0]["subjects"] == [on_default]

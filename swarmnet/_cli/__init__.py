@@ -3,6 +3,12 @@
 Each subcommand lives in a module of its own that exposes ``register(subparsers)``: it
 adds its parser and sets ``handler``, an async function taking the parsed arguments and
 returning the exit code. Adding a subcommand is one line in :data:`COMMANDS`.
+
+Every command speaks one dialect, from :mod:`swarmnet._cli._common`: engines picked with
+``add_engine_options`` (``-H/--host [NAME=]HOST``, ``--lab NAME [--node N]``,
+``$DOCKER_HOST``) and opened with ``open_cli_engines``; ``--json`` with the library's own
+field names; errors turned into a message and an exit code in :func:`main` alone, through
+``exit_status``. Commands call swarmnet's public API only.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from swarmnet._cli import _lab
 from swarmnet._cli import _net as _net
 from swarmnet._cli import _swarm as _swarm
 from swarmnet._cli import _watch as _watch
-from swarmnet._core.errors import SwarmnetError
+from swarmnet._cli._common import EXIT_INTERRUPTED, EXIT_USAGE, exit_status
 
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -42,11 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="swarmnet",
-        description="Docker Swarm networking from the command line.",
+        description="Docker Swarm networking from the command line. Every command that "
+        "talks to engines picks them the same way: -H/--host [NAME=]HOST (default: "
+        "$DOCKER_HOST), or --lab NAME [--node N] for a swarmnet lab. Exit codes: 0 done, "
+        "1 an error, 2 a command line that cannot run, 3 problems found (doctor, lab "
+        "status), 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"swarmnet {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log more, on stderr: -v info, -vv debug (default: warnings only)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in COMMANDS:
@@ -57,18 +71,33 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``swarmnet`` command; return its exit code.
 
-    A swarmnet error ends it with exit code 1 and its message on stderr (no traceback).
+    Exit codes: 0 done, 1 an error (its message on stderr, no traceback), 2 a command line
+    that cannot be run as given (usage and the problem on stderr), 130 Ctrl-C. Some
+    commands add their own (``doctor`` and ``lab status``: 2 and 3 for what they found).
+    Never exits the interpreter: tests call it in-process.
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        # argparse exits for --help (0) and bad usage (2); return the code instead.
+        return exc.code if isinstance(exc.code, int) else 0
     handler: Handler = args.handler
     try:
         with _logging(args.verbose):
             return anyio.run(handler, args)
-    except SwarmnetError as exc:
-        print(f"swarmnet: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    except BaseException as exc:
+        status = exit_status(exc)
+        if status is None:
+            raise
+        code, message = status
+        if code == EXIT_USAGE:
+            usage_parser: argparse.ArgumentParser = getattr(args, "usage_parser", parser)
+            usage_parser.print_usage(sys.stderr)
+            print(f"{usage_parser.prog}: error: {message}", file=sys.stderr)
+        elif code != EXIT_INTERRUPTED:
+            print(f"swarmnet: error: {message}", file=sys.stderr)
+        return code
 
 
 @contextmanager

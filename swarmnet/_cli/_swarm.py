@@ -1,124 +1,272 @@
-"""``swarmnet swarm``: one engine's swarm membership: status, init, join, leave, tokens.
+"""``swarmnet swarm``: swarm membership: status, init, join, leave, tokens, form.
 
-Join tokens and unlock keys are printed only when asked for with ``--reveal``; otherwise
-they show as masks, like everywhere else in swarmnet.
+``status`` and ``form`` take several engines (``-H`` repeated, or ``--lab NAME``); the
+others work on one. Join tokens and unlock keys are printed only when asked for with
+``--reveal``; otherwise they show as masks, like everywhere else in swarmnet.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
-from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from swarmnet._cli._common import engine_command, print_json
-from swarmnet._core.engine import Engine
-from swarmnet._core.errors import InvalidSpec
-from swarmnet._core.secret import Secret
-from swarmnet._swarm.cluster import Cluster, ClusterProgress, form_cluster
-from swarmnet._swarm.models import SwarmInitSpec, SwarmSettings, SwarmStatus, build_spec
+from pydantic import ValidationError
 
-if TYPE_CHECKING:
-    from swarmnet.lab import Lab
+from swarmnet import (
+    Cluster,
+    ClusterMember,
+    ClusterProgress,
+    InvalidSpec,
+    Secret,
+    SwarmInitSpec,
+    SwarmSettings,
+    SwarmStatus,
+    form_cluster,
+    open_engines,
+)
+from swarmnet._cli._common import (
+    JSON_NAMING,
+    Column,
+    UsageError,
+    describe_invalid,
+    engine_choices,
+    engine_command,
+    open_cli_engine,
+    open_cli_engines,
+    print_json,
+    print_table,
+    to_json,
+)
+from swarmnet.lab import Lab
 
 #: Where ``join`` reads a token when ``--token``/``--token-file`` are not given.
 TOKEN_ENV = "SWARMNET_JOIN_TOKEN"  # noqa: S105 (the variable's name, not a token)
+
+_INIT_FLAGS = {
+    "default_addr_pool": "--default-addr-pool",
+    "task_history_retention_limit": "--task-history-limit",
+}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``swarm`` and its subcommands."""
     swarm = subparsers.add_parser(
         "swarm",
-        help="one engine's swarm membership: status, init, join, leave, tokens",
-        description="Swarm lifecycle on one engine (DOCKER_HOST, or --host).",
+        help="swarm membership: status, init, join, leave, tokens, form",
+        description="Swarm membership of engines: -H HOST (status and form take several), "
+        "--lab NAME [--node N], or $DOCKER_HOST. " + JSON_NAMING,
     )
     commands = swarm.add_subparsers(dest="swarm_command", metavar="COMMAND", required=True)
-    command = functools.partial(engine_command, commands)
 
-    status = command("status", "show this engine's swarm state", json_help="print JSON")
+    status = engine_command(
+        commands,
+        "status",
+        "show each engine's swarm state",
+        many=True,
+        json_what="a swarmnet.SwarmStatus (several engines: an object of them by engine name)",
+        description="Show each engine's swarm state: its fields as --json names them, in "
+        "the same order. " + JSON_NAMING,
+    )
     status.set_defaults(handler=_status)
 
-    init = command(
+    init = engine_command(
+        commands,
         "init",
         "make this engine the first manager of a new swarm (idempotent)",
-        json_help="print the swarm as JSON",
+        json_what="the swarmnet.Swarm",
     )
-    init.add_argument("--advertise-addr", help="address other nodes reach this one at")
-    init.add_argument("--listen-addr", help="where to listen for cluster traffic (0.0.0.0:2377)")
-    init.add_argument("--data-path-addr", help="address or interface for overlay traffic")
-    init.add_argument("--data-path-port", type=int, help="UDP port for overlay traffic (4789)")
+    init.add_argument(
+        "--advertise-addr",
+        metavar="ADDR",
+        help="the address other nodes reach this one at (default: the engine picks)",
+    )
+    init.add_argument(
+        "--listen-addr",
+        metavar="ADDR[:PORT]",
+        help="where to listen for cluster traffic (default: 0.0.0.0:2377)",
+    )
+    init.add_argument(
+        "--data-path-addr",
+        metavar="ADDR",
+        help="address or interface for overlay traffic (default: --advertise-addr)",
+    )
+    init.add_argument(
+        "--data-path-port",
+        type=int,
+        metavar="PORT",
+        help="UDP port for overlay traffic (default: 4789)",
+    )
     init.add_argument(
         "--default-addr-pool",
         action="append",
         metavar="CIDR",
-        help="IPv4 pool overlay subnets come from (repeatable)",
+        help="an IPv4 pool overlay subnets come from (repeatable; default: 10.0.0.0/8)",
     )
-    init.add_argument("--subnet-size", type=int, help="prefix length of subnets from the pools")
-    init.add_argument("--force-new-cluster", action="store_true", help="new cluster from this one")
-    init.add_argument("--autolock", action="store_true", help="lock managers' data on restart")
-    init.add_argument("--availability", choices=["active", "pause", "drain"])
-    init.add_argument("--task-history-limit", type=int, help="finished tasks kept per slot")
+    init.add_argument(
+        "--subnet-size",
+        type=int,
+        metavar="BITS",
+        help="prefix length of subnets from the pools (default: 24)",
+    )
+    init.add_argument(
+        "--force-new-cluster",
+        action="store_true",
+        help="a new single-manager cluster from this manager's state (default: off)",
+    )
+    init.add_argument(
+        "--autolock",
+        action="store_true",
+        help="managers need the unlock key after a restart (default: off)",
+    )
+    init.add_argument(
+        "--availability",
+        choices=["active", "pause", "drain"],
+        help="whether this node takes tasks (default: active)",
+    )
+    init.add_argument(
+        "--task-history-limit",
+        type=int,
+        metavar="N",
+        help="finished tasks kept per slot (default: 5)",
+    )
     init.set_defaults(handler=_init)
 
-    join = command("join", "join a swarm through one or more of its managers (idempotent)")
-    join.add_argument("remote", nargs="+", help="manager address(es): ip[:port]")
-    join.add_argument("--token", help=f"join token (or --token-file, or ${TOKEN_ENV})")
-    join.add_argument("--token-file", type=Path, help="read the token from a file ('-': stdin)")
-    join.add_argument("--advertise-addr", help="address other nodes reach this one at")
-    join.add_argument("--listen-addr", help="where to listen if this node is a manager")
-    join.add_argument("--data-path-addr", help="address or interface for overlay traffic")
-    join.add_argument("--availability", choices=["active", "pause", "drain"])
-    join.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (30)")
+    join = engine_command(
+        commands, "join", "join a swarm through one or more of its managers (idempotent)"
+    )
+    join.add_argument("remote", nargs="+", metavar="MANAGER", help="manager address: ip[:port]")
+    join.add_argument("--token", help=f"the join token (default: --token-file, else ${TOKEN_ENV})")
+    join.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help="read the join token from a file ('-': stdin; default: none)",
+    )
+    join.add_argument(
+        "--advertise-addr",
+        metavar="ADDR",
+        help="the address other nodes reach this one at (default: the engine picks)",
+    )
+    join.add_argument(
+        "--listen-addr",
+        metavar="ADDR[:PORT]",
+        help="where to listen if this node is a manager (default: 0.0.0.0:2377)",
+    )
+    join.add_argument(
+        "--data-path-addr",
+        metavar="ADDR",
+        help="address or interface for overlay traffic (default: --advertise-addr)",
+    )
+    join.add_argument(
+        "--availability",
+        choices=["active", "pause", "drain"],
+        help="whether this node takes tasks (default: active)",
+    )
+    join.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for the join (default: 30)",
+    )
     join.set_defaults(handler=_join)
 
-    leave = command("leave", "leave the swarm (does nothing when in none)")
-    leave.add_argument("--force", action="store_true", help="leave even as a manager")
+    leave = engine_command(commands, "leave", "leave the swarm (does nothing when in none)")
+    leave.add_argument(
+        "--force",
+        action="store_true",
+        help="leave even as a manager, or when locked or stuck (default: off)",
+    )
     leave.set_defaults(handler=_leave)
 
-    tokens = command("tokens", "show (masked unless --reveal) or rotate the join tokens")
-    tokens.add_argument(
-        "role", nargs="?", choices=["worker", "manager"], help="only this role's token"
+    tokens = engine_command(
+        commands, "tokens", "show (masked unless --reveal) or rotate the join tokens"
     )
-    tokens.add_argument("--reveal", action="store_true", help="print the real values")
-    tokens.add_argument("--unlock-key", action="store_true", help="show the unlock key too")
+    tokens.add_argument(
+        "role",
+        nargs="?",
+        choices=["worker", "manager"],
+        metavar="ROLE",
+        help="worker or manager: only this role's token, alone on its line (default: both)",
+    )
+    tokens.add_argument(
+        "--reveal", action="store_true", help="print the real values (default: masked)"
+    )
+    tokens.add_argument(
+        "--unlock-key", action="store_true", help="show the unlock key too (default: off)"
+    )
     tokens.add_argument(
         "--rotate",
         action="append",
         choices=["worker", "manager", "unlock-key"],
         default=[],
-        help="rotate this first (repeatable)",
+        help="rotate this first (repeatable; default: none)",
     )
     tokens.set_defaults(handler=_tokens)
 
+    form = engine_command(
+        commands,
+        "form",
+        "make one swarm of several engines (idempotent)",
+        many=True,
+        json_what="the swarmnet.Cluster",
+        description="Make one swarm of the engines given (-H repeated, or --lab NAME): "
+        "the first --managers are managers, the rest workers. Engines already in place "
+        "are left alone; roles are changed where they differ.",
+    )
+    form.add_argument(
+        "--managers",
+        type=int,
+        default=1,
+        metavar="K",
+        help="how many of the engines, from the first, are managers (default: 1)",
+    )
+    form.add_argument(
+        "--advertise-addr",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="the address each engine is reached at, in the order of the engines "
+        "(default: with --lab the nodes' addresses, else the engines pick)",
+    )
+    form.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for every node to be ready (default: 60)",
+    )
+    form.set_defaults(handler=_form)
 
-def _engine(args: argparse.Namespace) -> Engine:
-    return Engine(args.host, timeout=None)
+
+def _status_lines(status: SwarmStatus) -> list[str]:
+    data = to_json(status)
+    data["remote_managers"] = ", ".join(status.manager_addrs)
+    width = max(len(key) for key in data) + 1
+    return [f"{key + ':':<{width}} {_text(value)}" for key, value in data.items()]
 
 
-def _print_status(status: SwarmStatus, host: str) -> None:
-    role = "manager" if status.control_available else "worker"
-    print(f"engine:   {host}")
-    print(f"state:    {status.local_node_state.value}")
-    if status.node_id:
-        print(f"node:     {status.node_id} ({role}) at {status.node_addr}")
-    if status.cluster_id:
-        print(f"swarm:    {status.cluster_id} ({status.nodes} nodes, {status.managers} managers)")
-    if status.manager_addrs:
-        print(f"managers: {', '.join(status.manager_addrs)}")
-    if status.error:
-        print(f"error:    {status.error}")
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if value not in ("", None) else "-"
 
 
 async def _status(args: argparse.Namespace) -> int:
-    async with _engine(args) as engine:
-        status = await engine.swarm.status()
+    async with open_cli_engines(args, timeout=None) as engines:
+        statuses = {engine.name: await engine.swarm.status() for engine in engines}
     if args.json:
-        print_json(status)
-    else:
-        _print_status(status, engine.url)
+        print_json(next(iter(statuses.values())) if len(statuses) == 1 else statuses)
+        return 0
+    for i, (name, status) in enumerate(statuses.items()):
+        if i:
+            print()
+        print(f"engine {name}")
+        for line in _status_lines(status):
+            print(f"  {line}")
     return 0
 
 
@@ -140,15 +288,18 @@ async def _init(args: argparse.Namespace) -> int:
         settings["task_history_retention_limit"] = args.task_history_limit
     given = {key: value for key, value in options.items() if value is not None}
     given["force_new_cluster"] = args.force_new_cluster
-    given["spec"] = build_spec(SwarmSettings, None, settings, "swarm init")
-    spec = build_spec(SwarmInitSpec, None, given, "swarm init")
-    async with _engine(args) as engine:
+    try:
+        spec = SwarmInitSpec(**given, spec=SwarmSettings(**settings))
+    except ValidationError as exc:
+        # Refused before any engine is opened, in the flags' names.
+        raise InvalidSpec(f"swarm init: {describe_invalid(exc, _INIT_FLAGS)}") from None
+    async with open_cli_engine(args, timeout=None) as engine:
         swarm = await engine.swarm.init(spec)
         status = await engine.swarm.status()
     if args.json:
         print_json(swarm)
         return 0
-    print(f"swarm {swarm.id} is managed by {engine.url} (node {status.node_id})")
+    print(f"swarm {swarm.id} is managed by {engine.name} (node {status.node_id})")
     print(f"data path port {swarm.data_path_port}, address pools {_pools(swarm.default_addr_pool)}")
     if swarm.spec.autolock:
         print("autolock is on: keep the unlock key (`swarmnet swarm tokens --unlock-key --reveal`)")
@@ -174,7 +325,7 @@ def _read_token(args: argparse.Namespace) -> Secret:
 
 async def _join(args: argparse.Namespace) -> int:
     token = _read_token(args)
-    async with _engine(args) as engine:
+    async with open_cli_engine(args, timeout=None) as engine:
         status = await engine.swarm.join(
             args.remote,
             token,
@@ -185,23 +336,23 @@ async def _join(args: argparse.Namespace) -> int:
             timeout=args.timeout,
         )
     role = "manager" if status.control_available else "worker"
-    print(f"{engine.url} is in the swarm as a {role} (node {status.node_id})")
+    print(f"{engine.name} is in the swarm as a {role} (node {status.node_id})")
     return 0
 
 
 async def _leave(args: argparse.Namespace) -> int:
-    async with _engine(args) as engine:
+    async with open_cli_engine(args, timeout=None) as engine:
         before = await engine.swarm.state()
         await engine.swarm.leave(force=args.force)
     if before.value == "inactive":
-        print(f"{engine.url} is in no swarm; nothing to do")
+        print(f"{engine.name} is in no swarm; nothing to do")
     else:
-        print(f"{engine.url} left its swarm")
+        print(f"{engine.name} left its swarm")
     return 0
 
 
 async def _tokens(args: argparse.Namespace) -> int:
-    async with _engine(args) as engine:
+    async with open_cli_engine(args, timeout=None) as engine:
         if args.rotate:
             await engine.swarm.rotate(
                 worker_token="worker" in args.rotate,
@@ -234,6 +385,50 @@ async def _tokens(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _form(args: argparse.Namespace) -> int:
+    choices = engine_choices(args)
+    if not 1 <= args.managers <= len(choices):
+        raise UsageError(
+            f"--managers must be from 1 to {len(choices)} (the number of engines given)"
+        )
+    addrs: list[str | None] = list(args.advertise_addr)
+    if addrs and len(addrs) != len(choices):
+        raise UsageError(
+            f"give --advertise-addr once per engine ({len(choices)}) or not at all "
+            f"(got {len(addrs)})"
+        )
+    if not addrs and args.lab is not None:
+        by_name = {node.name: node.address for node in Lab.existing(args.lab).nodes}
+        addrs = [by_name.get(choice.name or "") for choice in choices]
+    async with open_cli_engines(args, timeout=None) as engines:
+        cluster = await form_cluster(
+            engines,
+            managers=args.managers,
+            advertise_addrs=addrs or None,
+            timeout=args.timeout,
+            on_progress=None if args.json else _print_cluster_step,
+        )
+    if args.json:
+        print_json(cluster)
+    else:
+        _print_cluster(cluster)
+    return 0
+
+
+#: ``swarm form``: one row per engine, in the order of ClusterMember's fields.
+MEMBER_COLUMNS: tuple[Column[ClusterMember], ...] = (
+    Column("engine", lambda m: m.engine),
+    Column("node_id", lambda m: m.node_id[:12]),
+    Column("role", lambda m: m.role.value),
+    Column("action", lambda m: m.action.value),
+)
+
+
+def _print_cluster(cluster: Cluster) -> None:
+    print(f"swarm {cluster.id}: {len(cluster.managers)} managers, {len(cluster.workers)} workers")
+    print_table(MEMBER_COLUMNS, cluster.members)
+
+
 async def form_lab_swarm(lab: Lab, managers: int) -> Cluster:
     """``lab up --managers K``: form a swarm of every lab node with ``form_cluster``.
 
@@ -241,17 +436,14 @@ async def form_lab_swarm(lab: Lab, managers: int) -> Cluster:
     """
     if not 1 <= managers <= len(lab.nodes):
         raise InvalidSpec(f"--managers must be from 1 to {len(lab.nodes)} (the lab's nodes)")
-    async with AsyncExitStack() as stack:
-        engines = [await stack.enter_async_context(node.engine()) for node in lab.nodes]
+    async with open_engines([node.engine() for node in lab.nodes]) as engines:
         cluster = await form_cluster(
             engines,
             managers=managers,
             advertise_addrs=[node.address for node in lab.nodes],
             on_progress=_print_cluster_step,
         )
-    print(f"swarm {cluster.id}: {len(cluster.managers)} managers, {len(cluster.workers)} workers")
-    for member in cluster.members:
-        print(f"  {member.engine:<8} {member.role.value:<8} {member.action.value}")
+    _print_cluster(cluster)
     return cluster
 
 

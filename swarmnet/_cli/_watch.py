@@ -2,8 +2,9 @@
 
 Each engine is followed on its own, resumed after a lost connection, and its events are
 tagged with its name. With ``--json`` every event is one JSON object on one line of
-stdout (snake_case fields, as :class:`swarmnet.NetworkEvent` dumps them); status lines
-go to stderr so stdout stays machine-readable.
+stdout (snake_case fields, as :class:`swarmnet.NetworkEvent` dumps them); a text line
+shows the same fields in the same order. Status lines go to stderr so that stdout stays
+machine-readable.
 """
 
 from __future__ import annotations
@@ -11,15 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
 
-from swarmnet._core.engine import Engine
-from swarmnet._core.errors import InvalidSpec
-from swarmnet._events.models import NetworkEvent
-from swarmnet._events.watcher import ResyncSettings, Watcher, WatcherSettings
+from swarmnet import InvalidSpec, NetworkEvent, ResyncSettings, Watcher, WatcherSettings
+from swarmnet._cli._common import JSON_NAMING, add_engine_options, open_cli_engines, to_json
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,69 +25,72 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "watch",
         help="print network events as they come (one engine or many)",
-        description=(
-            "Print network events from one engine or many as they come; reconnects and "
-            "resumes by itself. Ctrl-C stops."
-        ),
+        description="Print network events from one engine or many as they come; each "
+        "engine is named by NAME= from -H, its lab node name, or else its hostname. "
+        "Reconnects and resumes by itself; Ctrl-C stops. " + JSON_NAMING,
+    )
+    add_engine_options(parser, many=True, old_names=("-e", "--engine"))
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print each event as one swarmnet.NetworkEvent JSON object per line, "
+        "snake_case keys as the library names them (default: text, the same fields in "
+        "the same order)",
     )
     parser.add_argument(
-        "-e",
-        "--engine",
+        "--action",
         action="append",
-        default=[],
-        metavar="[NAME=]HOST",
-        help=(
-            "an engine to follow, unix:///path or tcp://host:port, optionally named "
-            "(node1=unix:///…); repeatable (default: DOCKER_HOST, named by its hostname)"
-        ),
+        help="only this action: create, connect, disconnect, destroy, remove, … "
+        "(repeatable; default: every action)",
     )
-    parser.add_argument("--json", action="store_true", help="one JSON object per event per line")
-    parser.add_argument("--action", action="append", help="only these actions (repeatable)")
-    parser.add_argument("--network", action="append", help="only these networks (name or id)")
-    parser.add_argument("--driver", action="append", help="only these drivers (repeatable)")
-    parser.add_argument("--scope", choices=["local", "swarm"], help="only this scope")
+    parser.add_argument(
+        "--network",
+        action="append",
+        help="only this network, by name or id (repeatable; default: every network)",
+    )
+    parser.add_argument(
+        "--driver", action="append", help="only this driver (repeatable; default: every driver)"
+    )
+    parser.add_argument(
+        "--scope", choices=["local", "swarm"], help="only this scope (default: both)"
+    )
     parser.add_argument(
         "--existing",
         action="store_true",
-        help="first print what exists now, as synthesized create/connect events",
+        help="first print what exists now, as synthesized create/connect events "
+        "(default: only new events)",
     )
     parser.add_argument(
-        "--count", type=int, default=0, help="exit after this many events (default: never)"
+        "--count",
+        type=int,
+        default=0,
+        metavar="N",
+        help="exit after N events (default: 0, never)",
     )
     parser.set_defaults(handler=_watch)
 
 
-def _parse_engine(text: str) -> tuple[str | None, str | None]:
-    name, sep, url = text.partition("=")
-    if sep and "://" not in name:
-        if not name or not url:
-            raise InvalidSpec(f"--engine {text!r}: expected NAME=HOST or HOST")
-        return name, url
-    return None, text
-
-
-async def _open(stack: AsyncExitStack, name: str | None, url: str | None) -> Engine:
-    if name is None:
-        async with Engine(url) as probe:
-            name = (await probe.info()).name or probe.url
-    return await stack.enter_async_context(Engine(url, name=name))
-
-
 def _line(event: NetworkEvent) -> str:
-    container = f" container={event.container_id[:12]}" if event.container_id else ""
-    marker = " (synthesized)" if event.synthesized else ""
-    return (
-        f"{event.time:%Y-%m-%dT%H:%M:%S.%f}Z {event.node} {event.scope} {event.action} "
-        f"{event.name} id={event.network_id[:12]} driver={event.driver or '-'}{container}{marker}"
-    )
+    """The event's fields in the order of its JSON (time first, as ``time_nano`` reads)."""
+    data = to_json(event)
+    parts = [f"{event.time:%Y-%m-%dT%H:%M:%S.%f}Z"]
+    # type is always "network"; actor_id and attributes repeat network_id, name, driver.
+    for key in ("action", "scope", "node", "synthesized", "network_id", "name", "driver"):
+        value = data[key]
+        if key == "synthesized":
+            if value:
+                parts.append("synthesized=true")
+            continue
+        parts.append(f"{key}={(value[:12] if key == 'network_id' else value) or '-'}")
+    if event.container_id:
+        parts.append(f"container_id={event.container_id[:12]}")
+    return " ".join(parts)
 
 
 async def _watch(args: argparse.Namespace) -> int:
-    wanted = [_parse_engine(text) for text in args.engine] or [(None, None)]
     if args.count < 0:
         raise InvalidSpec("--count must be 0 (no limit) or more")
-    async with AsyncExitStack() as stack:
-        engines = [await _open(stack, name, url) for name, url in wanted]
+    async with open_cli_engines(args, hostnames=True) as engines:
         settings = WatcherSettings(resync=ResyncSettings(initial_events=args.existing))
         watcher = Watcher(*engines, settings=settings)
         enough = anyio.Event()
@@ -100,7 +101,7 @@ async def _watch(args: argparse.Namespace) -> int:
             if enough.is_set():
                 return
             if args.json:
-                print(json.dumps(event.model_dump(mode="json"), separators=(",", ":")))
+                print(json.dumps(to_json(event), separators=(",", ":")))
             else:
                 print(_line(event))
             sys.stdout.flush()
