@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from swarmnet import InvalidSpec, Severity, doctor
+from swarmnet import InvalidSpec, doctor
 from swarmnet._cli._common import (
     EXIT_FOUND,
     JSON_NAMING,
@@ -13,6 +13,7 @@ from swarmnet._cli._common import (
     open_cli_engines,
     print_json,
 )
+from swarmnet.models import Severity
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -26,7 +26,6 @@ from swarmnet import (
     BridgeSpec,
     ConfigOnlySpec,
     Drift,
-    Endpoint,
     EnsureResult,
     InvalidSpec,
     IpvlanSpec,
@@ -45,6 +44,7 @@ from swarmnet._cli._common import (
     print_json,
     print_table,
 )
+from swarmnet.models import Endpoint
 
 #: Any network spec ``network_spec_from`` returns.
 AnyNetworkSpec = OverlaySpec | BridgeSpec | MacvlanSpec | IpvlanSpec | ConfigOnlySpec
@@ -190,7 +190,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         commands,
         "connect",
         "attach a container to a network",
-        json_what="the swarmnet.Endpoint made",
+        json_what="the swarmnet.models.Endpoint made",
     )
     connect.add_argument("network", metavar="NETWORK", help="the network's name or id")
     connect.add_argument("container", metavar="CONTAINER", help="the container's name or id")

@@ -17,13 +17,10 @@ from pydantic import ValidationError
 
 from swarmnet import (
     Cluster,
-    ClusterMember,
-    ClusterProgress,
     InvalidSpec,
     Secret,
     SwarmInitSpec,
     SwarmSettings,
-    SwarmStatus,
     form_cluster,
     open_engines,
 )
@@ -41,6 +38,7 @@ from swarmnet._cli._common import (
     to_json,
 )
 from swarmnet.lab import Lab
+from swarmnet.models import ClusterMember, ClusterProgress, SwarmStatus
 
 #: Where ``join`` reads a token when ``--token``/``--token-file`` are not given.
 TOKEN_ENV = "SWARMNET_JOIN_TOKEN"  # noqa: S105 (the variable's name, not a token)
@@ -66,7 +64,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "status",
         "show each engine's swarm state",
         many=True,
-        json_what="a swarmnet.SwarmStatus (several engines: an object of them by engine name)",
+        json_what=(
+            "a swarmnet.models.SwarmStatus (several engines: an object of them by engine name)"
+        ),
         description="Show each engine's swarm state: its fields as --json names them, in "
         "the same order. " + JSON_NAMING,
     )
@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         commands,
         "init",
         "make this engine the first manager of a new swarm (idempotent)",
-        json_what="the swarmnet.Swarm",
+        json_what="the swarmnet.models.Swarm",
     )
     init.add_argument(
         "--advertise-addr",
