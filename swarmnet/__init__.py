@@ -86,6 +86,7 @@ from swarmnet._host.daemon_config import (
     write_daemon_json,
 )
 from swarmnet._host.probe import CommandResult, HostProbe, LocalProbe, NetnsProbe
+from swarmnet._images.api import Image, ImagesAPI
 from swarmnet._networks.api import NetworksAPI
 from swarmnet._networks.attach import ContainerNetworking, EndpointConfig, attach
 from swarmnet._networks.drift import Drift, EnsureOutcome, EnsureResult, FieldDrift, NetworkDiff
@@ -203,6 +204,8 @@ __all__ = [
     "IPAMInfo",
     "IPAMPool",
     "IPAMPoolInfo",
+    "Image",
+    "ImagesAPI",
     "IngressInUse",
     "IngressNetwork",
     "IngressRecreated",
