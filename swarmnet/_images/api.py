@@ -98,6 +98,7 @@ class ImagesAPI:
         repository: str,
         tag: str = "latest",
         changes: Sequence[str] = (),
+        message: str = "",
     ) -> Image:
         """Make an image from a tar of a root filesystem, as ``docker import`` does.
 
@@ -107,6 +108,9 @@ class ImagesAPI:
                 that name to the new one).
             changes: Dockerfile instructions applied to its config, such as
                 ``'CMD ["sh"]'`` or ``"LABEL team=net"`` (see :data:`IMPORT_CHANGES`).
+                Labels are inherited by every container made from the image.
+            message: the image's comment (``Image.comment``; the engine's default is
+                ``"Imported from -"``).
 
         Returns:
             The new image.
@@ -142,6 +146,8 @@ class ImagesAPI:
         if changes:
             # The engine joins its `changes` values with newlines before parsing them.
             params["changes"] = "\n".join(changes)
+        if message:
+            params["message"] = message
         engine = self._engine
         raw = await engine._request(
             "POST",

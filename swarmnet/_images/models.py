@@ -20,7 +20,8 @@ class Image(EngineModel):
         created: when it was made (for an import: when it was imported).
         size: bytes its layers take.
         cmd: the default command (``CMD``), if it has one.
-        labels: its labels.
+        labels: its labels (containers made from it inherit them).
+        comment: the message it was imported (or committed) with.
     """
 
     id: str = Field(alias="Id")
@@ -29,6 +30,7 @@ class Image(EngineModel):
     size: int = 0
     cmd: tuple[str, ...] = ()
     labels: dict[str, str] = Field(default_factory=dict)
+    comment: str = ""
 
     @classmethod
     def from_inspect(cls, payload: Mapping[str, Any]) -> Image:
@@ -42,5 +44,6 @@ class Image(EngineModel):
                 "Size": payload.get("Size") or 0,
                 "Cmd": config.get("Cmd") or (),
                 "Labels": config.get("Labels") or {},
+                "Comment": payload.get("Comment") or "",
             }
         )

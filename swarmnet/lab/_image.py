@@ -22,9 +22,6 @@ LAB_IMAGE = "swarmnet-lab/busybox:latest"
 
 _REPOSITORY, _TAG = LAB_IMAGE.rsplit(":", 1)
 
-# The image label that says which root filesystem it was made from.
-_CONTENT_LABEL = "org.swarmnet.lab.rootfs"
-
 #: Applets in /bin (links to busybox; wget is a script, see WGET_SCRIPT). Enough for
 #: shells, waiting, probing the network and fetching from HTTP services.
 APPLETS = (
@@ -158,30 +155,34 @@ def rootfs_tar(busybox: Path = BUSYBOX) -> bytes:
 async def ensure_image(engine: Engine) -> bool:
     """Import :data:`LAB_IMAGE` into an open engine unless it is there; True if imported.
 
-    An image of that name made from another busybox (or before the image changed) is
-    replaced: the layer is reproducible, so a different id means different contents.
+    An image of that name made from other contents (another busybox, an older image)
+    is replaced; see :func:`image_comment`.
     """
-    wanted = _layer_digest()
+    wanted = image_comment()
     try:
         image = await engine.images.get(LAB_IMAGE)
     except NotFound:
         pass
     else:
-        if image.labels.get(_CONTENT_LABEL) == wanted:
+        if image.comment == wanted:
             return False
     try:
         await engine.images.import_archive(
             image_archive(),
             repository=_REPOSITORY,
             tag=_TAG,
-            changes=['CMD ["sh"]', f"LABEL {_CONTENT_LABEL}={wanted}"],
+            changes=['CMD ["sh"]'],
+            message=wanted,
         )
     except EngineError as exc:
         raise LabError(f"importing {LAB_IMAGE} into {engine.name} failed: {exc}") from exc
     return True
 
 
-def _layer_digest() -> str:
-    # Labels the image with its contents, so a lab made before the image changed (the
-    # wget script, say) gets the new one instead of keeping the old.
-    return hashlib.sha256(rootfs_tar()).hexdigest()[:16]
+def image_comment() -> str:
+    """The comment :data:`LAB_IMAGE` is imported with: it names the root filesystem.
+
+    A node that holds an image made before the contents changed (the wget script,
+    say) gets the new one. A comment, not a label: containers inherit image labels.
+    """
+    return f"swarmnet lab rootfs {hashlib.sha256(rootfs_tar()).hexdigest()[:16]}"
