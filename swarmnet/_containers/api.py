@@ -153,7 +153,9 @@ class ContainersAPI:
             all: include containers that are not running, as ``docker ps -a`` does.
 
         Returns:
-            The containers, each with its networks (the same view as :meth:`get`).
+            The containers, each with its networks: ids, addresses, MAC, as
+            :meth:`get` shows them, but no aliases (the engine's list leaves them
+            out; :meth:`get` has them).
 
         Raises:
             InvalidSpec: an unknown ``status``, an empty ``network`` or an invalid

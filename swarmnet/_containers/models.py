@@ -20,6 +20,7 @@ ContainerStatus = Literal[
     "created", "restarting", "running", "removing", "paused", "exited", "dead"
 ]
 
+#: The same states, as a set to check input against.
 CONTAINER_STATUSES: frozenset[str] = frozenset(get_args(ContainerStatus))
 
 # The engine's inspect says State.Running for a paused or restarting container too;
