@@ -184,6 +184,8 @@ async def test_ensure_image_replaces_a_lab_image_with_other_contents(lab: Lab) -
             assert current.id != stale.id
             assert current.comment == image_comment()
             assert not await ensure_image(engine), "an up-to-date image is left alone"
+            with pytest.raises(swarmnet.NotFound):
+                await engine.images.get(stale.id)  # unused, so removed
         finally:
             await engine.images.remove(stale.id, force=True)
             await ensure_image(engine)

@@ -6,6 +6,7 @@ names an HTTP path.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -14,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from swarmnet._core.engine import Engine
-from swarmnet._core.errors import EngineError, LabError, NotFound
+from swarmnet._core.errors import Conflict, EngineError, LabError, NotFound
 from swarmnet.lab._host import BUSYBOX
 
 #: The image every lab node holds: a static busybox with the usual network tools.
@@ -159,6 +160,7 @@ async def ensure_image(engine: Engine) -> bool:
     is replaced; see :func:`image_comment`.
     """
     wanted = image_comment()
+    stale: str | None = None
     try:
         image = await engine.images.get(LAB_IMAGE)
     except NotFound:
@@ -166,6 +168,7 @@ async def ensure_image(engine: Engine) -> bool:
     else:
         if image.comment == wanted:
             return False
+        stale = image.id
     try:
         await engine.images.import_archive(
             image_archive(),
@@ -176,6 +179,10 @@ async def ensure_image(engine: Engine) -> bool:
         )
     except EngineError as exc:
         raise LabError(f"importing {LAB_IMAGE} into {engine.name} failed: {exc}") from exc
+    if stale is not None:
+        # The old image lost its name to the new one; it goes unless containers use it.
+        with contextlib.suppress(Conflict):
+            await engine.images.remove(stale)
     return True
 
 
