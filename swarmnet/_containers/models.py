@@ -34,7 +34,8 @@ class Container(EngineModel):
     Attributes:
         id: the container id.
         name: its name, without the engine's leading ``/``.
-        image: the image it was created from, as it was named then.
+        image: the image it was created from, as it was named then. In a list, the
+            engine gives the image id instead once that name points to another image.
         running: whether its process runs (also while it is paused or restarting,
             as the engine's inspect says).
         state: the engine's word for its state: one of :data:`ContainerStatus`
