@@ -83,7 +83,6 @@ def test_the_image_comment_names_its_contents() -> None:
 @pytest.mark.anyio
 @pytest.mark.lab
 async def test_every_node_holds_the_current_lab_image(lab: Lab) -> None:
-    ids = set()
     for node in lab.nodes:
         async with node.engine() as engine:
             image = await engine.images.get(LAB_IMAGE)
@@ -94,8 +93,6 @@ async def test_every_node_holds_the_current_lab_image(lab: Lab) -> None:
             assert image.created is not None
             assert image.size > 1_000_000  # a static busybox
             assert (await engine.images.get("swarmnet-lab/busybox")).id == image.id
-            ids.add(image.id)
-    assert len(ids) >= 1
 
 
 @pytest.mark.anyio
@@ -278,7 +275,13 @@ async def test_wget_fetches_a_page_across_nodes_over_an_attachable_overlay(
         client = await tracker.run(engine, f"{prefix}client", network=overlay.name)
         web = await worker.containers.get(f"{prefix}web")
 
-        page = await _fetch(engine, client, f"http://{prefix}web/")
-        assert page.ok, page.output
+        page = await _fetch(engine, client, f"http://{prefix}web/", within=60)
+        if not page.ok:
+            # Say whether the name, the path or the server was missing.
+            lookup = await engine.containers.exec(client, "nslookup", f"{prefix}web")
+            ping = await engine.containers.exec(
+                client, "ping", "-c", "1", "-W", "2", f"{prefix}web"
+            )
+            pytest.fail(f"wget: {page}\nnslookup: {lookup}\nping: {ping}")
         # busybox httpd's page names the container's hostname: its short id.
         assert page.output.strip() == f"hello from {web.id[:12]}"
