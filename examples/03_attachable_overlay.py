@@ -5,10 +5,14 @@ What it shows:
     unchanged (nothing written).
   * A worker does not list an attachable overlay until something attaches there, and
     ``get`` says so; attaching by name works anyway.
-  * ``swarmnet.attach`` builds the networking part of a container create; the
-    containers get DNS aliases on the overlay and reach each other by name.
+  * ``engine.containers.run`` with ``swarmnet.attach`` puts a container on the overlay
+    at create time; the containers get DNS aliases there and reach each other by name
+    (``engine.containers.exec`` runs ``ping`` inside).
+  * ``engine.containers.list`` finds the containers again by label and network, each
+    with its address on the overlay, as a controller adopting them would.
   * A verbose inspect lists the overlay's peers (the nodes taking part).
 
+Everything goes through public calls (``engine.networks``, ``engine.containers``).
 Run it against two engines of one swarm, the first a manager::
 
     SWARMNET_EXAMPLE_HOSTS=unix:///run/swarmnet-lab/demo/node1/docker.sock,\
@@ -23,7 +27,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
 
 import anyio
 import structlog
@@ -32,35 +35,22 @@ import swarmnet
 
 NETWORK = "swarmnet-example-overlay"
 IMAGE = os.environ.get("SWARMNET_EXAMPLE_IMAGE", "swarmnet-lab/busybox:latest")
+LABELS = {"swarmnet-example": "03"}
 
 
-# Containers are not swarmnet's business; these two helpers make and use them with
-# plain Engine API calls.
 async def run_container(
     engine: swarmnet.Engine, name: str, networking: swarmnet.models.ContainerNetworking
-) -> str:
-    body: dict[str, Any] = {
-        "Image": IMAGE,
-        "Cmd": ["sleep", "600"],
-        **networking.create_fields(engine.api_version),
-    }
-    created = await engine._transport.request(
-        "POST", "containers/create", params={"name": name}, json_body=body
+) -> swarmnet.models.Container:
+    """A long-running busybox container on the overlay, labelled for cleanup."""
+    return await engine.containers.run(
+        IMAGE, ["sleep", "600"], name=name, networks=networking, labels=LABELS
     )
-    await engine.networks.connect_deferred(created["Id"], networking)
-    await engine._transport.request("POST", f"containers/{created['Id']}/start")
-    return str(created["Id"])
 
 
 async def ping(engine: swarmnet.Engine, container: str, target: str) -> bool:
-    transport = engine._transport
-    exec_ = await transport.request(
-        "POST",
-        f"containers/{container}/exec",
-        json_body={"Cmd": ["ping", "-c", "1", "-W", "2", target], "AttachStdout": True},
-    )
-    await transport.request("POST", f"exec/{exec_['Id']}/start", json_body={"Detach": False})
-    return bool((await transport.request("GET", f"exec/{exec_['Id']}/json"))["ExitCode"] == 0)
+    """One ping from inside the container; its exit code says whether it was answered."""
+    result = await engine.containers.exec(container, "ping", "-c", "1", "-W", "2", target)
+    return result.ok
 
 
 async def main(hosts: list[str]) -> int:
@@ -93,29 +83,32 @@ async def main(hosts: list[str]) -> int:
         except swarmnet.NetworkNotFound:
             print(f"{worker_info.name} does not list it yet (nothing attached there)")
 
-        containers: list[tuple[swarmnet.Engine, str]] = []
         try:
             alpha = await run_container(
                 manager,
                 "swarmnet-example-alpha",
                 swarmnet.attach(swarmnet.EndpointConfig(network=NETWORK, aliases=("alpha",))),
             )
-            containers.append((manager, alpha))
             beta = await run_container(
                 worker,
                 "swarmnet-example-beta",
                 swarmnet.attach(swarmnet.EndpointConfig(network=NETWORK, aliases=("beta",))),
             )
-            containers.append((worker, beta))
 
             for engine, name, source, target, where in (
-                (manager, manager_name, alpha, "beta", worker_info.name),
-                (worker, worker_info.name, beta, "alpha", manager_name),
+                (manager, manager_name, alpha.id, "beta", worker_info.name),
+                (worker, worker_info.name, beta.id, "alpha", manager_name),
             ):
                 reached = "reachable" if await ping(engine, source, target) else "UNREACHABLE"
                 mine = "alpha" if target == "beta" else "beta"
                 print(f"{mine} on {name} -> {target} on {where} by name: {reached}")
 
+            # What a controller adopting running containers sees: one list per node,
+            # each container with its networks.
+            for engine, node in ((manager, manager_name), (worker, worker_info.name)):
+                for container in await engine.containers.list(labels=LABELS, network=NETWORK):
+                    address = container.networks[NETWORK].ip_address
+                    print(f"{container.name} on {node}: {address} ({container.state})")
             for engine in (manager, worker):
                 for endpoint in await engine.networks.endpoints(NETWORK):
                     print(
@@ -126,10 +119,10 @@ async def main(hosts: list[str]) -> int:
             peers = [str(ip) for ip in sorted(p.ip for p in verbose.peers if p.ip is not None)]
             print(f"peers: {', '.join(peers)}")
         finally:
-            for engine, container in reversed(containers):
-                await engine._transport.request(
-                    "DELETE", f"containers/{container}", params={"force": "true"}
-                )
+            # Whatever was made, even by a run that failed half-way: found by label.
+            for engine in (worker, manager):
+                for container in await engine.containers.list(labels=LABELS, all=True):
+                    await engine.containers.remove(container.id)
             await manager.networks.remove(NETWORK)
             print("cleaned up")
     return 0

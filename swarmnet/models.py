@@ -31,6 +31,7 @@ from swarmnet._events.watcher import (
     NodeStats,
     WatcherStats,
 )
+from swarmnet._images.api import Image, ImagesAPI
 from swarmnet._networks.api import NetworksAPI
 from swarmnet._networks.attach import ContainerNetworking
 from swarmnet._networks.drift import EnsureOutcome, FieldDrift, NetworkDiff
@@ -96,6 +97,8 @@ __all__ = [
     "HandlerStats",
     "IPAMInfo",
     "IPAMPoolInfo",
+    "Image",
+    "ImagesAPI",
     "IngressNetwork",
     "IngressRecreated",
     "IpvlanFlag",

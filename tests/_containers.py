@@ -10,9 +10,8 @@ Every helper that creates something records it in a :class:`Tracker`, whose
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import swarmnet
@@ -77,11 +76,12 @@ class Tracker:
         networking: swarmnet.models.ContainerNetworking | None = None,
         start: bool = True,
         cmd: Sequence[str] = ("sleep", "3600"),
+        labels: Mapping[str, str] | None = None,
     ) -> str:
         """Create (and by default start) a busybox container; return its id."""
         networks = networking if networking is not None else [network] if network else ()
         container = await engine.containers.run(
-            LAB_IMAGE, cmd, name=name, networks=networks, start=start
+            LAB_IMAGE, cmd, name=name, networks=networks, start=start, labels=labels
         )
         self.containers.append((engine.url, container.id))
         return container.id
@@ -102,10 +102,8 @@ class Tracker:
 
 
 async def remove_networks(engine: swarmnet.Engine, prefix: str) -> None:
-    """Remove every network whose name starts with ``prefix`` (raw calls, errors ignored)."""
-    filters = json.dumps({"name": [prefix]})
-    listed = await engine._transport.request("GET", "networks", params={"filters": filters})
-    for item in listed or ():
-        if str(item["Name"]).startswith(prefix):
+    """Remove every network whose name starts with ``prefix`` (errors ignored)."""
+    for network in await engine.networks.list():
+        if network.name.startswith(prefix):
             with contextlib.suppress(swarmnet.EngineAPIError):
-                await engine._transport.request("DELETE", f"networks/{item['Id']}")
+                await engine.networks.remove(network.id)

@@ -1,109 +1,52 @@
 """Just enough of containers to put standalone containers on networks and look inside.
 
 swarmnet is about networking, not a container toolkit: this module runs a container
-with its networks set at create time, runs a command in it, and removes it. For
-anything more, use aiodocker or docker-py side by side.
+with its networks set at create time, lists and inspects containers (a controller
+adopts those already running), starts, stops and waits for them, runs a command in
+one, and removes it. For anything more, use aiodocker or docker-py side by side.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator
+import anyio
 
-from swarmnet._core.errors import NotFound
+from swarmnet._containers.models import (
+    CONTAINER_STATUSES,
+    Container,
+    ContainerStatus,
+    ExecResult,
+)
+from swarmnet._core.errors import EngineError, InvalidSpec, NotFound
 from swarmnet._core.filters import label_filter
 from swarmnet._core.log import get_logger
-from swarmnet._core.models import EngineModel
 from swarmnet._networks.attach import ContainerNetworking, EndpointConfig, attach
-from swarmnet._networks.models import EndpointSettings
 
 if TYPE_CHECKING:
     from swarmnet._core.engine import Engine
 
+__all__ = ["Container", "ContainerStatus", "ContainersAPI", "ExecResult"]
+
 _log = get_logger("swarmnet.containers")
 
-#: The states ``docker ps --filter status=`` knows.
-ContainerStatus = Literal[
-    "created", "restarting", "running", "removing", "paused", "exited", "dead"
-]
+# The engine's own rule for container names (daemon/names.go); checked here so a bad
+# name is refused before the create is sent.
+_NAME = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 
 
-class Container(EngineModel):
-    """A container as the engine reports it, with its network attachments.
-
-    Attributes:
-        id: the container id.
-        name: its name, without the engine's leading ``/``.
-        image: the image it was created from.
-        running: whether it is running now.
-        state: the engine's word for its state (``"running"``, ``"exited"``, ``"created"``…).
-        labels: its labels.
-        networks: attachment settings by network name (addresses, aliases, ids).
-    """
-
-    id: str = Field(alias="Id")
-    name: str = ""
-    image: str = ""
-    running: bool = False
-    state: str = ""
-    labels: dict[str, str] = Field(default_factory=dict)
-    networks: dict[str, EndpointSettings] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        return value.lstrip("/")
-
-    @classmethod
-    def from_inspect(cls, payload: Mapping[str, Any]) -> Container:
-        """Build from ``GET /containers/{id}/json``."""
-        settings = payload.get("NetworkSettings") or {}
-        state = payload.get("State") or {}
-        config = payload.get("Config") or {}
-        return cls.model_validate(
-            {
-                "Id": payload["Id"],
-                "Name": payload.get("Name", ""),
-                "Image": config.get("Image", ""),
-                "Running": bool(state.get("Running")),
-                "State": str(state.get("Status", "")),
-                "Labels": config.get("Labels") or {},
-                "Networks": settings.get("Networks") or {},
-            }
+def _check_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise InvalidSpec(
+            f"invalid container name {name!r}: use at least two of [a-zA-Z0-9_.-], "
+            "starting with a letter or digit"
         )
-
-    @classmethod
-    def from_list_item(cls, payload: Mapping[str, Any]) -> Container:
-        """Build from one item of ``GET /containers/json`` (names come as ``["/x"]``)."""
-        names = payload.get("Names") or [""]
-        state = str(payload.get("State", ""))
-        return cls.model_validate(
-            {
-                "Id": payload["Id"],
-                "Name": names[0],
-                "Image": payload.get("Image", ""),
-                "Running": state == "running",
-                "State": state,
-                "Labels": payload.get("Labels") or {},
-                "Networks": (payload.get("NetworkSettings") or {}).get("Networks") or {},
-            }
-        )
-
-
-class ExecResult(EngineModel):
-    """What a command run in a container gave back: its exit code and its output."""
-
-    exit_code: int
-    output: str
-
-    @property
-    def ok(self) -> bool:
-        """True when the command exited 0."""
-        return self.exit_code == 0
+    return name.lstrip("/")
 
 
 class ContainersAPI:
@@ -142,10 +85,15 @@ class ContainersAPI:
             )
 
         Raises:
+            InvalidSpec: an empty image or an invalid name (before anything is sent).
             pydantic.ValidationError: invalid endpoints (before anything is sent).
             NotFound: no such image or network on this engine.
             Conflict: a container with that name exists.
         """
+        if not image:
+            raise InvalidSpec("image must name an image the engine has")
+        if name is not None:
+            name = _check_name(name)
         networking = (
             networks
             if isinstance(networks, ContainerNetworking) or not networks
@@ -171,8 +119,12 @@ class ContainersAPI:
             if start:
                 await engine._request("POST", f"containers/{container_id}/start")
         except BaseException:
-            # Leave nothing half-made: a created container whose start failed goes.
-            await engine._request("DELETE", f"containers/{container_id}", params={"force": True})
+            # Leave nothing half-made: a created container whose start failed goes, even
+            # when the caller was cancelled, and the first error is the one raised.
+            with anyio.CancelScope(shield=True), contextlib.suppress(EngineError):
+                await engine._request(
+                    "DELETE", f"containers/{container_id}", params={"force": True}
+                )
             raise
         _log.debug("container.started", engine=self._engine.name, container=name or container_id)
         return await self.get(container_id)
@@ -192,11 +144,22 @@ class ContainersAPI:
             labels: ``{"key": "value"}`` or ``{"key": None}`` (has the label), or
                 ``["key", "key=value"]``; all must match.
             name: only the container with exactly this name (the engine matches
-                parts of names; swarmnet keeps exact matches).
-            network: only containers attached to this network (name or id).
+                parts of names as a pattern; swarmnet asks for the whole name).
+            network: only containers attached to this network, by name, or by id or
+                id prefix as ``docker ps`` takes it. A container that never ran is
+                only found by the network's name.
             status: only containers in this state (``"running"``, ``"exited"``…);
                 implies ``all``.
             all: include containers that are not running, as ``docker ps -a`` does.
+
+        Returns:
+            The containers, each with its networks: ids, addresses, MAC, as
+            :meth:`get` shows them, but no aliases (the engine's list leaves them
+            out; :meth:`get` has them).
+
+        Raises:
+            InvalidSpec: an unknown ``status``, an empty ``network`` or an invalid
+                ``name`` (before anything is sent).
 
         Example::
 
@@ -207,10 +170,18 @@ class ContainersAPI:
         if labels:
             filters["label"] = label_filter(labels)
         if name is not None:
-            filters["name"] = [name]
+            # The engine matches a regular expression against "/name": anchor it.
+            filters["name"] = [f"^/{re.escape(_check_name(name))}$"]
         if network is not None:
+            if not network:
+                raise InvalidSpec("network must name a network (or give no network filter)")
             filters["network"] = [network]
         if status is not None:
+            if status not in CONTAINER_STATUSES:
+                raise InvalidSpec(
+                    f"unknown container status {status!r}; one of "
+                    f"{', '.join(sorted(CONTAINER_STATUSES))}"
+                )
             filters["status"] = [status]
         params: dict[str, str] = {}
         if all or status is not None:
@@ -220,6 +191,7 @@ class ContainersAPI:
         payload = await self._engine._request("GET", "containers/json", params=params or None)
         containers = tuple(Container.from_list_item(item) for item in payload or ())
         if name is not None:
+            # Belt and braces: a linked container also carries "/other/name".
             containers = tuple(c for c in containers if c.name == name.lstrip("/"))
         return containers
 
@@ -231,6 +203,61 @@ class ContainersAPI:
         """
         payload = await self._engine._request("GET", f"containers/{container}/json")
         return Container.from_inspect(payload)
+
+    async def start(self, container: str) -> Container:
+        """Start a created or stopped container; a running one is left as it is.
+
+        Returns the container as it is once started.
+
+        Raises:
+            NotFound: no such container.
+            EngineAPIError: the engine could not start it (its network is gone, say).
+        """
+        await self._engine._request("POST", f"containers/{container}/start")
+        _log.debug("container.started", engine=self._engine.name, container=container)
+        return await self.get(container)
+
+    async def stop(self, container: str, *, grace: float = 10.0) -> Container:
+        """Stop a container: SIGTERM, then SIGKILL after ``grace`` seconds.
+
+        A container that is not running is left as it is. Returns it as it is then.
+
+        Raises:
+            InvalidSpec: a negative ``grace``.
+            NotFound: no such container.
+        """
+        if grace < 0:
+            raise InvalidSpec(f"grace must be 0 or more seconds, not {grace}")
+        seconds = int(-(-grace // 1))  # the engine takes whole seconds; round up
+        await self._engine._request(
+            "POST",
+            f"containers/{container}/stop",
+            params={"t": str(seconds)},
+            # The engine answers only once the container is down: allow the grace period.
+            timeout=None,
+        )
+        _log.debug("container.stopped", engine=self._engine.name, container=container)
+        return await self.get(container)
+
+    async def wait(self, container: str, *, timeout: float | None = None) -> int:  # noqa: ASYNC109
+        """Wait until a container's process has exited; return its exit code.
+
+        Returns at once for a container that is not running.
+
+        Args:
+            timeout: seconds to wait at most (``None``: as long as it takes).
+
+        Raises:
+            NotFound: no such container.
+            EngineTimeout: still running after ``timeout`` seconds (it is left running).
+        """
+        answer = await self._engine._request(
+            "POST",
+            f"containers/{container}/wait",
+            params={"condition": "not-running"},
+            timeout=timeout,
+        )
+        return int(answer["StatusCode"])
 
     async def exec(self, container: str, *argv: str) -> ExecResult:
         """Run a command in a running container, wait for it, return exit code and output.

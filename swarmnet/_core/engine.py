@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from swarmnet._configs.api import ConfigsAPI
     from swarmnet._containers.api import ContainersAPI
     from swarmnet._events.stream import EventStream
+    from swarmnet._images.api import ImagesAPI
     from swarmnet._networks.api import NetworksAPI
     from swarmnet._swarm.api import NodesAPI, SwarmAPI
 
@@ -183,10 +184,17 @@ class Engine:
 
     @cached_property
     def containers(self) -> ContainersAPI:
-        """Standalone containers, as far as networking needs them: run, exec, remove."""
+        """Standalone containers, as far as networking needs them: run, list, exec, remove."""
         from swarmnet._containers.api import ContainersAPI
 
         return ContainersAPI(self)
+
+    @cached_property
+    def images(self) -> ImagesAPI:
+        """Images this engine holds: inspect, import a root filesystem tar, remove."""
+        from swarmnet._images.api import ImagesAPI
+
+        return ImagesAPI(self)
 
     @cached_property
     def networks(self) -> NetworksAPI:
