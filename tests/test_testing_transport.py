@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -631,3 +632,73 @@ def test_the_unit_test_example_runs_and_passes() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4 tests passed" in done.stdout
+
+
+# -- the two tiers: tests that need the lab are marked so ----------------------------------------
+
+
+def test_every_collected_test_that_uses_the_lab_is_marked_lab(
+    request: pytest.FixtureRequest,
+) -> None:
+    # Holds in either tier: without conftest's hook, -m "not lab" would keep them here.
+    unmarked = [
+        item.nodeid
+        for item in request.session.items
+        if "lab" in getattr(item, "fixturenames", ()) and item.get_closest_marker("lab") is None
+    ]
+    assert unmarked == []
+
+
+INNER_TESTS = """
+import pytest
+
+
+@pytest.fixture(scope="module", autouse=False)
+def cleanup_after(lab_nodes):
+    yield
+
+
+def test_pure():
+    assert True
+
+
+def test_asks_for_the_lab(lab):
+    pass
+
+
+def test_through_a_conftest_fixture(swarm):
+    pass
+
+
+def test_through_a_fixture_of_its_own(cleanup_after):
+    pass
+
+
+def test_asks_at_run_time(request):
+    request.getfixturevalue("lab")
+"""
+
+
+def test_the_fast_tier_runs_only_tests_that_need_no_lab(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tests_dir = Path(__file__).parent
+    pytester.makeconftest((tests_dir / "conftest.py").read_text())
+    pytester.makepyfile(test_tiers=INNER_TESTS)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), str(tests_dir)]))
+    # An invalid lab name: a lab brought up anyway would fail with its own message.
+    args = ("-p", "swarmnet.lab.pytest_plugin", "--lab-name", "Not-Valid", "-p", "no:cacheprovider")
+
+    fast = pytester.runpytest_inprocess(*args, "-m", "not lab")
+    lab_tier = pytester.runpytest_inprocess(*args, "-m", "lab", "--collect-only", "-q")
+
+    fast.assert_outcomes(passed=1, failed=1, deselected=3)
+    fast.stdout.fnmatch_lines(["*test_asks_at_run_time asked for the lab at run time but is not*"])
+    fast.stdout.no_fnmatch_line("*could not be brought up*")
+    lab_tier.stdout.fnmatch_lines(
+        [
+            "test_tiers.py::test_asks_for_the_lab",
+            "test_tiers.py::test_through_a_conftest_fixture",
+            "test_tiers.py::test_through_a_fixture_of_its_own",
+        ]
+    )
