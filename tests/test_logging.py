@@ -66,32 +66,47 @@ anyio.run(main)
 """
 
 
-def run_script(tmp_path: Path, setup: str) -> tuple[str, str]:
-    script = tmp_path / "reader.py"
+SETUPS = ("none", "logging", "structlog", "structlog-warning")
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, str]]:
+    """stdout and stderr of the script under each set-up (the four run side by side)."""
+    script = tmp_path_factory.mktemp("logging") / "reader.py"
     script.write_text(SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, str(script), setup, str(EVENTS)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout, done.stderr
+    running = {
+        setup: subprocess.Popen(
+            [sys.executable, str(script), setup, str(EVENTS)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for setup in SETUPS
+    }
+    done: dict[str, tuple[str, str]] = {}
+    for setup, process in running.items():
+        stdout, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, f"{setup}: {stderr}"
+        done[setup] = (stdout, stderr)
+    return done
 
 
-def test_with_no_logging_configured_swarmnet_prints_nothing(tmp_path: Path) -> None:
-    stdout, stderr = run_script(tmp_path, "none")
+def test_with_no_logging_configured_swarmnet_prints_nothing(
+    outputs: dict[str, tuple[str, str]],
+) -> None:
+    stdout, stderr = outputs["none"]
 
     # Only the application's own line, even though swarmnet logged warnings.
     assert APP_LINE.fullmatch(stdout)
     assert stderr == ""
 
 
-def test_logging_basicconfig_shows_swarmnets_events_at_every_level(tmp_path: Path) -> None:
-    stdout, stderr = run_script(tmp_path, "logging")
+def test_logging_basicconfig_shows_swarmnets_events_at_every_level(
+    outputs: dict[str, tuple[str, str]],
+) -> None:
+    stdout, stderr = outputs["logging"]
 
     lines = stderr.splitlines()
     assert APP_LINE.fullmatch(stdout)
@@ -111,9 +126,9 @@ def test_logging_basicconfig_shows_swarmnets_events_at_every_level(tmp_path: Pat
 
 @pytest.mark.parametrize("setup", ["structlog", "structlog-warning"])
 def test_when_the_application_configures_structlog_events_follow_it(
-    tmp_path: Path, setup: str
+    outputs: dict[str, tuple[str, str]], setup: str
 ) -> None:
-    stdout, stderr = run_script(tmp_path, setup)
+    stdout, stderr = outputs[setup]
 
     lines = stdout.splitlines()
     assert APP_LINE.fullmatch(lines[-1] + "\n")
