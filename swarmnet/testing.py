@@ -51,7 +51,7 @@ from typing import Any, TypeAlias, TypeGuard
 
 import anyio
 
-from swarmnet._core.errors import EngineAPIError, EngineError, EngineUnreachable
+from swarmnet._core.errors import EngineAPIError, EngineError, EngineTimeout, EngineUnreachable
 from swarmnet._core.secret import Secret, redact
 from swarmnet._core.transport import Transport, Unset, error_for_status
 
@@ -254,6 +254,9 @@ class MockTransport(Transport):
         name: the engine's name; the address is ``mock://NAME``.
         api_version: the newest API version the pretend engine speaks (its default
             ``/version`` answer).
+        timeout: seconds an (async) handler may take for one request before
+            :class:`swarmnet.EngineTimeout` is raised, as the real transport does
+            (``None``: no limit); a request's own limit (``join(timeout=…)``) wins.
 
     Attributes:
         requests: every request sent, in order (``/version`` from opening included).
@@ -272,8 +275,10 @@ class MockTransport(Transport):
         *,
         name: str = "mock",
         api_version: str = DEFAULT_API_VERSION,
+        timeout: float | None = 60.0,
     ) -> None:
         self.handler = handler
+        self.timeout = timeout
         self.address = f"mock://{name}"
         self.api_version = None
         self.requests: list[MockRequest] = []
@@ -310,14 +315,23 @@ class MockTransport(Transport):
         json_body: Any = None,
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
-        timeout: float | Unset | None = Unset.DEFAULT,  # noqa: ASYNC109 (the Transport signature)
+        timeout: float | Unset | None = Unset.DEFAULT,  # noqa: ASYNC109 (the Transport's)
         versioned: bool = True,
         secrets: tuple[Secret | str | None, ...] = (),
         raw: bool = False,
     ) -> Any:
         """Ask the handler and decode its answer as the real transport decodes the engine's."""
         request = self._record(method, path, params, json_body, data, headers, versioned, False)
-        answer = await self._ask(request)
+        limit = self.timeout if isinstance(timeout, Unset) else timeout
+        try:
+            with anyio.fail_after(limit):
+                answer = await self._ask(request)
+        except TimeoutError as exc:
+            if limit is None:
+                raise  # the handler's own
+            raise EngineTimeout(
+                f"{method} /{path}: no answer within {limit:g} s", engine=self.address
+            ) from exc
         if isinstance(answer, MockStream) or _is_async_iterator(answer):
             raise TypeError(
                 f"the handler answered {request!r} with a stream; only /events-like "
@@ -472,7 +486,9 @@ class NoRecordedAnswer(EngineError, LookupError):
 
 
 def _key(method: str, path: str, params: Mapping[str, Any]) -> tuple[str, str, str]:
-    return method.upper(), "/" + path.lstrip("/"), json.dumps(dict(params), sort_keys=True)
+    # Values as text, the way they go on the wire (and are written down).
+    texts = {key: str(value) for key, value in params.items()}
+    return method.upper(), "/" + path.lstrip("/"), json.dumps(texts, sort_keys=True)
 
 
 def _encode_answer(answer: Any) -> dict[str, Any]:

@@ -397,6 +397,19 @@ async def test_a_handler_may_raise_to_play_a_lost_engine() -> None:
             await engine.info()
 
 
+async def test_a_handler_slower_than_the_timeout_is_an_engine_timeout() -> None:
+    async def handler(request: MockRequest) -> Any:
+        if request.path == "/info":
+            await anyio.sleep_forever()
+        return None
+
+    async with swarmnet.Engine(transport=MockTransport(handler, timeout=0.05)) as engine:
+        with pytest.raises(swarmnet.EngineTimeout, match=r"GET /info: no answer within 0\.05 s"):
+            await engine.info()
+        with pytest.raises(swarmnet.EngineTimeout, match=r"within 0\.01 s"):
+            await engine._request("GET", "info", timeout=0.01)
+
+
 async def test_an_answer_of_the_wrong_kind_says_what_a_handler_may_return() -> None:
     transport = MockTransport(lambda request: 42 if request.path == "/info" else None)  # type: ignore[arg-type,return-value]
     async with swarmnet.Engine(transport=transport) as engine:
