@@ -20,6 +20,7 @@ import pydantic
 import pytest
 
 import swarmnet
+import swarmnet.testing
 from swarmnet._core.transport import error_for_status
 from swarmnet.lab import Lab
 from swarmnet.testing import (
@@ -169,6 +170,18 @@ def sent(engine: swarmnet.Engine) -> list[MockRequest]:
 
 def writes(engine: swarmnet.Engine) -> list[MockRequest]:
     return [r for r in sent(engine) if r.method != "GET"]
+
+
+def test_the_modules_all_is_sorted_and_every_name_documented() -> None:
+    assert list(swarmnet.testing.__all__) == sorted(set(swarmnet.testing.__all__))
+    for name in swarmnet.testing.__all__:
+        member = getattr(swarmnet.testing, name)
+        assert member.__doc__, f"swarmnet.testing.{name} has no docstring"
+        public = [m for m in vars(member) if not m.startswith("_")]
+        undocumented = [
+            m for m in public if callable(getattr(member, m)) and not getattr(member, m).__doc__
+        ]
+        assert undocumented == [], f"swarmnet.testing.{name}: {undocumented}"
 
 
 # -- the engine over a mock transport --------------------------------------------------------
