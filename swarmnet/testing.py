@@ -214,9 +214,9 @@ class MockStream:
 
 
 #: What a handler may return. ``dict``/``list`` are a 200 JSON answer, ``str`` a text
-#: answer, ``bytes`` a raw one, ``None`` an empty 204 (or, for ``/version`` and
-#: ``/_ping``, "answer it for me", as is a 404); streams take a :class:`MockStream` or an async
-#: iterator of bytes.
+#: answer, ``bytes`` a raw one, ``None`` an empty 204 (for ``/version`` and ``/_ping``,
+#: None or a 404 means "answer it for me"); streams take a :class:`MockStream` or an
+#: async iterator of bytes.
 Answer: TypeAlias = (
     MockResponse
     | MockStream

@@ -548,6 +548,49 @@ async def test_without_until_a_stream_stays_open_after_its_chunks_as_an_engines_
     assert [r.path for r in sent(engine)].count("/events") == 1
 
 
+async def test_a_watcher_dispatches_a_replayed_stream_in_engine_order_per_network(
+    docker: FakeDocker,
+) -> None:
+    # Engine 20.10 reports every disconnect twice: the repeat is not news, and goes out once.
+    wanted: list[dict[str, Any]] = []
+    attached: set[tuple[str, str]] = set()
+    for x in recorded_events():
+        endpoint = (x["Actor"]["ID"], x["Actor"]["Attributes"].get("container", ""))
+        if (x["Action"] == "connect" and endpoint not in attached) or (
+            x["Action"] == "disconnect" and endpoint in attached
+        ):
+            attached ^= {endpoint}
+            wanted.append(x)
+    got: list[swarmnet.NetworkEvent] = []
+    all_in = anyio.Event()
+    transport = MockTransport(docker, name="node1")
+
+    async with swarmnet.Engine(transport=transport, name="node1") as engine:
+        watcher = swarmnet.Watcher(engine)
+
+        @watcher.on(["connect", "disconnect"])
+        def collect(event: swarmnet.NetworkEvent, **kwargs: Any) -> None:
+            got.append(event)
+            if len(got) == len(wanted):
+                all_in.set()
+
+        with anyio.fail_after(10):
+            async with watcher:
+                await all_in.wait()
+
+    def per_network(pairs: list[tuple[str, int]]) -> dict[str, list[int]]:
+        grouped: dict[str, list[int]] = {}
+        for network_id, nano in pairs:
+            grouped.setdefault(network_id, []).append(nano)
+        return grouped
+
+    assert per_network([(e.network_id, e.time_nano) for e in got]) == per_network(
+        [(x["Actor"]["ID"], x["timeNano"]) for x in wanted]
+    )
+    assert {e.node for e in got} == {"node1"}
+    assert len(wanted) < len([x for x in recorded_events() if "connect" in x["Action"]])
+
+
 async def test_a_refused_event_stream_raises_when_opened() -> None:
     def handler(request: MockRequest) -> Any:
         if request.path == "/events":
