@@ -11,6 +11,7 @@ import importlib.util
 import itertools
 import json
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -455,8 +456,9 @@ def recorded_events() -> list[dict[str, Any]]:
 
 async def read_all(engine: swarmnet.Engine, **options: Any) -> list[swarmnet.Event]:
     seen: list[swarmnet.Event] = []
+    options.setdefault("until", 2_000_000_000)
     with anyio.fail_after(10):
-        async with engine.events(until=2_000_000_000, **options) as events:
+        async with engine.events(**options) as events:
             async for event in events:
                 seen.append(event)
     return seen
@@ -671,23 +673,54 @@ async def test_from_recording_is_the_same_replay(tmp_path: Path) -> None:
     assert isinstance(transport, ReplayTransport)
 
 
+async def test_a_session_recorded_on_a_lab_engine_replays_in_the_fast_tier() -> None:
+    # Recorded from lab node1 (dockerd 20.10.24) by wrapping its transport in a
+    # RecordingTransport and running a_session(engine, "rec-") once.
+    transport = ReplayTransport.from_file(DATA / "recorded_bridge_session.jsonl")
+    async with swarmnet.Engine(transport=transport, name="node1") as engine:
+        created, again, network, listed = await a_session(engine, "rec-")
+
+    assert (created, again) == (swarmnet.EnsureOutcome.CREATED, swarmnet.EnsureOutcome.UNCHANGED)
+    assert (network.name, network.driver, network.labels) == ("rec-net", "bridge", {"t": "1"})
+    assert network.ipam.config[0].subnet is not None
+    assert listed == (network,)
+    assert engine.api_version == "1.41"
+    assert transport.unused == ()
+
+
 @pytest.mark.lab
 async def test_a_session_recorded_on_a_real_engine_replays_without_it(
     lab: Lab, tmp_path: Path
 ) -> None:
     path = tmp_path / "real.jsonl"
+    prefix = f"rec{tmp_path.name[-6:]}-"
+    since = time.time() - 1
     recorder = RecordingTransport.for_url(lab.nodes[0].docker_host, path)
-    async with swarmnet.Engine(transport=recorder) as engine:
-        recorded = await a_session(engine, f"rec{tmp_path.name[-6:]}-")
+    async with swarmnet.Engine(transport=recorder, name="node1") as engine:
+        recorded = await a_session(engine, prefix)
+        until = time.time() + 1
+        events = await read_all(engine, type="network", since=since, until=until)
 
-    async with swarmnet.Engine(transport=ReplayTransport.from_file(path)) as engine:
-        replayed = await a_session(engine, f"rec{tmp_path.name[-6:]}-")
+    async with swarmnet.Engine(transport=ReplayTransport.from_file(path), name="node1") as engine:
+        replayed = await a_session(engine, prefix)
+        replayed_events = await read_all(engine, type="network", since=since, until=until)
 
     assert replayed == recorded
     assert recorded[:2] == [swarmnet.EnsureOutcome.CREATED, swarmnet.EnsureOutcome.UNCHANGED]
-    versions = [json.loads(line) for line in path.read_text().splitlines()]
-    assert versions[0]["path"] == "/version"
-    assert versions[0]["answer"]["json"]["ApiVersion"] == "1.41"
+    mine = [
+        (e.action, e.name)
+        for e in events
+        if isinstance(e, swarmnet.NetworkEvent) and e.name == f"{prefix}net"
+    ]
+    assert mine == [
+        (swarmnet.NetworkAction.CREATE, f"{prefix}net"),
+        (swarmnet.NetworkAction.DESTROY, f"{prefix}net"),
+    ]
+    assert replayed_events == events
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert entries[0]["path"] == "/version"
+    assert entries[0]["answer"]["json"]["ApiVersion"] == "1.41"
+    assert [e["ended"] for e in entries if e.get("stream")] == [True]
 
 
 # -- the example of a user's unit test -------------------------------------------------------
