@@ -535,7 +535,9 @@ class RecordingTransport(Transport):
     (no version prefix), ``params``, ``body`` (the request's JSON), ``status``, and
     ``answer`` (``{"json": …}``, ``{"text": …}`` or ``{"content": base64}``) or, for an
     error, the engine's message as ``error``; a stream (``"stream": true``) has its
-    ``chunks`` and whether the engine ``ended`` it. Secrets passed with a request, and
+    ``chunks`` and whether the engine ``ended`` it (a stream the client closed first
+    stays open when replayed). A success is written as 200, or 204 when empty: the
+    transport hands over the body, not the status. Secrets passed with a request, and
     anything shaped like a join token or unlock key, are masked before writing.
     Replay the file with :class:`ReplayTransport`.
 
