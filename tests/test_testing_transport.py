@@ -593,6 +593,28 @@ async def test_a_watcher_dispatches_a_replayed_stream_in_engine_order_per_networ
     assert len(wanted) < len([x for x in recorded_events() if "connect" in x["Action"]])
 
 
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        ({"scope": "galactic"}, "scope"),
+        ({"since": 200, "until": 100}, "before"),
+        ({"since": "yesterday"}, "not a time"),
+        ({"action": [""]}, "non-empty"),
+        ({"buffer_bytes": 10}, "buffer_bytes"),
+    ],
+)
+async def test_bad_event_filters_are_refused_before_anything_is_sent(
+    engine: swarmnet.Engine, options: dict[str, Any], complaint: str
+) -> None:
+    before = list(sent(engine))
+
+    with pytest.raises(swarmnet.InvalidSpec, match=complaint):
+        async with engine.events(**options):
+            pass
+
+    assert sent(engine) == before
+
+
 async def test_a_refused_event_stream_raises_when_opened() -> None:
     def handler(request: MockRequest) -> Any:
         if request.path == "/events":
