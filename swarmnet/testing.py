@@ -263,10 +263,16 @@ class MockTransport(Transport):
 
     Example::
 
-        transport = MockTransport(lambda request: MockResponse.error(409, "conflict"))
+        def handler(request: MockRequest) -> MockResponse | None:
+            if request.path == "/networks/create":
+                return MockResponse.error(409, "network with name b already exists")
+            return None
+
+        transport = MockTransport(handler)
         async with swarmnet.Engine(transport=transport) as engine:
             with pytest.raises(swarmnet.Conflict):
                 await engine.networks.create(swarmnet.BridgeSpec(name="b"))
+        assert [r.path for r in transport.requests] == ["/version", "/networks/create"]
     """
 
     def __init__(

@@ -8,9 +8,12 @@ last ones record a session on a real lab engine and replay it without one.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import itertools
 import json
 import os
+import re
+import textwrap
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -183,6 +186,17 @@ def test_the_modules_all_is_sorted_and_every_name_documented() -> None:
             m for m in public if callable(getattr(member, m)) and not getattr(member, m).__doc__
         ]
         assert undocumented == [], f"swarmnet.testing.{name}: {undocumented}"
+
+
+@pytest.mark.parametrize("documented", [swarmnet.testing, MockTransport], ids=lambda d: d.__name__)
+async def test_the_docstring_examples_run(documented: object) -> None:
+    doc = inspect.getdoc(documented) or ""
+    (block,) = re.findall(r"::\n\n((?:(?: {4}.*)?\n)+)", doc + "\n")
+    source = "async def example():\n" + textwrap.indent(textwrap.dedent(block), "    ")
+    scope: dict[str, Any] = {"swarmnet": swarmnet, "pytest": pytest, **vars(swarmnet.testing)}
+    exec(compile(source, f"<{documented!r} docstring>", "exec"), scope)
+
+    await scope["example"]()
 
 
 # -- the engine over a mock transport --------------------------------------------------------
