@@ -691,6 +691,11 @@ class ReplayTransport(MockTransport):
     gets the recorded answers in the order they were recorded. ``/version`` and
     ``/_ping`` fall back to :class:`MockTransport`'s answers when not recorded.
 
+    Attributes:
+        entries: the recording, one mapping per line.
+        unused: the recorded answers no request has taken yet.
+        requests: every request sent, as for :class:`MockTransport`.
+
     Raises (from a request):
         NoRecordedAnswer: the recording holds no (more) answer for that request.
 
