@@ -3,7 +3,7 @@
 # its dev extra), so they work on a fresh machine and cost seconds on a ready one.
 PYTHON ?= python3
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test test-fast lint bench
 
 setup:
 	@bash .ci/setup
@@ -22,6 +22,9 @@ lint: setup
 test: lint
 	$(PYTHON) -m pytest -m "not lab"
 	$(PYTHON) -m pytest -m lab
+
+test-fast:
+	$(PYTHON) -m pytest -m "not lab"
 
 bench: setup
 	$(PYTHON) benchmarks/run_all.py --quick

@@ -1,4 +1,13 @@
-"""Shared test setup. The lab fixtures come from the ``swarmnet.lab.pytest_plugin`` plugin."""
+"""Shared test setup. The lab fixtures come from the ``swarmnet.lab.pytest_plugin`` plugin.
+
+Two tiers: ``pytest -m "not lab"`` runs every test that needs no engine (no root, in
+seconds); ``pytest -m lab`` runs the ones on real engines. A test is in the lab tier
+when it is marked ``lab`` or when its fixture closure holds ``lab`` (directly, through
+``lab_nodes``, ``swarm_cluster``, ``engine``… or an autouse fixture): the collection
+hook below marks those, so no one has to remember to. A test that asks for the lab
+only at run time (``request.getfixturevalue("lab")``) cannot be seen at collection
+and fails loudly instead of quietly bringing up a lab in the fast tier.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +21,33 @@ from swarmnet.lab import Lab
 
 # pytester runs pytest inside a test (to check what the lab fixture does when it fails).
 pytest_plugins = ["pytester"]
+
+#: The fixture that brings up real engines; every lab fixture depends on it.
+LAB_FIXTURE = "lab"
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``lab`` every test whose fixture closure includes the ``lab`` fixture."""
+    for item in items:
+        if LAB_FIXTURE in getattr(item, "fixturenames", ()) and not item.get_closest_marker("lab"):
+            item.add_marker(pytest.mark.lab)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest
+) -> None:
+    """Refuse to bring up the lab for a test that is not marked ``lab``."""
+    if fixturedef.argname != LAB_FIXTURE:
+        return
+    item = getattr(request, "_pyfuncitem", None)
+    if item is not None and item.get_closest_marker("lab") is None:
+        pytest.fail(
+            f"{item.nodeid} asked for the lab at run time but is not marked lab, so it "
+            'would run in the fast tier (-m "not lab"); add @pytest.mark.lab',
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,13 @@ import pytest
 
 import swarmnet
 
-PUBLIC_MODULES = ["swarmnet", "swarmnet.models", "swarmnet.daemon", "swarmnet.lab"]
+PUBLIC_MODULES = [
+    "swarmnet",
+    "swarmnet.models",
+    "swarmnet.daemon",
+    "swarmnet.lab",
+    "swarmnet.testing",
+]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)

@@ -4,8 +4,10 @@ A library must not print. structlog, left unconfigured, prints every event to st
 so swarmnet does not hand its events to structlog unless the application configured
 structlog (``structlog.configure(...)``, or ``structlog.testing.capture_logs()``).
 Until then each event goes to the standard :mod:`logging` module, to the logger of the
-same name (``swarmnet.engine``, ``swarmnet.events``, …): nothing below WARNING shows by
-default, and ``logging.basicConfig(level=logging.DEBUG)`` shows them all, rendered as
+same name (``swarmnet.engine``, ``swarmnet.events``, …): nothing shows by default (the
+``swarmnet`` logger has a ``NullHandler``, as the logging HOWTO asks of libraries, so not
+even warnings reach stderr through logging's last resort), and
+``logging.basicConfig(level=logging.DEBUG)`` shows them all, rendered as
 ``event key=value …``.
 
 The choice is made at each call, not at import, so an application may configure
@@ -19,6 +21,10 @@ import logging
 from typing import Any
 
 import structlog
+
+# Without it, WARNING and above would reach stderr through logging.lastResort in an
+# application that configured no logging at all.
+logging.getLogger("swarmnet").addHandler(logging.NullHandler())
 
 _LEVELS = {
     "debug": logging.DEBUG,
