@@ -388,7 +388,7 @@ async def test_swarm_inspect_on_a_manager_a_worker_and_an_engine_in_no_swarm(
             "Swarm is encrypted and needs to be unlocked before it can be used.",
             swarmnet.SwarmLocked,
         ),
-        (500, "rpc error: code = Unknown desc = update out of sequence", swarmnet.EngineAPIError),
+        (500, "rpc error: code = Unknown desc = update out of sequence", swarmnet.OutOfSequence),
     ],
 )
 async def test_error_answers_become_the_errors_a_real_engine_gives(
