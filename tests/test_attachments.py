@@ -182,3 +182,19 @@ async def test_a_worker_attaches_by_name_to_an_overlay_it_does_not_list_yet(
         assert (await worker.networks.get(overlay.name)).id == overlay.id
         # Disconnect on the worker before the module's swarm goes away.
         assert await worker.networks.disconnect(overlay.name, container) is True
+
+
+async def test_an_alias_equal_to_the_containers_own_name_is_accepted_every_time(
+    engine: swarmnet.Engine, prefix: str, tracker: Tracker, bridge: swarmnet.Network
+) -> None:
+    name = f"{prefix}self"
+    container = await tracker.run(engine, name)
+
+    first = await engine.networks.connect(bridge.name, container, aliases=(name, "extra"))
+    again = await engine.networks.connect(bridge.name, container, aliases=(name, "extra"))
+
+    assert again == first
+    # The engine answers to the name and the short id by itself: neither is reported.
+    assert first.aliases == ("extra",)
+    raw = await engine._transport.request("GET", f"containers/{container}/json")
+    assert name in raw["NetworkSettings"]["Networks"][bridge.name]["Aliases"]

@@ -1,0 +1,695 @@
+"""``ensure``: make one engine hold exactly one network of a name, matching a spec.
+
+Used by :meth:`NetworksAPI.ensure` and :meth:`NetworksAPI.ensure_many`; nothing here is
+public. Writers in other processes share no lock with this one, and API 1.41 checks a
+name (``CheckDuplicate``) apart from the create itself, so several writers of one name
+race each other. What each of them sees, and what ensure makes of it:
+
+- the name is taken (``already exists``; the swarm's ``name conflicts with an
+  existing object``): another writer won; read the name again;
+- the subnet ``overlaps``: when a network of the same name holds it, or nothing
+  visible does (a create still in flight), another writer won; read again. When a
+  network of another name holds it, that is a real conflict, raised naming it;
+- two networks of the name (checks that passed together): the oldest (creation
+  time, then id) is kept by every writer, the newer ones are removed when nothing
+  is attached. A writer whose own network was not kept reports ``unchanged`` with
+  the kept one, or ``DriftDetected`` when the kept one differs from its spec.
+
+A writer that met another one reads once more after a pause, so that a create still
+in flight is seen before anything is decided. On a manager, a swarm network that the
+swarm has removed stays listed until its last local endpoint is gone (tasks stop
+within their grace period); such a copy is not an existing network: ensure waits
+for it to go, then creates.
+"""
+
+from __future__ import annotations
+
+import builtins
+import ipaddress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from swarmnet._core.errors import (
+    AmbiguousNetwork,
+    Conflict,
+    DriftDetected,
+    EngineAPIError,
+    NetworkInUse,
+    NetworkNotFound,
+    NotASwarmManager,
+    NotInSwarm,
+    SwarmnetError,
+)
+from swarmnet._networks.attach import EndpointConfig
+from swarmnet._networks.drift import Drift, EnsureOutcome, EnsureResult, NetworkDiff, diff
+from swarmnet._networks.models import (
+    Endpoint,
+    Network,
+    NetworkScope,
+    short_id,
+    subnets_overlap,
+)
+from swarmnet._networks.specs import AnyNetworkSpec
+
+if TYPE_CHECKING:
+    from swarmnet._networks.api import NetworksAPI
+
+_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+# How long to wait for the swarm to allocate a new network: about 5 s in all.
+SETTLE_DELAYS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 2.0)
+# How long to keep meeting other writers before giving up (a bridge create costs about
+# 250 ms of the engine's time, and the engine runs them one after another).
+_CONTENTION_TIMEOUT = 20.0
+_BACKOFF = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+# The pause before a writer that met another one reads again.
+_CONFIRM_DELAY = 0.3
+# How long a removed swarm network may keep its local copy: tasks stop within their
+# grace period (10 s by default) and the engine then drops the copy.
+_RETIRE_TIMEOUT = 30.0
+
+
+class NameLocks:
+    """One lock per (engine, network name) in this process, dropped when unused.
+
+    Locks live only while someone holds or waits for them, so none outlives the event
+    loop it was made in.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], tuple[anyio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, engine: str, name: str) -> AsyncIterator[None]:
+        """Hold the lock of ``name`` on ``engine`` for the duration of the block."""
+        key = (engine, name)
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = anyio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+NAME_LOCKS = NameLocks()
+
+
+def pending(network: Network) -> bool:
+    """True while the swarm has not allocated a swarm network (no driver, no pools yet)."""
+    return network.scope is NetworkScope.SWARM and not network.driver
+
+
+def swarm_spec(spec: AnyNetworkSpec) -> bool:
+    """True for a spec of a swarm-scoped network (created through a manager)."""
+    return spec.expected_scope() == "swarm"
+
+
+async def run_bounded(jobs: Sequence[Callable[[], Awaitable[None]]], *, limit: int) -> None:
+    """Run jobs at most ``limit`` at a time; all run, then the first swarmnet error is raised.
+
+    Errors are collected rather than left to cancel the task group, so one failure
+    neither stops the others nor surfaces as an ExceptionGroup.
+    """
+    errors: builtins.list[SwarmnetError] = []
+    limiter = anyio.CapacityLimiter(max(1, limit))
+
+    async def run(job: Callable[[], Awaitable[None]]) -> None:
+        async with limiter:
+            try:
+                await job()
+            except SwarmnetError as exc:
+                errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for job in jobs:
+            tg.start_soon(run, job)
+    if errors:
+        raise errors[0]
+
+
+def overlaps(spec: AnyNetworkSpec, networks: Iterable[Network]) -> builtins.list[str]:
+    """``"<mine> overlaps <name> (<theirs>)"`` for each pool of another network in the way."""
+    clashes: builtins.list[str] = []
+    for other in networks:
+        for pool in other.ipam.config:
+            for mine in spec.pools:
+                if pool.subnet is not None and subnets_overlap(pool.subnet, mine.subnet):
+                    clashes.append(f"{mine.subnet} overlaps {other.name} ({pool.subnet})")
+    return clashes
+
+
+def _name_taken(exc: EngineAPIError) -> bool:
+    text = exc.explanation
+    return "already exists" in text or "name conflicts with an existing object" in text
+
+
+def _group_by_name(networks: Iterable[Network]) -> dict[str, builtins.list[Network]]:
+    grouped: dict[str, builtins.list[Network]] = {}
+    for network in networks:
+        grouped.setdefault(network.name, []).append(network)
+    return grouped
+
+
+@dataclass
+class _Attachment:
+    """A container taken off a network by a recreate, and how to put it back."""
+
+    container_id: str
+    name: str
+    original: EndpointConfig
+    renewed: EndpointConfig
+
+
+@dataclass
+class _Progress:
+    """What a recreate has changed so far, so that a failure can undo it."""
+
+    disconnected: builtins.list[_Attachment] = field(default_factory=list)
+    deleted: bool = False
+    new_id: str | None = None
+    reconnected: builtins.list[_Attachment] = field(default_factory=list)
+
+
+class Ensurer:
+    """The ensure workflow over one :class:`NetworksAPI` (one engine)."""
+
+    def __init__(self, api: NetworksAPI) -> None:
+        self._api = api
+        self._url = api._engine.url
+        self._log = api._log
+
+    # -- entry points ------------------------------------------------------------------
+
+    async def ensure(self, spec: AnyNetworkSpec, on_drift: Drift) -> EnsureResult:
+        """See :meth:`NetworksAPI.ensure`."""
+        async with NAME_LOCKS.hold(self._url, spec.name):
+            return await self._converge(spec, on_drift, None)
+
+    async def ensure_many(
+        self, specs: Sequence[AnyNetworkSpec], on_drift: Drift, concurrency: int
+    ) -> tuple[EnsureResult, ...]:
+        """See :meth:`NetworksAPI.ensure_many`."""
+        by_name = _group_by_name(await self._api.list())
+        results: dict[str, EnsureResult] = {}
+
+        async def one(spec: AnyNetworkSpec) -> None:
+            async with NAME_LOCKS.hold(self._url, spec.name):
+                results[spec.name] = await self._converge(
+                    spec, on_drift, by_name.get(spec.name, [])
+                )
+
+        # Every spec is tried; the first failure is raised once the batch is done.
+        await run_bounded([partial(one, s) for s in specs], limit=concurrency)
+        return tuple(results[s.name] for s in specs)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    async def _converge(
+        self, spec: AnyNetworkSpec, on_drift: Drift, known: builtins.list[Network] | None
+    ) -> EnsureResult:
+        """Find or create the one network of ``spec.name``, against other writers."""
+        deadline = anyio.current_time() + _CONTENTION_TIMEOUT
+        contended = confirmed = False
+        attempt = 0
+        while True:
+            found = known if known is not None else await self._named(spec.name)
+            known = None
+            live = await self._live(spec, found)
+            if live and contended and not confirmed:
+                # Another writer is at work: let its create land before deciding.
+                confirmed = True
+                await anyio.sleep(_CONFIRM_DELAY)
+                continue
+            if live:
+                keeper = live[0] if len(live) == 1 else await self._resolve_duplicates(live)
+                return await self._existing(spec, keeper, on_drift)
+            await self._check_before_create(spec)
+            started = anyio.current_time()
+            try:
+                own_id = await self._api._send_create(spec)
+            except EngineAPIError as exc:
+                await self._another_writer(spec, exc)
+                contended = True
+                if anyio.current_time() > deadline:
+                    raise Conflict.refine(
+                        exc,
+                        f"network {spec.name}: other writers kept the name or subnet busy "
+                        f"for {_CONTENTION_TIMEOUT:.0f} s ({exc.explanation}); try again",
+                    ) from exc
+                await anyio.sleep(_BACKOFF[min(attempt, len(_BACKOFF) - 1)])
+                attempt += 1
+                continue
+            return await self._adopt_created(spec, own_id, anyio.current_time() - started, on_drift)
+
+    async def _named(self, name: str) -> builtins.list[Network]:
+        return builtins.list(await self._api.list(name=name))
+
+    async def _live(
+        self, spec: AnyNetworkSpec, found: builtins.list[Network]
+    ) -> builtins.list[Network]:
+        """The networks of the name that exist; for a swarm spec, only on a manager.
+
+        A swarm network that the swarm no longer has (a local copy on its way out) is
+        waited out, so that the name is free when ensure goes on to create.
+        """
+        if not swarm_spec(spec):
+            return found
+        if not any(n.swarm_record for n in found):
+            # Only a manager answers from the swarm's records; make sure this is one.
+            await self._require_manager(spec)
+        for delay in self._retire_delays():
+            retiring = [n for n in found if n.scope is NetworkScope.SWARM and not n.swarm_record]
+            live = [n for n in found if n not in retiring]
+            if not retiring or any(n.swarm_record for n in live):
+                return live
+            if delay is None:
+                ids = ", ".join(n.id for n in retiring)
+                raise Conflict(
+                    f"network {spec.name} ({ids}) was removed from the swarm but this "
+                    f"engine still holds its local copy after {_RETIRE_TIMEOUT:.0f} s "
+                    "(containers or tasks on it have not stopped); stop them, then ensure "
+                    "again",
+                    engine=self._url,
+                    status=409,
+                )
+            self._log.debug("network.retiring", network=spec.name, ids=[n.id for n in retiring])
+            await anyio.sleep(delay)
+            found = await self._named(spec.name)
+        return found  # pragma: no cover (the loop returns or raises)
+
+    @staticmethod
+    def _retire_delays() -> Iterable[float | None]:
+        waited = 0.0
+        while waited < _RETIRE_TIMEOUT:
+            yield 0.25
+            waited += 0.25
+        yield None
+
+    async def _require_manager(self, spec: AnyNetworkSpec) -> None:
+        """Refuse a swarm network on an engine that is not a swarm manager (nothing sent)."""
+        swarm = (await self._api._engine.info()).swarm
+        if swarm.is_manager:
+            return
+        if swarm.local_node_state.value == "active":
+            raise NotASwarmManager(
+                f"network {spec.name} is swarm-scoped ({spec.driver}): create and ensure it "
+                "on a swarm manager; this engine is a worker (a worker sees an attachable "
+                "overlay once a container here attaches to it)",
+                engine=self._url,
+                status=503,
+            )
+        raise NotInSwarm(
+            f"network {spec.name} is swarm-scoped ({spec.driver}) and this engine is in no "
+            "active swarm; init or join one, then ensure it on a manager",
+            engine=self._url,
+            status=503,
+        )
+
+    async def _check_before_create(self, spec: AnyNetworkSpec) -> None:
+        """A swarm network's pools must not overlap another swarm network's.
+
+        A manager accepts such a create and then never allocates the network; a
+        bridge's overlap the engine refuses by itself.
+        """
+        if not swarm_spec(spec) or not spec.pools:
+            return
+        others = [
+            n
+            for n in await self._api.list()
+            if n.scope is NetworkScope.SWARM and n.name != spec.name
+        ]
+        clashes = overlaps(spec, others)
+        if clashes:
+            raise Conflict(
+                f"network {spec.name}: its subnet overlaps another swarm network's: "
+                f"{'; '.join(clashes)}; pick a free subnet (nothing was created)",
+                engine=self._url,
+                status=409,
+            )
+
+    async def _another_writer(self, spec: AnyNetworkSpec, exc: EngineAPIError) -> None:
+        """Return when ``exc`` means another writer of the name got there first; else raise."""
+        if _name_taken(exc):
+            return
+        if "overlaps" in exc.explanation:
+            everyone = await self._api.list()
+            same_name = [n for n in everyone if n.name == spec.name]
+            if overlaps(spec, same_name):
+                return
+            clashes = overlaps(spec, [n for n in everyone if n.name != spec.name])
+            if clashes:
+                raise Conflict.refine(
+                    exc,
+                    f"network {spec.name}: its subnet overlaps another network's: "
+                    f"{'; '.join(clashes)}; pick a free subnet",
+                ) from exc
+            return  # held by a create still in flight: most likely one of the name
+        raise await self._api._create_error(spec, exc) from exc
+
+    async def _adopt_created(
+        self, spec: AnyNetworkSpec, own_id: str, took: float, on_drift: Drift
+    ) -> EnsureResult:
+        """Decide, after our create, whether ours is the network of the name."""
+        if swarm_spec(spec):
+            await self._verify_allocated(spec, own_id)
+        else:
+            # A create that started before ours may land just after it: give it the
+            # time ours took before looking for the oldest.
+            await anyio.sleep(min(max(took, 0.05), 1.0))
+        live = await self._live(spec, await self._named(spec.name))
+        if not live:
+            # Ours was removed (another writer resolved duplicates): start over.
+            return await self._converge(spec, on_drift, None)
+        keeper = live[0] if len(live) == 1 else await self._resolve_duplicates(live)
+        if keeper.id != own_id:
+            self._log.info("network.create_superseded", network=spec.name, kept=keeper.id)
+            return await self._existing(spec, keeper, on_drift)
+        return EnsureResult(
+            network=await self.settle(await self._api.get(own_id)),
+            outcome=EnsureOutcome.CREATED,
+            diff=NetworkDiff(network=spec.name),
+        )
+
+    async def _verify_allocated(self, spec: AnyNetworkSpec, network_id: str) -> None:
+        """A swarm network the manager could not allocate is removed and refused."""
+        try:
+            network = await self.settle(await self._api.get(network_id))
+        except NetworkNotFound:
+            return  # removed by another writer; the caller reads the name again
+        if not pending(network):
+            return
+        clashes = overlaps(
+            spec,
+            [
+                n
+                for n in await self._api.list()
+                if n.scope is NetworkScope.SWARM and n.id != network_id
+            ],
+        )
+        await self._api._delete(network)
+        detail = (
+            f"its subnet overlaps another swarm network's: {'; '.join(clashes)}; pick a free subnet"
+            if clashes
+            else "the swarm did not allocate it (no driver state, no pools) within 5 s"
+        )
+        raise Conflict(
+            f"network {spec.name}: {detail}; the network was removed again",
+            engine=self._url,
+            status=409,
+        )
+
+    # -- duplicates and settling -------------------------------------------------------
+
+    async def _resolve_duplicates(self, networks: Sequence[Network]) -> Network:
+        """Keep the oldest of same-named networks; remove the others if unused."""
+        ordered = sorted(networks, key=lambda n: (n.created or _EPOCH, n.id))
+        keeper, extras = ordered[0], ordered[1:]
+        busy: builtins.list[str] = []
+        for extra in extras:
+            try:
+                current = await self._api.get(extra.id)
+                if current.container_ids:
+                    busy.append(extra.id)
+                    continue
+                await self._api._delete(current)
+            except NetworkNotFound:
+                continue  # another resolver removed it first
+            self._log.warning(
+                "network.duplicate_removed", network=keeper.name, kept=keeper.id, removed=extra.id
+            )
+        if busy:
+            ids = (keeper.id, *busy)
+            raise AmbiguousNetwork(
+                f"{len(ids)} networks are named {keeper.name!r} and the newer ones have "
+                f"containers attached: {', '.join(ids)}; move them to {keeper.id} and "
+                "remove the others",
+                ids=ids,
+                engine=self._url,
+                status=409,
+            )
+        return keeper
+
+    async def settle(self, network: Network) -> Network:
+        """Wait (briefly) until the swarm has allocated a just-created network.
+
+        Until its allocator has run, a swarm network reads back with no driver and no
+        pools; comparing it then would report drift that is not there.
+        """
+        for delay in SETTLE_DELAYS:
+            if not pending(network):
+                break
+            await anyio.sleep(delay)
+            network = await self._api.get(network.id)
+        return network
+
+    # -- an existing network -----------------------------------------------------------
+
+    async def _existing(
+        self, spec: AnyNetworkSpec, existing: Network, on_drift: Drift
+    ) -> EnsureResult:
+        existing = await self.settle(existing)
+        changes = diff(spec, existing)
+        if not changes:
+            return EnsureResult(network=existing, outcome=EnsureOutcome.UNCHANGED, diff=changes)
+        log = self._log.bind(network=spec.name)
+        if on_drift is Drift.LEAVE:
+            log.warning("network.drifted", fields=list(changes.fields))
+            return EnsureResult(network=existing, outcome=EnsureOutcome.DRIFTED, diff=changes)
+        if on_drift is Drift.RAISE:
+            raise DriftDetected(
+                f"{changes}; pass on_drift=Drift.RECREATE to replace it, or Drift.LEAVE to keep it",
+                diff=changes,
+                engine=self._url,
+            )
+        network = await self._recreate(spec, existing)
+        log.info("network.recreated", fields=list(changes.fields), id=network.id)
+        return EnsureResult(network=network, outcome=EnsureOutcome.RECREATED, diff=changes)
+
+    # -- recreate ----------------------------------------------------------------------
+
+    async def _recreate(self, spec: AnyNetworkSpec, existing: Network) -> Network:
+        """Replace ``existing`` with a network of ``spec``, reconnecting its containers.
+
+        Everything that would stop it half-way is checked before the first write; a
+        failure after it puts back what was changed.
+        """
+        current = await self._api.get(existing.id)
+        if current.scope is NetworkScope.SWARM:
+            await self._refuse_if_used_elsewhere(current)
+        clashes = overlaps(spec, [n for n in await self._api.list() if n.name != spec.name])
+        if clashes:
+            raise Conflict(
+                f"network {spec.name} cannot be recreated: its new subnet overlaps another "
+                f"network's: {'; '.join(clashes)}; nothing was changed",
+                engine=self._url,
+                status=409,
+            )
+        attachments: builtins.list[_Attachment] = []
+        for container_id in current.container_ids:
+            endpoint = await self._api._endpoint_of(container_id, current)
+            if endpoint is not None:
+                attachments.append(
+                    _Attachment(
+                        container_id=container_id,
+                        name=endpoint.container_name or short_id(container_id),
+                        original=_original_config(current.name, endpoint),
+                        renewed=_reattach_config(spec, endpoint),
+                    )
+                )
+        progress = _Progress()
+        try:
+            for attachment in attachments:
+                await self._api.disconnect(current.id, attachment.container_id, force=True)
+                progress.disconnected.append(attachment)
+            await self._api._delete(current)
+            progress.deleted = True
+            progress.new_id = await self._api._send_create(spec)
+            # A swarm network takes connects only once the swarm has allocated it.
+            network = await self.settle(await self._api.get(progress.new_id))
+            for attachment in attachments:
+                await self._api._connect(
+                    attachment.container_id,
+                    attachment.renewed.model_copy(update={"network": progress.new_id}),
+                )
+                progress.reconnected.append(attachment)
+        except SwarmnetError as exc:
+            restored = await self._roll_back(current, progress)
+            cls = type(exc) if isinstance(exc, EngineAPIError) else EngineAPIError
+            message = f"recreating network {spec.name} failed ({exc}); {restored}"
+            if isinstance(exc, EngineAPIError):
+                raise cls.refine(exc, message) from exc
+            raise EngineAPIError(message, engine=self._url) from exc
+        return await self._api.get(network.id) if attachments else network
+
+    async def _refuse_if_used_elsewhere(self, network: Network) -> None:
+        """Refuse (nothing changed) a recreate of a swarm network used beyond this engine.
+
+        This engine can take its own containers off and put them back; services and
+        containers on other nodes it cannot. Sources: the services that name the
+        network, and the verbose inspect's view of every endpoint in the cluster.
+        """
+        users = await self._api._cluster_users(network)
+        if users:
+            raise NetworkInUse(
+                f"network {network.name} cannot be recreated from this engine: it is in "
+                f"use beyond it by {'; '.join(users)}; nothing was changed. Remove those "
+                "(or move them to another network) first",
+                containers=tuple(users),
+                engine=self._url,
+                status=409,
+            )
+
+    async def _roll_back(self, old: Network, progress: _Progress) -> str:
+        """Undo a recreate's changes, newest first; say what was restored."""
+        problems: builtins.list[str] = []
+        target = old.id
+        if progress.new_id is not None:
+            for attachment in progress.reconnected:
+                try:
+                    await self._api.disconnect(progress.new_id, attachment.container_id, force=True)
+                except SwarmnetError as exc:
+                    problems.append(f"disconnecting {attachment.name} from the new network: {exc}")
+            try:
+                await self._api._delete(await self._api.get(progress.new_id))
+            except NetworkNotFound:
+                pass
+            except SwarmnetError as exc:
+                problems.append(f"removing the new network: {exc}")
+        if progress.deleted:
+            try:
+                target = await self._api._send_body(old.name, _create_body_of(old))
+                await self.settle(await self._api.get(target))
+            except SwarmnetError as exc:
+                problems.append(f"re-creating the old network: {exc}")
+                return "could not restore it: " + "; ".join(problems)
+        for attachment in progress.disconnected:
+            try:
+                await self._api._connect(
+                    attachment.container_id,
+                    attachment.original.model_copy(update={"network": target}),
+                )
+            except SwarmnetError as exc:
+                problems.append(f"reconnecting {attachment.name}: {exc}")
+        if problems:
+            return "restored it only in part: " + "; ".join(problems)
+        again = f" (now {target})" if target != old.id else ""
+        return (
+            f"restored network {old.name} as it was{again} with "
+            f"{len(progress.disconnected)} container(s) reconnected"
+        )
+
+
+def _reattach_config(spec: AnyNetworkSpec, endpoint: Endpoint) -> EndpointConfig:
+    # A static address survives only if the new pools still hold it; with pools left
+    # to the engine the subnet may change, so the engine picks a new address.
+    def fits(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
+        return address is not None and any(
+            address.version == pool.version and address in pool.subnet for pool in spec.pools
+        )
+
+    return EndpointConfig(
+        network=spec.name,
+        aliases=endpoint.aliases,
+        links=endpoint.links,
+        ipv4=endpoint.requested_ipv4 if fits(endpoint.requested_ipv4) else None,
+        ipv6=endpoint.requested_ipv6 if fits(endpoint.requested_ipv6) else None,
+    )
+
+
+def _original_config(network: str, endpoint: Endpoint) -> EndpointConfig:
+    return EndpointConfig(
+        network=network,
+        aliases=endpoint.aliases,
+        links=endpoint.links,
+        ipv4=endpoint.requested_ipv4,
+        ipv6=endpoint.requested_ipv6,
+    )
+
+
+def _create_body_of(network: Network) -> dict[str, Any]:
+    """A create body that makes ``network`` again, as the engine reports it now."""
+    pools: builtins.list[dict[str, Any]] = []
+    for pool in network.ipam.config:
+        if pool.subnet is None:
+            continue
+        body: dict[str, Any] = {"Subnet": str(pool.subnet)}
+        if pool.gateway is not None:
+            body["Gateway"] = str(pool.gateway)
+        if pool.ip_range is not None:
+            body["IPRange"] = str(pool.ip_range)
+        if pool.aux_addresses:
+            body["AuxiliaryAddresses"] = dict(pool.aux_addresses)
+        pools.append(body)
+    created: dict[str, Any] = {
+        "Name": network.name,
+        "CheckDuplicate": True,
+        "Driver": network.driver,
+        "EnableIPv6": network.enable_ipv6,
+        "IPAM": {
+            "Driver": network.ipam.driver or "default",
+            "Config": pools,
+            "Options": dict(network.ipam.options),
+        },
+        "Internal": network.internal,
+        "Attachable": network.attachable,
+        "Options": dict(network.options),
+        "Labels": dict(network.labels),
+    }
+    if network.scope is NetworkScope.SWARM and network.driver != "overlay":
+        created["Scope"] = "swarm"
+    if network.config_only:
+        created["ConfigOnly"] = True
+    if network.config_from:
+        created["ConfigFrom"] = {"Network": network.config_from}
+        del created["IPAM"], created["Options"]
+    return created
+
+
+def describe_cluster_users(
+    network: Network,
+    services: Iterable[Mapping[str, Any]],
+    local_node_ip: str,
+    node_names: Mapping[str, str],
+) -> builtins.list[str]:
+    """What uses ``network`` beyond this engine: services naming it, endpoints elsewhere.
+
+    ``services`` are ``GET /services`` entries; ``network`` should be a verbose
+    inspect (its ``services`` map has every endpoint the cluster gossips, with the
+    node's address as ``Host IP``); ``node_names`` maps node addresses to hostnames.
+    """
+    users: dict[str, None] = {}
+    for service in services:
+        spec = service.get("Spec") or {}
+        targets = [
+            str(n.get("Target", ""))
+            for n in [
+                *((spec.get("TaskTemplate") or {}).get("Networks") or ()),
+                *(spec.get("Networks") or ()),
+            ]
+        ]
+        if network.id in targets or network.name in targets:
+            users.setdefault(f"service {(spec.get('Name') or service.get('ID', '?'))}", None)
+    for service_name, info in network.services.items():
+        for task in info.tasks:
+            host = task.info.get("Host IP", "")
+            if not host or host == local_node_ip:
+                continue
+            where = node_names.get(host, host)
+            if service_name:
+                users.setdefault(f"service {service_name}", None)
+                users.setdefault(f"task {task.name} on {where}", None)
+            else:
+                users.setdefault(f"container {task.name} on {where}", None)
+    return builtins.list(users)
