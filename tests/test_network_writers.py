@@ -57,16 +57,16 @@ def _write(host: str, spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def _writer_loop(
     barrier: multiprocessing.synchronize.Barrier,
-    jobs: multiprocessing.Queue[tuple[str, dict[str, Any]] | None],
-    results: multiprocessing.Queue[dict[str, Any]],
+    jobs: multiprocessing.Queue[tuple[int, str, dict[str, Any]] | None],
+    results: multiprocessing.Queue[tuple[int, dict[str, Any]]],
 ) -> None:
     while (job := jobs.get()) is not None:
-        host, spec = job
+        index, host, spec = job
         barrier.wait()
         try:
-            results.put(_write(host, spec))
+            results.put((index, _write(host, spec)))
         except Exception as exc:  # anything else is a finding too: report, don't hang
-            results.put({"error": type(exc).__name__, "message": str(exc)})
+            results.put((index, {"error": type(exc).__name__, "message": str(exc)}))
 
 
 @dataclass
@@ -74,30 +74,31 @@ class Writers:
     """``WRITERS`` forked processes that run one ensure each per round, all at once."""
 
     barrier: multiprocessing.synchronize.Barrier
-    jobs: list[multiprocessing.Queue[tuple[str, dict[str, Any]] | None]]
-    results: multiprocessing.Queue[dict[str, Any]]
+    jobs: list[multiprocessing.Queue[tuple[int, str, dict[str, Any]] | None]]
+    results: multiprocessing.Queue[tuple[int, dict[str, Any]]]
 
     def round(self, host: str, specs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Writer ``i`` ensures ``specs[i % len(specs)]``; returns what each got, in order."""
         for i, jobs in enumerate(self.jobs):
-            jobs.put((host, dict(specs[i % len(specs)])))
-        out: list[dict[str, Any]] = []
+            jobs.put((i, host, dict(specs[i % len(specs)])))
+        out: dict[int, dict[str, Any]] = {}
         for _ in self.jobs:
             try:
-                out.append(self.results.get(timeout=ROUND_TIMEOUT))
+                index, answer = self.results.get(timeout=ROUND_TIMEOUT)
             except queue.Empty:
                 pytest.fail(f"a writer gave no answer within {ROUND_TIMEOUT} s")
-        return out
+            out[index] = answer
+        return [out[i] for i in range(len(self.jobs))]
 
 
 @pytest.fixture(scope="module")
 def writers() -> Iterator[Writers]:
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(WRITERS)
-    jobs: list[multiprocessing.Queue[tuple[str, dict[str, Any]] | None]] = [
+    jobs: list[multiprocessing.Queue[tuple[int, str, dict[str, Any]] | None]] = [
         context.Queue() for _ in range(WRITERS)
     ]
-    results: multiprocessing.Queue[dict[str, Any]] = context.Queue()
+    results: multiprocessing.Queue[tuple[int, dict[str, Any]]] = context.Queue()
     processes = [
         context.Process(target=_writer_loop, args=(barrier, jobs[i], results), daemon=True)
         for i in range(WRITERS)
@@ -166,6 +167,7 @@ def test_twenty_processes_ensuring_one_spec_share_one_network_and_one_created(
         for i in range(rounds):
             spec = {**base, "name": f"{prefix}{i}"}
             _assert_one_spec_round(host, spec, writers.round(host, [spec]))
+            _clean(host, spec["name"])
     finally:
         _clean(host, prefix)
 
@@ -195,5 +197,6 @@ def test_twenty_processes_with_two_specs_of_one_name_never_take_the_others_netwo
                     assert answer.get("error") == "DriftDetected", answer
                     assert f"wanted {wanted}, found {winner}" in answer["message"]
             assert created == 1
+            _clean(host, name)
     finally:
         _clean(host, prefix)

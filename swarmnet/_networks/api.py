@@ -18,8 +18,11 @@ import builtins
 import ipaddress
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import TypeAdapter
 
 from swarmnet._core.errors import (
     AmbiguousNetwork,
@@ -62,6 +65,7 @@ if TYPE_CHECKING:
 _log = get_logger("swarmnet.networks")
 
 SpecInput = AnyNetworkSpec | Mapping[str, Any]
+_TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
 
 
 class NetworksAPI:
@@ -502,6 +506,11 @@ class NetworksAPI:
                 ) from exc
             raise
         self._log.info("network.removed", network=network.name, id=network.id)
+
+    async def _engine_time(self) -> datetime:
+        """The engine's clock now (``/info``'s ``SystemTime``), to compare creation times."""
+        payload = await self._engine._request("GET", "info")
+        return _TIME.validate_python(payload.get("SystemTime"))
 
     async def _cluster_users(self, network: Network) -> builtins.list[str]:
         """What uses a swarm network beyond this engine (services, other nodes' endpoints)."""

@@ -15,11 +15,16 @@ race each other. What each of them sees, and what ensure makes of it:
   is attached. A writer whose own network was not kept reports ``unchanged`` with
   the kept one, or ``DriftDetected`` when the kept one differs from its spec.
 
-A writer that met another one reads once more after a pause, so that a create still
-in flight is seen before anything is decided. On a manager, a swarm network that the
-swarm has removed stays listed until its last local endpoint is gone (tasks stop
-within their grace period); such a copy is not an existing network: ensure waits
-for it to go, then creates.
+A create stamps its network's creation time when it starts but shows the network only
+when it ends, so a writer that met another one, or created one itself, decides only
+once the oldest network it sees has existed for twice the time a create takes (at
+least a second) on the engine's clock: an older one still being created has shown up
+by then. (A swarm network needs no such
+wait: the swarm refuses a second network of a name by itself.)
+
+On a manager, a swarm network that the swarm has removed stays listed until its last
+local endpoint is gone (tasks stop within their grace period); such a copy is not an
+existing network: ensure waits for it to go, then creates.
 """
 
 from __future__ import annotations
@@ -67,11 +72,33 @@ SETTLE_DELAYS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 2.0)
 # 250 ms of the engine's time, and the engine runs them one after another).
 _CONTENTION_TIMEOUT = 20.0
 _BACKOFF = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
-# The pause before a writer that met another one reads again.
-_CONFIRM_DELAY = 0.3
+# How long a local network must have existed before a writer that met another one (or
+# created one itself) takes the oldest it sees as final: longer than a create takes,
+# queue included, on a busy engine.
+_SETTLED_AFTER = 1.0
+_SETTLED_MAX = 10.0
 # How long a removed swarm network may keep its local copy: tasks stop within their
 # grace period (10 s by default) and the engine then drops the copy.
 _RETIRE_TIMEOUT = 30.0
+
+
+class _SettledNetworks:
+    """Networks this process has already seen past their settling window (bounded)."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._seen: dict[tuple[str, str], None] = {}
+
+    def has(self, engine: str, network_id: str) -> bool:
+        return (engine, network_id) in self._seen
+
+    def add(self, engine: str, network_id: str) -> None:
+        self._seen[(engine, network_id)] = None
+        while len(self._seen) > self._size:
+            del self._seen[next(iter(self._seen))]
+
+
+_SETTLED = _SettledNetworks()
 
 
 class NameLocks:
@@ -150,6 +177,10 @@ def overlaps(spec: AnyNetworkSpec, networks: Iterable[Network]) -> builtins.list
     return clashes
 
 
+def _age_key(network: Network) -> tuple[datetime, str]:
+    return (network.created or _EPOCH, network.id)
+
+
 def _name_taken(exc: EngineAPIError) -> bool:
     text = exc.explanation
     return "already exists" in text or "name conflicts with an existing object" in text
@@ -221,20 +252,40 @@ class Ensurer:
     ) -> EnsureResult:
         """Find or create the one network of ``spec.name``, against other writers."""
         deadline = anyio.current_time() + _CONTENTION_TIMEOUT
-        contended = confirmed = False
+        contended = False
+        own_id: str | None = None
+        # How long a create takes on this engine now (queue included), as far as seen.
+        create_time = 0.0
         attempt = 0
         while True:
             found = known if known is not None else await self._named(spec.name)
             known = None
             live = await self._live(spec, found)
-            if live and contended and not confirmed:
-                # Another writer is at work: let its create land before deciding.
-                confirmed = True
-                await anyio.sleep(_CONFIRM_DELAY)
-                continue
             if live:
-                keeper = live[0] if len(live) == 1 else await self._resolve_duplicates(live)
+                oldest = min(live, key=_age_key)
+                if not swarm_spec(spec) and not self._known_settled(oldest):
+                    # Another writer may still be creating an older one: wait until
+                    # the oldest we see has been there long enough, then read again.
+                    wait, create_time = await self._until_settled(
+                        oldest, create_time, contended=contended or own_id is not None
+                    )
+                    if wait > 0:
+                        await anyio.sleep(wait)
+                        continue
+                    _SETTLED.add(self._url, oldest.id)
+                keeper = oldest if len(live) == 1 else await self._resolve_duplicates(live)
+                if own_id is not None and keeper.id == own_id:
+                    return EnsureResult(
+                        network=await self.settle(await self._api.get(own_id)),
+                        outcome=EnsureOutcome.CREATED,
+                        diff=NetworkDiff(network=spec.name),
+                    )
+                if own_id is not None:
+                    self._log.info("network.create_superseded", network=spec.name, kept=keeper.id)
                 return await self._existing(spec, keeper, on_drift)
+            # Nothing of the name (any network of ours was removed by another writer
+            # that kept an older one, which has since gone too): create.
+            own_id = None
             await self._check_before_create(spec)
             started = anyio.current_time()
             try:
@@ -251,7 +302,42 @@ class Ensurer:
                 await anyio.sleep(_BACKOFF[min(attempt, len(_BACKOFF) - 1)])
                 attempt += 1
                 continue
-            return await self._adopt_created(spec, own_id, anyio.current_time() - started, on_drift)
+            create_time = max(create_time, anyio.current_time() - started)
+            if swarm_spec(spec):
+                await self._verify_allocated(spec, own_id)
+
+    def _known_settled(self, oldest: Network) -> bool:
+        """True when ``oldest`` is surely past the settling window, without asking."""
+        if _SETTLED.has(self._url, oldest.id):
+            return True
+        if oldest.created is None:
+            return True
+        # The engine's clock may differ from ours; a minute is ample room for that.
+        age = (datetime.now(timezone.utc) - oldest.created).total_seconds()
+        return age > _SETTLED_MAX + 60.0
+
+    async def _until_settled(
+        self, oldest: Network, create_time: float, *, contended: bool
+    ) -> tuple[float, float]:
+        """Seconds to wait until ``oldest`` can be taken as the oldest there is.
+
+        A create stamps its network's creation time when it starts and shows the
+        network only when it ends (a bridge: after its iptables work, queued behind
+        other creates, on this engine and others on the host). A network older than
+        ``oldest`` that is still being created shows up within about one create time
+        of ``oldest``'s; the wait lasts twice the longest create time seen (our own,
+        or ``oldest``'s age when first seen), and at least ``_SETTLED_AFTER``.
+
+        Returns the wait and the create time estimate to carry on with.
+        """
+        if oldest.created is None:
+            return 0.0, create_time
+        age = (await self._api._engine_time() - oldest.created).total_seconds()
+        if create_time == 0.0 and contended:
+            # Met at once after it appeared: its age is about its create time.
+            create_time = min(max(age, 0.0), _SETTLED_MAX / 2)
+        window = min(max(_SETTLED_AFTER, 2 * create_time), _SETTLED_MAX)
+        return max(window - age, 0.0), create_time
 
     async def _named(self, name: str) -> builtins.list[Network]:
         return builtins.list(await self._api.list(name=name))
@@ -358,30 +444,6 @@ class Ensurer:
             return  # held by a create still in flight: most likely one of the name
         raise await self._api._create_error(spec, exc) from exc
 
-    async def _adopt_created(
-        self, spec: AnyNetworkSpec, own_id: str, took: float, on_drift: Drift
-    ) -> EnsureResult:
-        """Decide, after our create, whether ours is the network of the name."""
-        if swarm_spec(spec):
-            await self._verify_allocated(spec, own_id)
-        else:
-            # A create that started before ours may land just after it: give it the
-            # time ours took before looking for the oldest.
-            await anyio.sleep(min(max(took, 0.05), 1.0))
-        live = await self._live(spec, await self._named(spec.name))
-        if not live:
-            # Ours was removed (another writer resolved duplicates): start over.
-            return await self._converge(spec, on_drift, None)
-        keeper = live[0] if len(live) == 1 else await self._resolve_duplicates(live)
-        if keeper.id != own_id:
-            self._log.info("network.create_superseded", network=spec.name, kept=keeper.id)
-            return await self._existing(spec, keeper, on_drift)
-        return EnsureResult(
-            network=await self.settle(await self._api.get(own_id)),
-            outcome=EnsureOutcome.CREATED,
-            diff=NetworkDiff(network=spec.name),
-        )
-
     async def _verify_allocated(self, spec: AnyNetworkSpec, network_id: str) -> None:
         """A swarm network the manager could not allocate is removed and refused."""
         try:
@@ -414,7 +476,7 @@ class Ensurer:
 
     async def _resolve_duplicates(self, networks: Sequence[Network]) -> Network:
         """Keep the oldest of same-named networks; remove the others if unused."""
-        ordered = sorted(networks, key=lambda n: (n.created or _EPOCH, n.id))
+        ordered = sorted(networks, key=_age_key)
         keeper, extras = ordered[0], ordered[1:]
         busy: builtins.list[str] = []
         for extra in extras:
