@@ -36,7 +36,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import anyio
 
@@ -220,6 +220,7 @@ class Ensurer:
         self._api = api
         self._url = api._engine.url
         self._log = api._log
+        self._is_manager = False
 
     # -- entry points ------------------------------------------------------------------
 
@@ -234,23 +235,92 @@ class Ensurer:
         """See :meth:`NetworksAPI.ensure_many`."""
         by_name = _group_by_name(await self._api.list())
         results: dict[str, EnsureResult] = {}
+        created: dict[str, tuple[AnyNetworkSpec, str]] = {}
 
         async def one(spec: AnyNetworkSpec) -> None:
             async with NAME_LOCKS.hold(self._url, spec.name):
-                results[spec.name] = await self._converge(
-                    spec, on_drift, by_name.get(spec.name, [])
+                result = await self._converge(
+                    spec, on_drift, by_name.get(spec.name, []), verify=False
                 )
+            if isinstance(result, str):
+                created[spec.name] = (spec, result)
+            else:
+                results[spec.name] = result
 
         # Every spec is tried; the first failure is raised once the batch is done.
-        await run_bounded([partial(one, s) for s in specs], limit=concurrency)
+        failure: SwarmnetError | None = None
+        try:
+            await run_bounded([partial(one, s) for s in specs], limit=concurrency)
+        except SwarmnetError as exc:
+            failure = exc
+        if created:
+            # The swarm networks created: read them back together, once allocated.
+            listed = await self._list_settled({network_id for _, network_id in created.values()})
+            for name, (spec, network_id) in created.items():
+                network = listed.get(network_id)
+                try:
+                    if network is None or pending(network):
+                        network = await self._verify_allocated(spec, network_id)
+                    if network is None:
+                        results[name] = await self.ensure(spec, on_drift)
+                        continue
+                except SwarmnetError as exc:
+                    failure = failure or exc
+                    continue
+                results[name] = EnsureResult(
+                    network=network,
+                    outcome=EnsureOutcome.CREATED,
+                    diff=NetworkDiff(network=name),
+                )
+        if failure is not None:
+            raise failure
         return tuple(results[s.name] for s in specs)
+
+    async def _list_settled(self, ids: set[str]) -> dict[str, Network]:
+        """List once, and again only while some of ``ids`` are not allocated yet."""
+        listed = {n.id: n for n in await self._api.list()}
+        for delay in SETTLE_DELAYS:
+            if not any(pending(listed[i]) for i in ids if i in listed):
+                break
+            await anyio.sleep(delay)
+            listed = {n.id: n for n in await self._api.list()}
+        return listed
 
     # -- the loop ----------------------------------------------------------------------
 
+    @overload
     async def _converge(
-        self, spec: AnyNetworkSpec, on_drift: Drift, known: builtins.list[Network] | None
-    ) -> EnsureResult:
-        """Find or create the one network of ``spec.name``, against other writers."""
+        self,
+        spec: AnyNetworkSpec,
+        on_drift: Drift,
+        known: builtins.list[Network] | None,
+        *,
+        verify: Literal[True] = True,
+    ) -> EnsureResult: ...
+
+    @overload
+    async def _converge(
+        self,
+        spec: AnyNetworkSpec,
+        on_drift: Drift,
+        known: builtins.list[Network] | None,
+        *,
+        verify: bool,
+    ) -> EnsureResult | str: ...
+
+    async def _converge(
+        self,
+        spec: AnyNetworkSpec,
+        on_drift: Drift,
+        known: builtins.list[Network] | None,
+        *,
+        verify: bool = True,
+    ) -> EnsureResult | str:
+        """Find or create the one network of ``spec.name``, against other writers.
+
+        With ``verify`` False, a swarm network this call created is returned as its
+        id, unread, for the caller to read back with others (:meth:`ensure_many`).
+        """
         deadline = anyio.current_time() + _CONTENTION_TIMEOUT
         contended = False
         own_id: str | None = None
@@ -304,7 +374,16 @@ class Ensurer:
                 continue
             create_time = max(create_time, anyio.current_time() - started)
             if swarm_spec(spec):
-                await self._verify_allocated(spec, own_id)
+                # The swarm keeps names unique by itself: ours is the network of the name.
+                if not verify:
+                    return own_id
+                network = await self._verify_allocated(spec, own_id)
+                if network is not None:
+                    return EnsureResult(
+                        network=network,
+                        outcome=EnsureOutcome.CREATED,
+                        diff=NetworkDiff(network=spec.name),
+                    )
 
     def _known_settled(self, oldest: Network) -> bool:
         """True when ``oldest`` is surely past the settling window, without asking."""
@@ -385,8 +464,11 @@ class Ensurer:
 
     async def _require_manager(self, spec: AnyNetworkSpec) -> None:
         """Refuse a swarm network on an engine that is not a swarm manager (nothing sent)."""
+        if self._is_manager:
+            return
         swarm = (await self._api._engine.info()).swarm
         if swarm.is_manager:
+            self._is_manager = True
             return
         if swarm.local_node_state.value == "active":
             raise NotASwarmManager(
@@ -444,14 +526,17 @@ class Ensurer:
             return  # held by a create still in flight: most likely one of the name
         raise await self._api._create_error(spec, exc) from exc
 
-    async def _verify_allocated(self, spec: AnyNetworkSpec, network_id: str) -> None:
-        """A swarm network the manager could not allocate is removed and refused."""
+    async def _verify_allocated(self, spec: AnyNetworkSpec, network_id: str) -> Network | None:
+        """The swarm network created, once allocated; one that cannot be is removed, refused.
+
+        None when it is gone already (removed by someone else): read the name again.
+        """
         try:
             network = await self.settle(await self._api.get(network_id))
         except NetworkNotFound:
-            return  # removed by another writer; the caller reads the name again
+            return None
         if not pending(network):
-            return
+            return network
         clashes = overlaps(
             spec,
             [
