@@ -482,3 +482,32 @@ def test_pools_that_match_only_report_their_own_fields() -> None:
     ]
     unchanged = swarmnet.BridgeSpec(name="app", labels={"team": "a"}, mtu=1500)
     assert not diff(unchanged, network)
+
+
+def test_a_managers_swarm_record_is_told_from_a_local_copy_left_after_removal() -> None:
+    # GET /networks on a 20.10 manager, recorded: the overlay "app" while the swarm has
+    # it, then after its removal while its tasks still stop (the local copy).
+    record = {
+        "Name": "app",
+        "Id": "w94nmdpzsee53w6bvm6sftegt",
+        "Created": "2026-12-01T00:14:43.395977851Z",
+        "Scope": "swarm",
+        "Driver": "overlay",
+        "IPAM": {"Driver": "default", "Options": None, "Config": [{"Subnet": "10.0.3.0/24"}]},
+        "Containers": None,
+        "Options": {"com.docker.network.driver.overlay.vxlanid_list": "4099"},
+        "Labels": None,
+    }
+    leftover = {
+        **record,
+        "Created": "2026-12-01T00:14:43.596986142Z",
+        "Containers": {},
+        "Labels": {},
+        "Peers": [{"Name": "ebb669aa8851", "IP": "198.19.17.2"}],
+    }
+    assert swarmnet.Network.model_validate(record).swarm_record is True
+    assert swarmnet.Network.model_validate(leftover).swarm_record is False
+    assert swarmnet.Network.model_validate(RECORDED_BRIDGE).swarm_record is False
+    # A model read back from its own dump keeps what it was.
+    network = swarmnet.Network.model_validate(record)
+    assert swarmnet.Network.model_validate(network.model_dump(by_alias=True)).swarm_record

@@ -196,6 +196,7 @@ class Network(EngineModel):
         if (
             isinstance(data, dict)
             and "swarm_record" not in data
+            and "SwarmRecord" not in data
             and data.get("Scope") == "swarm"
             and "Containers" in data
             and data["Containers"] is None
