@@ -32,6 +32,7 @@ from swarmnet._core.errors import (
     InvalidSpec,
     NetworkInUse,
     NetworkNotFound,
+    NotASwarmManager,
     NotFound,
 )
 from swarmnet._core.filters import label_filter
@@ -83,6 +84,8 @@ class NetworksAPI:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._log = _log.bind(engine=engine.name)
+        # Until when (anyio clock) this engine is known to be a swarm manager.
+        self._manager_until = float("-inf")
 
     # -- reading -----------------------------------------------------------------------
 
@@ -467,6 +470,12 @@ class NetworksAPI:
                 exc,
                 f"network {spec.name}: its subnet overlaps another network's: {detail}; "
                 "pick a free subnet",
+            )
+        if exc.status == 403 and "worker node" in text:
+            return NotASwarmManager.refine(
+                exc,
+                f"network {spec.name} is swarm-scoped: create it on a swarm manager; this "
+                "engine is a worker",
             )
         missing = self._missing_plugin(spec, text)
         if missing is not None:

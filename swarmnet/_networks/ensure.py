@@ -77,6 +77,8 @@ _BACKOFF = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 # queue included, on a busy engine.
 _SETTLED_AFTER = 1.0
 _SETTLED_MAX = 10.0
+# How long a check that this engine is a swarm manager holds.
+_MANAGER_TTL = 10.0
 # How long a removed swarm network may keep its local copy: tasks stop within their
 # grace period (10 s by default) and the engine then drops the copy.
 _RETIRE_TIMEOUT = 30.0
@@ -220,7 +222,6 @@ class Ensurer:
         self._api = api
         self._url = api._engine.url
         self._log = api._log
-        self._is_manager = False
 
     # -- entry points ------------------------------------------------------------------
 
@@ -464,11 +465,13 @@ class Ensurer:
 
     async def _require_manager(self, spec: AnyNetworkSpec) -> None:
         """Refuse a swarm network on an engine that is not a swarm manager (nothing sent)."""
-        if self._is_manager:
+        if anyio.current_time() < self._api._manager_until:
             return
         swarm = (await self._api._engine.info()).swarm
         if swarm.is_manager:
-            self._is_manager = True
+            # Roles change rarely; a demotion within this time meets the engine's own
+            # refusal, mapped to the same error.
+            self._api._manager_until = anyio.current_time() + _MANAGER_TTL
             return
         if swarm.local_node_state.value == "active":
             raise NotASwarmManager(
