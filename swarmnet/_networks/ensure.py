@@ -18,7 +18,7 @@ race each other. What each of them sees, and what ensure makes of it:
 A create stamps its network's creation time when it starts but shows the network only
 when it ends, so a writer that met another one, or created one itself, decides only
 once the oldest network it sees has existed for twice the time a create takes (at
-least a second) on the engine's clock: an older one still being created has shown up
+least 0.3 s) on the engine's clock: an older one still being created has shown up
 by then. (A swarm network needs no such
 wait: the swarm refuses a second network of a name by itself.)
 
@@ -75,7 +75,7 @@ _BACKOFF = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 # How long a local network must have existed before a writer that met another one (or
 # created one itself) takes the oldest it sees as final: longer than a create takes,
 # queue included, on a busy engine.
-_SETTLED_AFTER = 1.0
+_SETTLED_AFTER = 0.3
 _SETTLED_MAX = 10.0
 # How long a check that this engine is a swarm manager holds.
 _MANAGER_TTL = 10.0
