@@ -579,3 +579,23 @@ async def test_a_recreate_that_fails_half_way_restores_the_network_and_its_conta
     assert endpoint.container_id == web
     assert endpoint.aliases == ("www",)
     assert str(endpoint.ipv4_address) == "10.236.0.50/24"
+
+
+async def test_recreating_an_overlay_used_only_here_reconnects_its_containers(
+    swarm: swarmnet.Cluster, engine: swarmnet.Engine, prefix: str, tracker: Tracker
+) -> None:
+    spec = swarmnet.OverlaySpec(name=f"{prefix}here", attachable=True)
+    old = (await engine.networks.ensure(spec)).network
+    local = await tracker.run(engine, f"{prefix}member")
+    await engine.networks.connect(spec.name, local, aliases=("db",))
+
+    # The manager keeps the old overlay's local copy a moment after its removal.
+    result = await engine.networks.ensure(
+        spec.model_copy(update={"labels": {"v": "2"}}), on_drift=swarmnet.Drift.RECREATE
+    )
+
+    assert result.outcome is swarmnet.EnsureOutcome.RECREATED
+    assert result.network.id != old.id
+    assert result.network.labels == {"v": "2"}
+    (endpoint,) = await engine.networks.endpoints(spec.name)
+    assert (endpoint.container_id, endpoint.aliases) == (local, ("db",))

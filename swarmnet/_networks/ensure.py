@@ -19,8 +19,8 @@ A create stamps its network's creation time when it starts but shows the network
 when it ends, so a writer that met another one, or created one itself, decides only
 once the oldest network it sees has existed for twice the time a create takes (at
 least 0.3 s) on the engine's clock: an older one still being created has shown up
-by then. (A swarm network needs no such
-wait: the swarm refuses a second network of a name by itself.)
+by then. A swarm network needs no such wait: the swarm refuses a second network of a
+name by itself.
 
 On a manager, a swarm network that the swarm has removed stays listed until its last
 local endpoint is gone (tasks stop within their grace period); such a copy is not an
@@ -665,7 +665,9 @@ class Ensurer:
                 progress.disconnected.append(attachment)
             await self._api._delete(current)
             progress.deleted = True
-            progress.new_id = await self._api._send_create(spec)
+            progress.new_id = await self._create_in_place(
+                spec.name, spec.create_body(), swarm=swarm_spec(spec)
+            )
             # A swarm network takes connects only once the swarm has allocated it.
             network = await self.settle(await self._api.get(progress.new_id))
             for attachment in attachments:
@@ -682,6 +684,23 @@ class Ensurer:
                 raise cls.refine(exc, message) from exc
             raise EngineAPIError(message, engine=self._url) from exc
         return await self._api.get(network.id) if attachments else network
+
+    async def _create_in_place(self, name: str, body: Mapping[str, Any], *, swarm: bool) -> str:
+        """Create ``name`` right after removing the network of that name.
+
+        A manager keeps its local copy of a removed swarm network until the engine has
+        let its last local endpoint go, and refuses the name meanwhile: wait that out.
+        """
+        for delay in self._retire_delays():
+            try:
+                return await self._api._send_body(name, body)
+            except EngineAPIError as exc:
+                if not swarm or not _name_taken(exc) or delay is None:
+                    raise
+                if any(n.swarm_record for n in await self._named(name)):
+                    raise  # someone else made a new one meanwhile
+                await anyio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _refuse_if_used_elsewhere(self, network: Network) -> None:
         """Refuse (nothing changed) a recreate of a swarm network used beyond this engine.
@@ -719,7 +738,9 @@ class Ensurer:
                 problems.append(f"removing the new network: {exc}")
         if progress.deleted:
             try:
-                target = await self._api._send_body(old.name, _create_body_of(old))
+                target = await self._create_in_place(
+                    old.name, _create_body_of(old), swarm=old.scope is NetworkScope.SWARM
+                )
                 await self.settle(await self._api.get(target))
             except SwarmnetError as exc:
                 problems.append(f"re-creating the old network: {exc}")
