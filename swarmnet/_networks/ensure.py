@@ -707,7 +707,10 @@ class Ensurer:
 
         This engine can take its own containers off and put them back; services and
         containers on other nodes it cannot. Sources: the services that name the
-        network, and the verbose inspect's view of every endpoint in the cluster.
+        network, and the verbose inspect's view of every endpoint in the cluster (the
+        engine gossips it only while it has the network itself, that is while one of
+        its own containers is attached; otherwise the swarm's own refusal to remove a
+        network in use stops the recreate before anything was changed).
         """
         users = await self._api._cluster_users(network)
         if users:
@@ -722,6 +725,8 @@ class Ensurer:
 
     async def _roll_back(self, old: Network, progress: _Progress) -> str:
         """Undo a recreate's changes, newest first; say what was restored."""
+        if not (progress.disconnected or progress.deleted or progress.new_id):
+            return "nothing was changed"
         problems: builtins.list[str] = []
         target = old.id
         if progress.new_id is not None:
