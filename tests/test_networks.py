@@ -599,3 +599,24 @@ async def test_recreating_an_overlay_used_only_here_reconnects_its_containers(
     assert result.network.labels == {"v": "2"}
     (endpoint,) = await engine.networks.endpoints(spec.name)
     assert (endpoint.container_id, endpoint.aliases) == (local, ("db",))
+
+
+async def test_recreating_an_overlay_used_only_on_another_node_names_the_container_there(
+    swarm: swarmnet.Cluster, lab: Lab, engine: swarmnet.Engine, prefix: str, tracker: Tracker
+) -> None:
+    spec = swarmnet.OverlaySpec(name=f"{prefix}far", attachable=True)
+    old = (await engine.networks.ensure(spec)).network
+    async with lab.nodes[2].engine() as node3:
+        remote = await tracker.run(node3, f"{prefix}there", network=spec.name)
+
+        # The manager has no endpoint on it, so it cannot see node3's; the swarm refuses.
+        with pytest.raises(swarmnet.NetworkInUse) as excinfo:
+            await engine.networks.ensure(
+                spec.model_copy(update={"labels": {"v": "2"}}), on_drift=swarmnet.Drift.RECREATE
+            )
+
+        message = str(excinfo.value)
+        assert f"container {remote[:12]} on node3" in message
+        assert "nothing was changed" in message
+        assert (await engine.networks.get(spec.name)).id == old.id
+        assert [e.container_id for e in await node3.networks.endpoints(spec.name)] == [remote]

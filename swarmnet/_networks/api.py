@@ -17,6 +17,7 @@ from __future__ import annotations
 import builtins
 import ipaddress
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -67,6 +68,7 @@ _log = get_logger("swarmnet.networks")
 
 SpecInput = AnyNetworkSpec | Mapping[str, Any]
 _TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+_IN_USE_BY_TASK = re.compile(r"in use by task (\w+)")
 
 
 class NetworksAPI:
@@ -507,14 +509,35 @@ class NetworksAPI:
         except EngineAPIError as exc:
             text = exc.explanation
             if "active endpoints" in text or "in use" in text:
+                users = tuple(network.containers[c].name for c in network.container_ids)
+                task = _IN_USE_BY_TASK.search(text)
+                if task is not None:
+                    # The swarm names one task; say whose it is and where it runs.
+                    users += (await self._describe_task(task.group(1)),)
                 raise NetworkInUse.refine(
                     exc,
-                    f"network {network.name} is still in use ({text}); disconnect its "
+                    f"network {network.name} is still in use ({text}"
+                    f"{'; ' + users[-1] if task is not None else ''}); disconnect its "
                     "containers or remove the services that use it",
-                    containers=tuple(network.containers[c].name for c in network.container_ids),
+                    containers=users,
                 ) from exc
             raise
         self._log.info("network.removed", network=network.name, id=network.id)
+
+    async def _describe_task(self, task_id: str) -> str:
+        """``task <id>: container <short id> on <node>`` (or ``of service <name>``)."""
+        try:
+            task = await self._engine._request("GET", f"tasks/{task_id}")
+            nodes = {n.id: n.hostname for n in await self._engine.nodes.list()}
+        except EngineAPIError:
+            return f"task {task_id}"
+        where = nodes.get(str(task.get("NodeID", "")), str(task.get("NodeID", "?")))
+        spec = task.get("Spec") or {}
+        container = (spec.get("NetworkAttachmentSpec") or {}).get("ContainerID")
+        if container:
+            return f"task {task_id}: container {str(container)[:12]} on {where}"
+        service = str(task.get("ServiceID", ""))
+        return f"task {task_id} of service {service[:12]} on {where}"
 
     async def _engine_time(self) -> datetime:
         """The engine's clock now (``/info``'s ``SystemTime``), to compare creation times."""
