@@ -242,7 +242,8 @@ class NetworksAPI:
         Raises:
             NetworkInUse: containers are attached (and ``force`` is False, or the engine
                 still sees endpoints elsewhere, like tasks on other nodes);
-                ``containers`` lists them.
+                ``containers`` lists them (a task the swarm names as ``task <id>:
+                container <short id> on <node>`` or ``task <id> of service …``).
             NetworkNotFound, AmbiguousNetwork: as :meth:`get`.
             EngineAPIError: the engine refused (its own networks cannot be removed).
         """
