@@ -496,11 +496,8 @@ class Ensurer:
         """
         if not swarm_spec(spec) or not spec.pools:
             return
-        others = [
-            n
-            for n in await self._api.list()
-            if n.scope is NetworkScope.SWARM and n.name != spec.name
-        ]
+        # The swarm's own records: a removed network's local copy holds no pool there.
+        others = [n for n in await self._api.list() if n.swarm_record and n.name != spec.name]
         clashes = overlaps(spec, others)
         if clashes:
             raise Conflict(
@@ -542,11 +539,7 @@ class Ensurer:
             return network
         clashes = overlaps(
             spec,
-            [
-                n
-                for n in await self._api.list()
-                if n.scope is NetworkScope.SWARM and n.id != network_id
-            ],
+            [n for n in await self._api.list() if n.swarm_record and n.id != network_id],
         )
         await self._api._delete(network)
         detail = (
