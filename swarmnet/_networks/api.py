@@ -46,6 +46,7 @@ from swarmnet._networks.ensure import (
     describe_cluster_users,
     overlaps,
     run_bounded,
+    same_address_space,
     swarm_spec,
 )
 from swarmnet._networks.models import (
@@ -467,7 +468,7 @@ class NetworksAPI:
                 exc, f"a network named {spec.name} already exists; use ensure() to accept it"
             )
         if "overlaps" in text:
-            clashes = overlaps(spec, await self.list())
+            clashes = overlaps(spec, same_address_space(spec, await self.list()))
             detail = "; ".join(clashes) if clashes else "a pool already in use on this engine"
             return Conflict.refine(
                 exc,

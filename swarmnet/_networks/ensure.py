@@ -179,6 +179,18 @@ def overlaps(spec: AnyNetworkSpec, networks: Iterable[Network]) -> builtins.list
     return clashes
 
 
+def same_address_space(spec: AnyNetworkSpec, networks: Iterable[Network]) -> builtins.list[Network]:
+    """The networks whose pools can clash with ``spec``'s, other than its own name's.
+
+    The engine keeps two address spaces apart: local networks (bridges, macvlan…)
+    and swarm networks, whose pools the managers hand out. A removed swarm network's
+    local copy holds no pool any more.
+    """
+    if swarm_spec(spec):
+        return [n for n in networks if n.swarm_record and n.name != spec.name]
+    return [n for n in networks if n.scope is not NetworkScope.SWARM and n.name != spec.name]
+
+
 def _age_key(network: Network) -> tuple[datetime, str]:
     return (network.created or _EPOCH, network.id)
 
@@ -496,9 +508,7 @@ class Ensurer:
         """
         if not swarm_spec(spec) or not spec.pools:
             return
-        # The swarm's own records: a removed network's local copy holds no pool there.
-        others = [n for n in await self._api.list() if n.swarm_record and n.name != spec.name]
-        clashes = overlaps(spec, others)
+        clashes = overlaps(spec, same_address_space(spec, await self._api.list()))
         if clashes:
             raise Conflict(
                 f"network {spec.name}: its subnet overlaps another swarm network's: "
@@ -516,7 +526,7 @@ class Ensurer:
             same_name = [n for n in everyone if n.name == spec.name]
             if overlaps(spec, same_name):
                 return
-            clashes = overlaps(spec, [n for n in everyone if n.name != spec.name])
+            clashes = overlaps(spec, same_address_space(spec, everyone))
             if clashes:
                 raise Conflict.refine(
                     exc,
@@ -631,7 +641,7 @@ class Ensurer:
         current = await self._api.get(existing.id)
         if current.scope is NetworkScope.SWARM:
             await self._refuse_if_used_elsewhere(current)
-        clashes = overlaps(spec, [n for n in await self._api.list() if n.name != spec.name])
+        clashes = overlaps(spec, same_address_space(spec, await self._api.list()))
         if clashes:
             raise Conflict(
                 f"network {spec.name} cannot be recreated: its new subnet overlaps another "
@@ -671,10 +681,15 @@ class Ensurer:
                 progress.reconnected.append(attachment)
         except SwarmnetError as exc:
             restored = await self._roll_back(current, progress)
-            cls = type(exc) if isinstance(exc, EngineAPIError) else EngineAPIError
             message = f"recreating network {spec.name} failed ({exc}); {restored}"
             if isinstance(exc, EngineAPIError):
-                raise cls.refine(exc, message) from exc
+                # The same class, with what it carries (containers, ids, diff…).
+                extra = {
+                    key: getattr(exc, key)
+                    for key in ("containers", "ids", "diff", "services", "cluster_id")
+                    if hasattr(exc, key)
+                }
+                raise type(exc).refine(exc, message, **extra) from exc
             raise EngineAPIError(message, engine=self._url) from exc
         return await self._api.get(network.id) if attachments else network
 
