@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import swarmnet
+from swarmnet._networks.drift import diff
 from swarmnet.lab import Lab
 
 pytestmark = pytest.mark.anyio
@@ -231,6 +232,13 @@ def test_specs_are_immutable() -> None:
             {"driver": "null", "name": "n", "extra_options": {"macvlan_mode": "sideways"}},
             "macvlan_mode='sideways'",
         ),
+        ({**BRIDGE, "pools": [{"subnet": "10.1.0.0/31"}]}, "10.1.0.0/31 has no room"),
+        ({**BRIDGE, "pools": [{"subnet": "10.1.0.4/32"}]}, "10.1.0.4/32 has no room"),
+        (
+            {**OVERLAY, "enable_ipv6": True, "pools": [{"subnet": "fd00:1::/128"}]},
+            "fd00:1::/128 has no room",
+        ),
+        ({**BRIDGE, "ipam_driver": "no such"}, "ipam_driver 'no such' is not a valid"),
         ({"driver": "weave", "name": "n"}, "does not match any of the expected tags"),
         ({"name": "n"}, "needs a 'driver'"),
     ],
@@ -330,6 +338,7 @@ def invalid_specs(draw: st.DrawFn) -> dict[str, Any]:
         "foreign_field",
         "ipv6_disabled",
         "label_key",
+        "tiny_pool",
     ]
     if driver in ("overlay", "bridge"):
         breakers += ["mtu"]
@@ -364,6 +373,10 @@ def invalid_specs(draw: st.DrawFn) -> dict[str, Any]:
         spec[field] = value
     elif breaker == "ipv6_disabled":
         spec["pools"] = [{"subnet": "fd00:77::/64"}]
+    elif breaker == "tiny_pool":
+        spec["pools"] = [
+            {"subnet": str(next(subnet.subnets(new_prefix=draw(st.sampled_from([31, 32])))))}
+        ]
     elif breaker == "label_key":
         spec["labels"] = {draw(st.sampled_from(["", " lead", "trail "])): "v"}
     elif breaker == "mtu":
@@ -411,3 +424,90 @@ async def test_invalid_specs_never_reach_the_engine(lab: Lab, data: dict[str, An
         with pytest.raises(REFUSED):
             await engine.networks.ensure_many([{"driver": "bridge", "name": "fine"}, data])
         assert calls == []
+
+
+# -- drift text ------------------------------------------------------------------------
+
+# A bridge as a 20.10 engine lists it (GET /networks), recorded.
+RECORDED_BRIDGE: dict[str, Any] = {
+    "Name": "app",
+    "Id": "4ac7a52c093fbf36adbff746aab2a46b504a9ba1705720a82ccb4bc60693b165",
+    "Created": "2026-12-01T00:13:11.440408896Z",
+    "Scope": "local",
+    "Driver": "bridge",
+    "EnableIPv6": False,
+    "IPAM": {
+        "Driver": "default",
+        "Options": {},
+        "Config": [{"Subnet": "10.77.0.0/24", "Gateway": "10.77.0.1"}],
+    },
+    "Internal": False,
+    "Attachable": False,
+    "Ingress": False,
+    "ConfigFrom": {"Network": ""},
+    "ConfigOnly": False,
+    "Containers": {},
+    "Options": {"com.docker.network.driver.mtu": "1500"},
+    "Labels": {"team": "a"},
+}
+
+
+def test_a_changed_pool_is_one_line_of_drift_in_one_quoting_style() -> None:
+    network = swarmnet.Network.model_validate(RECORDED_BRIDGE)
+    spec = swarmnet.BridgeSpec(
+        name="app", labels={"team": "b"}, pools=[swarmnet.IPAMPool(subnet="10.99.0.0/24")]
+    )
+
+    changes = diff(spec, network)
+
+    assert [str(c) for c in changes.changes] == [
+        "labels.team: wanted 'b', found 'a'",
+        "pools.ipv4: wanted 10.99.0.0/24, found 10.77.0.0/24",
+    ]
+    assert str(changes) == (
+        "network app differs: labels.team: wanted 'b', found 'a'; "
+        "pools.ipv4: wanted 10.99.0.0/24, found 10.77.0.0/24"
+    )
+
+
+def test_pools_that_match_only_report_their_own_fields() -> None:
+    network = swarmnet.Network.model_validate(RECORDED_BRIDGE)
+    spec = swarmnet.BridgeSpec(
+        name="app",
+        labels={"team": "a"},
+        pools=[swarmnet.IPAMPool(subnet="10.77.0.0/24", gateway="10.77.0.254")],
+    )
+    assert [str(c) for c in diff(spec, network).changes] == [
+        "pools[10.77.0.0/24].gateway: wanted 10.77.0.254, found 10.77.0.1"
+    ]
+    unchanged = swarmnet.BridgeSpec(name="app", labels={"team": "a"}, mtu=1500)
+    assert not diff(unchanged, network)
+
+
+def test_a_managers_swarm_record_is_told_from_a_local_copy_left_after_removal() -> None:
+    # GET /networks on a 20.10 manager, recorded: the overlay "app" while the swarm has
+    # it, then after its removal while its tasks still stop (the local copy).
+    record = {
+        "Name": "app",
+        "Id": "w94nmdpzsee53w6bvm6sftegt",
+        "Created": "2026-12-01T00:14:43.395977851Z",
+        "Scope": "swarm",
+        "Driver": "overlay",
+        "IPAM": {"Driver": "default", "Options": None, "Config": [{"Subnet": "10.0.3.0/24"}]},
+        "Containers": None,
+        "Options": {"com.docker.network.driver.overlay.vxlanid_list": "4099"},
+        "Labels": None,
+    }
+    leftover = {
+        **record,
+        "Created": "2026-12-01T00:14:43.596986142Z",
+        "Containers": {},
+        "Labels": {},
+        "Peers": [{"Name": "ebb669aa8851", "IP": "198.19.17.2"}],
+    }
+    assert swarmnet.Network.model_validate(record).swarm_record is True
+    assert swarmnet.Network.model_validate(leftover).swarm_record is False
+    assert swarmnet.Network.model_validate(RECORDED_BRIDGE).swarm_record is False
+    # A model read back from its own dump keeps what it was.
+    network = swarmnet.Network.model_validate(record)
+    assert swarmnet.Network.model_validate(network.model_dump(by_alias=True)).swarm_record

@@ -431,3 +431,192 @@ async def test_the_cli_ensures_lists_inspects_and_removes_networks_with_json(
     capsys.readouterr()
     assert await main(["net", "ls", "--name", name, *host, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+# -- what ensure refuses, and the truth about networks in flux -------------------------
+
+LAB_IMAGE = "swarmnet-lab/busybox:latest"
+
+
+async def _service(
+    engine: swarmnet.Engine, name: str, network: str, *, replicas: int, on_workers: bool = False
+) -> str:
+    """A dnsrr service of sleepers on ``network`` (raw API: no services capability here)."""
+    template: dict[str, Any] = {
+        "ContainerSpec": {
+            "Image": LAB_IMAGE,
+            "Command": ["sleep", "3600"],
+            # sleep ignores SIGTERM: its tasks linger this long after the service goes.
+            "StopGracePeriod": 3_000_000_000,
+        },
+        "Networks": [{"Target": network}],
+    }
+    if on_workers:
+        template["Placement"] = {"Constraints": ["node.role==worker"]}
+    answer = await engine._transport.request(
+        "POST",
+        "services/create",
+        json_body={
+            "Name": name,
+            "TaskTemplate": template,
+            "Mode": {"Replicated": {"Replicas": replicas}},
+            "EndpointSpec": {"Mode": "dnsrr"},
+        },
+    )
+    service_id = str(answer["ID"])
+    filters = json.dumps({"service": [service_id], "desired-state": ["running"]})
+    with anyio.fail_after(60):
+        while True:
+            tasks = await engine._transport.request("GET", "tasks", params={"filters": filters})
+            if sum(t["Status"]["State"] == "running" for t in tasks) == replicas:
+                return service_id
+            await anyio.sleep(0.2)
+
+
+async def test_an_overlay_ensure_on_a_worker_is_refused_before_anything_is_sent(
+    swarm: swarmnet.Cluster, lab: Lab
+) -> None:
+    calls: list[tuple[str, str]] = []
+    async with swarmnet.Engine(
+        lab.nodes[1].docker_host, on_request=lambda m, p: calls.append((m, p))
+    ) as worker:
+        with pytest.raises(swarmnet.NotASwarmManager, match="manager"):
+            await worker.networks.ensure(swarmnet.OverlaySpec(name=f"{unique_prefix('tw')}ov"))
+    assert ("POST", "networks/create") not in calls
+
+
+async def test_an_unknown_ipam_driver_is_named_as_such(
+    engine: swarmnet.Engine, prefix: str, tracker: Tracker
+) -> None:
+    with pytest.raises(swarmnet.NotFound) as excinfo:
+        await engine.networks.ensure(
+            swarmnet.BridgeSpec(name=f"{prefix}ipam", ipam_driver="nosuch")
+        )
+    message = str(excinfo.value)
+    assert "no IPAM driver 'nosuch'" in message
+    assert "'bridge' driver" not in message
+    assert await engine.networks.list(name=f"{prefix}ipam") == ()
+
+
+async def test_a_swarm_network_removed_while_its_tasks_stop_is_not_reported_unchanged(
+    swarm: swarmnet.Cluster, engine: swarmnet.Engine, prefix: str, tracker: Tracker
+) -> None:
+    spec = swarmnet.OverlaySpec(name=f"{prefix}gone", attachable=True)
+    old = (await engine.networks.ensure(spec)).network
+    service = await _service(engine, f"{prefix}svc", spec.name, replicas=3)
+    await engine._transport.request("DELETE", f"services/{service}")
+    # Removed from the swarm at once; its tasks keep the local copies for a while.
+    await engine._transport.request("DELETE", f"networks/{old.id}")
+    assert [n.id for n in await engine.networks.list(name=spec.name)] == [old.id]
+
+    result = await engine.networks.ensure(spec)
+
+    assert result.outcome is swarmnet.EnsureOutcome.CREATED
+    assert result.network.id != old.id
+    assert [n.id for n in await engine.networks.list(name=spec.name)] == [result.network.id]
+
+
+async def test_an_overlay_overlapping_another_overlay_is_refused_and_leaves_nothing(
+    swarm: swarmnet.Cluster, engine: swarmnet.Engine, prefix: str, tracker: Tracker
+) -> None:
+    await engine.networks.ensure(
+        swarmnet.OverlaySpec(name=f"{prefix}first", pools=[{"subnet": "10.235.0.0/24"}])
+    )
+    with pytest.raises(swarmnet.Conflict) as excinfo:
+        await engine.networks.ensure(
+            swarmnet.OverlaySpec(name=f"{prefix}second", pools=[{"subnet": "10.235.0.0/25"}])
+        )
+    assert f"10.235.0.0/25 overlaps {prefix}first (10.235.0.0/24)" in str(excinfo.value)
+    assert await engine.networks.list(name=f"{prefix}second") == ()
+
+
+async def test_recreating_an_overlay_in_use_on_other_nodes_is_refused_before_any_change(
+    swarm: swarmnet.Cluster, lab: Lab, engine: swarmnet.Engine, prefix: str, tracker: Tracker
+) -> None:
+    spec = swarmnet.OverlaySpec(name=f"{prefix}shared", attachable=True)
+    old = (await engine.networks.ensure(spec)).network
+    local = await tracker.run(engine, f"{prefix}here", network=spec.name)
+    async with lab.nodes[2].engine() as node3:
+        await tracker.run(node3, f"{prefix}there", network=spec.name)
+    service = await _service(engine, f"{prefix}svc", spec.name, replicas=1, on_workers=True)
+    try:
+        with pytest.raises(swarmnet.NetworkInUse) as excinfo:
+            await engine.networks.ensure(
+                spec.model_copy(update={"labels": {"v": "2"}}), on_drift=swarmnet.Drift.RECREATE
+            )
+        message = str(excinfo.value)
+        assert f"service {prefix}svc" in message
+        assert f"container {prefix}there on node3" in message
+        assert "nothing was changed" in message
+        assert (await engine.networks.get(spec.name)).id == old.id
+        assert [e.container_id for e in await engine.networks.endpoints(spec.name)] == [local]
+    finally:
+        await engine._transport.request("DELETE", f"services/{service}")
+
+
+async def test_a_recreate_that_fails_half_way_restores_the_network_and_its_containers(
+    engine: swarmnet.Engine, prefix: str, tracker: Tracker
+) -> None:
+    name = f"{prefix}undo"
+    pool = swarmnet.IPAMPool(subnet="10.236.0.0/24")
+    await engine.networks.create(swarmnet.BridgeSpec(name=name, pools=[pool], labels={"v": "1"}))
+    web = await tracker.run(engine, f"{prefix}web")
+    await engine.networks.connect(name, web, aliases=("www",), ipv4="10.236.0.50")
+    # The new pool reserves the address the container holds: its reconnect must fail.
+    wanted = swarmnet.BridgeSpec(
+        name=name,
+        labels={"v": "2"},
+        pools=[swarmnet.IPAMPool(subnet="10.236.0.0/24", aux_addresses={"taken": "10.236.0.50"})],
+    )
+
+    with pytest.raises(swarmnet.EngineAPIError, match="restored"):
+        await engine.networks.ensure(wanted, on_drift=swarmnet.Drift.RECREATE)
+
+    restored = await engine.networks.get(name)
+    assert restored.labels == {"v": "1"}
+    assert restored.ipam.config[0].aux_addresses == {}
+    (endpoint,) = await engine.networks.endpoints(name)
+    assert endpoint.container_id == web
+    assert endpoint.aliases == ("www",)
+    assert str(endpoint.ipv4_address) == "10.236.0.50/24"
+
+
+async def test_recreating_an_overlay_used_only_here_reconnects_its_containers(
+    swarm: swarmnet.Cluster, engine: swarmnet.Engine, prefix: str, tracker: Tracker
+) -> None:
+    spec = swarmnet.OverlaySpec(name=f"{prefix}here", attachable=True)
+    old = (await engine.networks.ensure(spec)).network
+    local = await tracker.run(engine, f"{prefix}member")
+    await engine.networks.connect(spec.name, local, aliases=("db",))
+
+    # The manager keeps the old overlay's local copy a moment after its removal.
+    result = await engine.networks.ensure(
+        spec.model_copy(update={"labels": {"v": "2"}}), on_drift=swarmnet.Drift.RECREATE
+    )
+
+    assert result.outcome is swarmnet.EnsureOutcome.RECREATED
+    assert result.network.id != old.id
+    assert result.network.labels == {"v": "2"}
+    (endpoint,) = await engine.networks.endpoints(spec.name)
+    assert (endpoint.container_id, endpoint.aliases) == (local, ("db",))
+
+
+async def test_recreating_an_overlay_used_only_on_another_node_names_the_container_there(
+    swarm: swarmnet.Cluster, lab: Lab, engine: swarmnet.Engine, prefix: str, tracker: Tracker
+) -> None:
+    spec = swarmnet.OverlaySpec(name=f"{prefix}far", attachable=True)
+    old = (await engine.networks.ensure(spec)).network
+    async with lab.nodes[2].engine() as node3:
+        remote = await tracker.run(node3, f"{prefix}there", network=spec.name)
+
+        # The manager has no endpoint on it, so it cannot see node3's; the swarm refuses.
+        with pytest.raises(swarmnet.NetworkInUse) as excinfo:
+            await engine.networks.ensure(
+                spec.model_copy(update={"labels": {"v": "2"}}), on_drift=swarmnet.Drift.RECREATE
+            )
+
+        message = str(excinfo.value)
+        assert f"container {remote[:12]} on node3" in message
+        assert "nothing was changed" in message
+        assert (await engine.networks.get(spec.name)).id == old.id
+        assert [e.container_id for e in await node3.networks.endpoints(spec.name)] == [remote]

@@ -17,37 +17,48 @@ from __future__ import annotations
 import builtins
 import ipaddress
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
-import anyio
+from pydantic import TypeAdapter
 
 from swarmnet._core.errors import (
     AmbiguousNetwork,
     AttachmentConflict,
     Conflict,
-    DriftDetected,
     EngineAPIError,
     InvalidSpec,
     NetworkInUse,
     NetworkNotFound,
+    NotASwarmManager,
     NotFound,
-    SwarmnetError,
 )
 from swarmnet._core.filters import label_filter
 from swarmnet._core.log import get_logger
 from swarmnet._networks.attach import ContainerNetworking, EndpointConfig
-from swarmnet._networks.drift import Drift, EnsureOutcome, EnsureResult, NetworkDiff, diff
+from swarmnet._networks.drift import Drift, EnsureResult
+from swarmnet._networks.ensure import (
+    NAME_LOCKS,
+    Ensurer,
+    describe_cluster_users,
+    overlaps,
+    run_bounded,
+    same_address_space,
+    swarm_spec,
+)
 from swarmnet._networks.models import (
     Endpoint,
     EndpointSettings,
     Network,
     NetworkPruneReport,
     NetworkScope,
-    subnets_overlap,
+    attachment_in,
+    endpoint_from,
+    link_key,
+    user_aliases,
 )
 from swarmnet._networks.specs import AnyNetworkSpec, network_spec_from
 
@@ -57,71 +68,8 @@ if TYPE_CHECKING:
 _log = get_logger("swarmnet.networks")
 
 SpecInput = AnyNetworkSpec | Mapping[str, Any]
-_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
-
-
-class _NameLocks:
-    """One lock per (engine, network name) in this process, dropped when unused.
-
-    Locks live only while someone holds or waits for them, so none outlives the event
-    loop it was made in.
-    """
-
-    def __init__(self) -> None:
-        self._locks: dict[tuple[str, str], tuple[anyio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, engine: str, name: str) -> AsyncIterator[None]:
-        key = (engine, name)
-        lock, users = self._locks.get(key, (None, 0))
-        if lock is None:
-            lock = anyio.Lock()
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-
-_NAME_LOCKS = _NameLocks()
-# How long to wait for the swarm to allocate a new network: about 5 s in all.
-_SETTLE_DELAYS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 2.0)
-
-
-def _pending(network: Network) -> bool:
-    return network.scope is NetworkScope.SWARM and not network.driver
-
-
-async def _run_bounded(jobs: Sequence[Callable[[], Awaitable[None]]], *, limit: int) -> None:
-    """Run jobs at most ``limit`` at a time; all run, then the first swarmnet error is raised.
-
-    Errors are collected rather than left to cancel the task group, so one failure
-    neither stops the others nor surfaces as an ExceptionGroup.
-    """
-    errors: builtins.list[SwarmnetError] = []
-    limiter = anyio.CapacityLimiter(max(1, limit))
-
-    async def run(job: Callable[[], Awaitable[None]]) -> None:
-        async with limiter:
-            try:
-                await job()
-            except SwarmnetError as exc:
-                errors.append(exc)
-
-    async with anyio.create_task_group() as tg:
-        for job in jobs:
-            tg.start_soon(run, job)
-    if errors:
-        raise errors[0]
-
-
-def _short_id(container_id: str) -> str:
-    return container_id[:12]
+_TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+_IN_USE_BY_TASK = re.compile(r"in use by task (\w+)")
 
 
 class NetworksAPI:
@@ -139,6 +87,8 @@ class NetworksAPI:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._log = _log.bind(engine=engine.name)
+        # Until when (anyio clock) this engine is known to be a swarm manager.
+        self._manager_until = float("-inf")
 
     # -- reading -----------------------------------------------------------------------
 
@@ -252,7 +202,7 @@ class NetworksAPI:
             if endpoint is not None:
                 found[container_id] = endpoint
 
-        await _run_bounded([partial(read, cid) for cid in current.container_ids], limit=8)
+        await run_bounded([partial(read, cid) for cid in current.container_ids], limit=8)
         return tuple(found[cid] for cid in current.container_ids if cid in found)
 
     # -- writing -----------------------------------------------------------------------
@@ -267,13 +217,21 @@ class NetworksAPI:
             pydantic.ValidationError, InvalidSpec: the spec is invalid; nothing was sent.
             Conflict: a network of that name exists, or a requested subnet overlaps a
                 network this engine already has (the message names it).
-            NotASwarmManager: an overlay or swarm-scoped network on a worker.
+            NotASwarmManager, NotInSwarm: a swarm-scoped network (an overlay) on an
+                engine that is not a swarm manager; nothing was sent.
+            NotFound: the engine has no such network driver or IPAM driver (says which).
             EngineAPIError: anything else the engine refused.
         """
         checked = network_spec_from(spec)
-        async with _NAME_LOCKS.hold(self._engine.url, checked.name):
-            network_id = await self._create(checked)
-        return await self._settle(await self.get(network_id))
+        ensurer = Ensurer(self)
+        if swarm_spec(checked):
+            await ensurer._require_manager(checked)
+        async with NAME_LOCKS.hold(self._engine.url, checked.name):
+            try:
+                network_id = await self._send_create(checked)
+            except EngineAPIError as exc:
+                raise await self._create_error(checked, exc) from exc
+        return await ensurer.settle(await self.get(network_id))
 
     async def remove(self, name_or_id: str, *, force: bool = False) -> None:
         """Remove a network.
@@ -285,7 +243,8 @@ class NetworksAPI:
         Raises:
             NetworkInUse: containers are attached (and ``force`` is False, or the engine
                 still sees endpoints elsewhere, like tasks on other nodes);
-                ``containers`` lists them.
+                ``containers`` lists them (a task the swarm names as ``task <id>:
+                container <short id> on <node>`` or ``task <id> of service …``).
             NetworkNotFound, AmbiguousNetwork: as :meth:`get`.
             EngineAPIError: the engine refused (its own networks cannot be removed).
         """
@@ -331,15 +290,24 @@ class NetworksAPI:
     # -- ensure ------------------------------------------------------------------------
 
     async def ensure(self, spec: SpecInput, *, on_drift: Drift = Drift.RAISE) -> EnsureResult:
-        """Make sure a network matching ``spec`` exists; idempotent.
+        """Make sure a network matching ``spec`` exists; idempotent, also across processes.
 
         Creates it when missing. When a network of that name exists, compares it with
         the spec after normalising what the engine fills in (see ``NetworkDiff``) and,
         if it differs, does what ``on_drift`` says: raise, leave it, or recreate it
         (reconnecting every container that was attached, with its aliases and the
-        static addresses that still fit the new pools). Duplicates of the name, made
-        by another process, are resolved (the oldest is kept). For an overlay, only
-        the containers attached on this engine are seen, and so reconnected.
+        static addresses that still fit the new pools). For an overlay, only the
+        containers attached on this engine can be reconnected, so a recreate of one
+        that services or other nodes' containers use is refused before any change; a
+        recreate that fails later puts the old network and its containers back.
+
+        Writers in other processes may ensure the same name at once: each ends with
+        the one network of the name, exactly one reports ``created``, and a writer
+        whose spec differs from the network that won gets ``DriftDetected`` (never
+        another spec's network). Duplicates of the name, made by anyone, are resolved
+        (the oldest is kept). A swarm network that the swarm has just removed, while
+        its tasks still stop, is not taken for an existing one: ensure waits for it to
+        go (up to 30 s) and creates a new one.
 
         Returns:
             :class:`EnsureResult` with the network, the outcome (created, unchanged,
@@ -347,17 +315,18 @@ class NetworksAPI:
 
         Raises:
             pydantic.ValidationError, InvalidSpec: invalid spec; nothing was sent.
+            NotASwarmManager, NotInSwarm: a swarm-scoped spec on an engine that is not a
+                swarm manager; nothing was sent.
+            Conflict: a subnet overlaps another network's (the message names it); for a
+                swarm network nothing is left behind.
             DriftDetected: the network differs and ``on_drift`` is ``Drift.RAISE``;
                 ``.diff`` is the :class:`NetworkDiff`.
+            NetworkInUse: ``Drift.RECREATE`` of a swarm network used beyond this engine
+                (services, containers on other nodes; all listed); nothing was changed.
             AmbiguousNetwork: duplicates exist and the extra ones still have containers.
         """
         checked = network_spec_from(spec)
-        on_drift = Drift(on_drift)
-        async with _NAME_LOCKS.hold(self._engine.url, checked.name):
-            existing = await self._one_named(checked.name)
-            if existing is None:
-                return await self._ensure_missing(checked)
-            return await self._ensure_existing(checked, existing, on_drift)
+        return await Ensurer(self).ensure(checked, Drift(on_drift))
 
     async def ensure_many(
         self,
@@ -369,9 +338,8 @@ class NetworksAPI:
         """:meth:`ensure` a batch of networks, reading the engine's networks only once.
 
         Lists the engine's networks in one request, compares each spec with what is
-        there, creates the missing ones (``concurrency`` at a time) and lists once more
-        to return them. When every network already matches, the whole batch costs one
-        request and writes nothing.
+        there and creates the missing ones (``concurrency`` at a time). When every
+        network already matches, the whole batch costs one request and writes nothing.
 
         Returns:
             One :class:`EnsureResult` per spec, in order.
@@ -379,7 +347,8 @@ class NetworksAPI:
         Raises:
             pydantic.ValidationError, InvalidSpec: a spec is invalid, or two specs share
                 a name; nothing was sent.
-            DriftDetected: as :meth:`ensure`, after the rest of the batch is done.
+            DriftDetected: as :meth:`ensure`, after the rest of the batch is done (so
+                do the other errors of :meth:`ensure`).
         """
         checked = [network_spec_from(s) for s in specs]
         names = [s.name for s in checked]
@@ -389,42 +358,7 @@ class NetworksAPI:
         on_drift = Drift(on_drift)
         if not checked:
             return ()
-        by_name = self._group_by_name(await self.list())
-        results: dict[str, EnsureResult] = {}
-        created: builtins.list[AnyNetworkSpec] = []
-
-        async def one(spec: AnyNetworkSpec) -> None:
-            async with _NAME_LOCKS.hold(self._engine.url, spec.name):
-                found = by_name.get(spec.name, [])
-                if not found:
-                    if await self._create_or_existing(spec) is None:
-                        created.append(spec)
-                        return
-                    found = [await self._require_one(spec.name)]
-                existing = found[0] if len(found) == 1 else await self._resolve_duplicates(found)
-                results[spec.name] = await self._ensure_existing(spec, existing, on_drift)
-
-        # Every spec is tried; the first failure is raised once the batch is done.
-        failure: SwarmnetError | None = None
-        try:
-            await _run_bounded([partial(one, s) for s in checked], limit=concurrency)
-        except SwarmnetError as exc:
-            failure = exc
-        if created:
-            after = await self._list_settled({s.name for s in created})
-            for spec in created:
-                group = after.get(spec.name, [])
-                network = await self._resolve_duplicates(group) if len(group) > 1 else None
-                if network is None:
-                    network = group[0] if group else await self._require_one(spec.name)
-                results[spec.name] = EnsureResult(
-                    network=network,
-                    outcome=EnsureOutcome.CREATED,
-                    diff=NetworkDiff(network=spec.name),
-                )
-        if failure is not None:
-            raise failure
-        return tuple(results[s.name] for s in checked)
+        return await Ensurer(self).ensure_many(checked, on_drift, concurrency)
 
     # -- attachments -------------------------------------------------------------------
 
@@ -513,58 +447,59 @@ class NetworksAPI:
         self._log.info("network.disconnected", network=network, container=container)
         return True
 
-    # -- internals: create, delete, duplicates -------------------------------------------
+    # -- internals: create, delete (the ensure workflow builds on these) ------------------
 
-    async def _create(self, spec: AnyNetworkSpec) -> str:
-        log = self._log.bind(network=spec.name)
-        try:
-            answer = await self._engine._request(
-                "POST", "networks/create", json_body=spec.create_body()
-            )
-        except EngineAPIError as exc:
-            raise await self._create_error(spec, exc) from exc
+    async def _send_create(self, spec: AnyNetworkSpec) -> str:
+        """One create request; the engine's error comes back unmapped."""
+        return await self._send_body(spec.name, spec.create_body(), driver=spec.driver)
+
+    async def _send_body(self, name: str, body: Mapping[str, Any], *, driver: str = "") -> str:
+        answer = await self._engine._request("POST", "networks/create", json_body=dict(body))
+        log = self._log.bind(network=name)
         if answer.get("Warning"):
             log.warning("network.create_warning", warning=answer["Warning"])
-        log.info("network.created", id=answer["Id"], driver=spec.driver)
+        log.info("network.created", id=answer["Id"], driver=driver or body.get("Driver"))
         return str(answer["Id"])
-
-    async def _create_or_existing(self, spec: AnyNetworkSpec) -> str | None:
-        """Create; None when created, else the name when someone else made it first."""
-        try:
-            await self._create(spec)
-        except Conflict as exc:
-            if "already exists" not in exc.explanation:
-                raise
-            return spec.name
-        return None
 
     async def _create_error(self, spec: AnyNetworkSpec, exc: EngineAPIError) -> EngineAPIError:
         text = exc.explanation
-        if "already exists" in text:
+        if "already exists" in text or "name conflicts with an existing object" in text:
             return Conflict.refine(
                 exc, f"a network named {spec.name} already exists; use ensure() to accept it"
             )
         if "overlaps" in text:
-            return Conflict.refine(exc, await self._overlap_message(spec))
-        if exc.status == 404 and "plugin" in text:
-            return NotFound.refine(
-                exc, f"network {spec.name}: the engine has no {spec.driver!r} driver ({text})"
+            clashes = overlaps(spec, same_address_space(spec, await self.list()))
+            detail = "; ".join(clashes) if clashes else "a pool already in use on this engine"
+            return Conflict.refine(
+                exc,
+                f"network {spec.name}: its subnet overlaps another network's: {detail}; "
+                "pick a free subnet",
             )
+        if exc.status == 403 and "worker node" in text:
+            return NotASwarmManager.refine(
+                exc,
+                f"network {spec.name} is swarm-scoped: create it on a swarm manager; this "
+                "engine is a worker",
+            )
+        missing = self._missing_plugin(spec, text)
+        if missing is not None:
+            return NotFound.refine(exc, missing)
         exc.args = (f"creating network {spec.name} failed: {exc}",)
         return exc
 
-    async def _overlap_message(self, spec: AnyNetworkSpec) -> str:
-        clashes: builtins.list[str] = []
-        for other in await self.list():
-            for pool in other.ipam.config:
-                for mine in spec.pools:
-                    if pool.subnet is not None and subnets_overlap(pool.subnet, mine.subnet):
-                        clashes.append(f"{mine.subnet} overlaps {other.name} ({pool.subnet})")
-        detail = "; ".join(clashes) if clashes else "a pool already in use on this engine"
-        return (
-            f"network {spec.name}: its subnet overlaps another network's: {detail}; "
-            "pick a free subnet"
-        )
+    @staticmethod
+    def _missing_plugin(spec: AnyNetworkSpec, text: str) -> str | None:
+        """Which driver the engine could not find, named as such, or None."""
+        if "plugin" not in text or ("not found" not in text and "lookup" not in text):
+            return None
+        # The engine names the plugin it looked for; the spec says which role it has.
+        if spec.ipam_driver != "default" and f"{spec.ipam_driver}" in text:
+            return (
+                f"network {spec.name}: the engine has no IPAM driver {spec.ipam_driver!r} "
+                f"({text}); leave ipam_driver out for the engine's 'default', or install "
+                "the IPAM plugin"
+            )
+        return f"network {spec.name}: the engine has no {spec.driver!r} network driver ({text})"
 
     async def _delete(self, network: Network) -> None:
         try:
@@ -576,169 +511,48 @@ class NetworksAPI:
         except EngineAPIError as exc:
             text = exc.explanation
             if "active endpoints" in text or "in use" in text:
+                users = tuple(network.containers[c].name for c in network.container_ids)
+                task = _IN_USE_BY_TASK.search(text)
+                if task is not None:
+                    # The swarm names one task; say whose it is and where it runs.
+                    users += (await self._describe_task(task.group(1)),)
                 raise NetworkInUse.refine(
                     exc,
-                    f"network {network.name} is still in use ({text}); disconnect its "
+                    f"network {network.name} is still in use ({text}"
+                    f"{'; ' + users[-1] if task is not None else ''}); disconnect its "
                     "containers or remove the services that use it",
-                    containers=tuple(network.containers[c].name for c in network.container_ids),
+                    containers=users,
                 ) from exc
             raise
         self._log.info("network.removed", network=network.name, id=network.id)
 
-    async def _one_named(self, name: str) -> Network | None:
-        found = await self.list(name=name)
-        if not found:
-            return None
-        if len(found) == 1:
-            return found[0]
-        return await self._resolve_duplicates(found)
+    async def _describe_task(self, task_id: str) -> str:
+        """``task <id>: container <short id> on <node>`` (or ``of service <name>``)."""
+        try:
+            task = await self._engine._request("GET", f"tasks/{task_id}")
+            nodes = {n.id: n.hostname for n in await self._engine.nodes.list()}
+        except EngineAPIError:
+            return f"task {task_id}"
+        where = nodes.get(str(task.get("NodeID", "")), str(task.get("NodeID", "?")))
+        spec = task.get("Spec") or {}
+        container = (spec.get("NetworkAttachmentSpec") or {}).get("ContainerID")
+        if container:
+            return f"task {task_id}: container {str(container)[:12]} on {where}"
+        service = str(task.get("ServiceID", ""))
+        return f"task {task_id} of service {service[:12]} on {where}"
 
-    async def _require_one(self, name: str) -> Network:
-        network = await self._one_named(name)
-        if network is None:
-            raise NetworkNotFound(
-                f"network {name} vanished while being ensured (removed concurrently?)",
-                engine=self._engine.url,
-                status=404,
-            )
-        return network
+    async def _engine_time(self) -> datetime:
+        """The engine's clock now (``/info``'s ``SystemTime``), to compare creation times."""
+        payload = await self._engine._request("GET", "info")
+        return _TIME.validate_python(payload.get("SystemTime"))
 
-    async def _resolve_duplicates(self, networks: Sequence[Network]) -> Network:
-        """Keep the oldest of same-named networks; remove the others if unused."""
-        ordered = sorted(networks, key=lambda n: (n.created or _EPOCH, n.id))
-        keeper, extras = ordered[0], ordered[1:]
-        busy: builtins.list[str] = []
-        for extra in extras:
-            try:
-                current = await self.get(extra.id)
-                if current.container_ids:
-                    busy.append(extra.id)
-                    continue
-                await self._delete(current)
-            except NetworkNotFound:
-                continue  # another resolver removed it first
-            self._log.warning(
-                "network.duplicate_removed", network=keeper.name, kept=keeper.id, removed=extra.id
-            )
-        if busy:
-            ids = (keeper.id, *busy)
-            raise AmbiguousNetwork(
-                f"{len(ids)} networks are named {keeper.name!r} and the newer ones have "
-                f"containers attached: {', '.join(ids)}; move them to {keeper.id} and "
-                "remove the others",
-                ids=ids,
-                engine=self._engine.url,
-                status=409,
-            )
-        return keeper
-
-    @staticmethod
-    def _group_by_name(networks: Iterable[Network]) -> dict[str, builtins.list[Network]]:
-        grouped: dict[str, builtins.list[Network]] = {}
-        for network in networks:
-            grouped.setdefault(network.name, []).append(network)
-        return grouped
-
-    # -- internals: ensure -------------------------------------------------------------
-
-    async def _settle(self, network: Network) -> Network:
-        """Wait (briefly) until the swarm has allocated a just-created network.
-
-        Until its allocator has run, a swarm network reads back with no driver and no
-        pools; comparing it then would report drift that is not there.
-        """
-        for delay in _SETTLE_DELAYS:
-            if not _pending(network):
-                break
-            await anyio.sleep(delay)
-            network = await self.get(network.id)
-        return network
-
-    async def _list_settled(self, names: set[str]) -> dict[str, builtins.list[Network]]:
-        """List once, and again only while some of ``names`` are not allocated yet."""
-        grouped = self._group_by_name(await self.list())
-        for delay in _SETTLE_DELAYS:
-            if not any(_pending(n) for name in names for n in grouped.get(name, ())):
-                break
-            await anyio.sleep(delay)
-            grouped = self._group_by_name(await self.list())
-        return grouped
-
-    async def _ensure_missing(self, spec: AnyNetworkSpec) -> EnsureResult:
-        if await self._create_or_existing(spec) is not None:
-            # Another process created it between our look and our create.
-            existing = await self._require_one(spec.name)
-            return await self._ensure_existing(spec, existing, Drift.RAISE)
-        # Re-read by name, not id: another process may have raced us to a duplicate.
-        network = await self._settle(await self._require_one(spec.name))
-        return EnsureResult(
-            network=network, outcome=EnsureOutcome.CREATED, diff=NetworkDiff(network=spec.name)
-        )
-
-    async def _ensure_existing(
-        self, spec: AnyNetworkSpec, existing: Network, on_drift: Drift
-    ) -> EnsureResult:
-        existing = await self._settle(existing)
-        changes = diff(spec, existing)
-        if not changes:
-            return EnsureResult(network=existing, outcome=EnsureOutcome.UNCHANGED, diff=changes)
-        log = self._log.bind(network=spec.name)
-        if on_drift is Drift.LEAVE:
-            log.warning("network.drifted", fields=list(changes.fields))
-            return EnsureResult(network=existing, outcome=EnsureOutcome.DRIFTED, diff=changes)
-        if on_drift is Drift.RAISE:
-            raise DriftDetected(
-                f"{changes}; pass on_drift=Drift.RECREATE to replace it, or Drift.LEAVE to keep it",
-                diff=changes,
-                engine=self._engine.url,
-            )
-        network = await self._recreate(spec, existing)
-        log.info("network.recreated", fields=list(changes.fields), id=network.id)
-        return EnsureResult(network=network, outcome=EnsureOutcome.RECREATED, diff=changes)
-
-    async def _recreate(self, spec: AnyNetworkSpec, existing: Network) -> Network:
-        current = await self.get(existing.id)
-        attachments: builtins.list[tuple[str, EndpointConfig]] = []
-        for container_id in current.container_ids:
-            endpoint = await self._endpoint_of(container_id, current)
-            if endpoint is not None:
-                attachments.append((container_id, self._reattach_config(spec, endpoint)))
-        for container_id, _ in attachments:
-            await self.disconnect(current.id, container_id, force=True)
-        await self._delete(current)
-        network_id = await self._create(spec)
-        # A swarm network takes connects only once the swarm has allocated it.
-        network = await self._settle(await self.get(network_id))
-        failures: builtins.list[str] = []
-        for container_id, config in attachments:
-            try:
-                await self._connect(container_id, config.model_copy(update={"network": network_id}))
-            except EngineAPIError as exc:
-                failures.append(f"{_short_id(container_id)}: {exc}")
-        if failures:
-            raise EngineAPIError(
-                f"network {spec.name} was recreated but {len(failures)} container(s) could "
-                f"not be reconnected: {'; '.join(failures)}",
-                engine=self._engine.url,
-            )
-        return await self.get(network.id) if attachments else network
-
-    @staticmethod
-    def _reattach_config(spec: AnyNetworkSpec, endpoint: Endpoint) -> EndpointConfig:
-        # A static address survives only if the new pools still hold it; with pools left
-        # to the engine the subnet may change, so the engine picks a new address.
-        def fits(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
-            return address is not None and any(
-                address.version == pool.version and address in pool.subnet for pool in spec.pools
-            )
-
-        return EndpointConfig(
-            network=spec.name,
-            aliases=endpoint.aliases,
-            links=endpoint.links,
-            ipv4=endpoint.requested_ipv4 if fits(endpoint.requested_ipv4) else None,
-            ipv6=endpoint.requested_ipv6 if fits(endpoint.requested_ipv6) else None,
-        )
+    async def _cluster_users(self, network: Network) -> builtins.list[str]:
+        """What uses a swarm network beyond this engine (services, other nodes' endpoints)."""
+        verbose = await self.get(network.id, verbose=True)
+        services = await self._engine._request("GET", "services")
+        swarm = (await self._engine.info()).swarm
+        node_names = {n.status.addr: n.hostname for n in await self._engine.nodes.list()}
+        return describe_cluster_users(verbose, services or (), swarm.node_addr, node_names)
 
     # -- internals: attachments --------------------------------------------------------
 
@@ -751,73 +565,20 @@ class NetworksAPI:
             raise NotFound.refine(exc, f"no container {container!r} on this engine") from exc
         return payload
 
-    @staticmethod
-    def _attachment_in(
-        payload: Mapping[str, Any], network: str
-    ) -> tuple[str, EndpointSettings] | None:
-        networks = (payload.get("NetworkSettings") or {}).get("Networks") or {}
-        for name, raw in networks.items():
-            settings = EndpointSettings.model_validate(raw)
-            if network in (name, settings.network_id) or (
-                len(network) >= 12 and settings.network_id.startswith(network)
-            ):
-                return name, settings
-        return None
-
-    @staticmethod
-    def _user_aliases(payload: Mapping[str, Any], settings: EndpointSettings) -> tuple[str, ...]:
-        container_id = str(payload.get("Id", ""))
-        own = {_short_id(container_id), container_id, str(payload.get("Name", "")).lstrip("/")}
-        return tuple(alias for alias in settings.aliases if alias not in own)
-
-    def _endpoint_from(
-        self, payload: Mapping[str, Any], network_name: str, settings: EndpointSettings
-    ) -> Endpoint:
-        ipv4 = ipv6 = None
-        if settings.ip_address is not None:
-            ipv4 = ipaddress.IPv4Interface(f"{settings.ip_address}/{settings.ip_prefix_len}")
-        if settings.global_ipv6_address is not None:
-            ipv6 = ipaddress.IPv6Interface(
-                f"{settings.global_ipv6_address}/{settings.global_ipv6_prefix_len}"
-            )
-        requested = settings.ipam_config
-        return Endpoint(
-            network_id=settings.network_id,
-            network_name=network_name,
-            container_id=str(payload.get("Id", "")),
-            container_name=str(payload.get("Name", "")).lstrip("/"),
-            endpoint_id=settings.endpoint_id,
-            mac_address=settings.mac_address,
-            ipv4_address=ipv4,
-            ipv6_address=ipv6,
-            aliases=self._user_aliases(payload, settings),
-            links=settings.links,
-            requested_ipv4=(
-                requested.ipv4_address
-                if isinstance(requested.ipv4_address, ipaddress.IPv4Address)
-                else None
-            ),
-            requested_ipv6=(
-                requested.ipv6_address
-                if isinstance(requested.ipv6_address, ipaddress.IPv6Address)
-                else None
-            ),
-        )
-
     async def _endpoint_of(self, container_id: str, network: Network) -> Endpoint | None:
         try:
             payload = await self._container(container_id)
         except NotFound:
             return None  # removed since the network was read
-        found = self._attachment_in(payload, network.id)
+        found = attachment_in(payload, network.id)
         if found is None:
             return None
-        return self._endpoint_from(payload, found[0], found[1])
+        return endpoint_from(payload, found[0], found[1])
 
     async def _connect(self, container: str, config: EndpointConfig) -> Endpoint:
         log = self._log.bind(network=config.network, container=container)
         payload = await self._container(container)
-        existing = self._attachment_in(payload, config.network)
+        existing = attachment_in(payload, config.network)
         if existing is None:
             try:
                 await self._engine._request(
@@ -835,7 +596,7 @@ class NetworksAPI:
             else:
                 log.info("network.connected", aliases=list(config.aliases))
             payload = await self._container(container)
-            existing = self._attachment_in(payload, config.network)
+            existing = attachment_in(payload, config.network)
             if existing is None:
                 raise NetworkNotFound(
                     f"container {container} was connected to {config.network} but the "
@@ -852,11 +613,14 @@ class NetworksAPI:
         config: EndpointConfig,
     ) -> Endpoint:
         name, settings = existing
-        endpoint = self._endpoint_from(payload, name, settings)
+        endpoint = endpoint_from(payload, name, settings)
         problems: builtins.list[str] = []
-        if set(endpoint.aliases) != set(config.aliases):
+        # The engine adds the container's short id (newer ones its name too) by itself,
+        # and an alias equal to either adds nothing: compare without them.
+        wanted_aliases = user_aliases(payload, config.aliases)
+        if set(endpoint.aliases) != set(wanted_aliases):
             problems.append(
-                f"aliases {sorted(endpoint.aliases)} (asked for {sorted(config.aliases)})"
+                f"aliases {sorted(endpoint.aliases)} (asked for {sorted(wanted_aliases)})"
             )
         for version, wanted in ((4, config.ipv4), (6, config.ipv6)):
             if wanted is None:
@@ -864,8 +628,8 @@ class NetworksAPI:
             have = endpoint.ipv4_address if version == 4 else endpoint.ipv6_address
             if have is None or have.ip != wanted:
                 problems.append(f"IPv{version} {have.ip if have else None} (asked for {wanted})")
-        wanted_links = {self._link_key(link) for link in config.links}
-        have_links = {self._link_key(link) for link in endpoint.links}
+        wanted_links = {link_key(link) for link in config.links}
+        have_links = {link_key(link) for link in endpoint.links}
         if wanted_links != have_links:
             problems.append(f"links {sorted(have_links)} (asked for {sorted(wanted_links)})")
         if problems:
@@ -877,14 +641,6 @@ class NetworksAPI:
                 status=409,
             )
         return endpoint
-
-    @staticmethod
-    def _link_key(link: str) -> str:
-        # The engine may store "/target:/container/alias"; compare "target:alias".
-        target, _, alias = link.partition(":")
-        target = target.strip("/")
-        alias = alias.rsplit("/", 1)[-1] if alias else target
-        return f"{target}:{alias}"
 
     def _attachment_error(
         self, exc: EngineAPIError, network: str, container: str

@@ -11,6 +11,7 @@ those is drift. What a spec leaves ``None`` is not compared; booleans it always 
 from __future__ import annotations
 
 import enum
+import ipaddress
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -56,7 +57,9 @@ class FieldDrift(BaseModel):
 
     Attributes:
         field: the spec field, dotted for maps (``labels.team``,
-            ``options.com.docker.network.driver.mtu``, ``pools[10.1.0.0/24].gateway``).
+            ``options.com.docker.network.driver.mtu``); ``pools.ipv4``/``pools.ipv6``
+            when the subnets of that version differ, ``pools[10.1.0.0/24].gateway``
+            for a field of a pool both sides have.
         wanted: what the spec asks for, as text.
         found: what the engine has, as text (``(absent)`` when it has nothing).
     """
@@ -113,12 +116,18 @@ class EnsureResult(BaseModel):
 
 
 def _text(value: Any) -> str:
+    # One style: strings (labels, options, names) quoted; booleans, numbers, addresses
+    # and subnets bare; a list is its items in that style, comma-separated.
     if value is None:
         return _ABSENT
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return repr(value)
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(item) for item in value) or _ABSENT
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={_text(item)}" for key, item in value.items()) or _ABSENT
     return str(value)
 
 
@@ -185,18 +194,17 @@ def _diff_ipam(spec: AnyNetworkSpec, network: Network, add: Any) -> None:
         wanted = [p for p in spec.pools if p.version == version]
         found = [p for p in network.ipam.config if p.subnet and p.subnet.version == version]
         by_subnet = {p.subnet: p for p in found}
+        missing = [pool for pool in wanted if pool.subnet not in by_subnet]
         for pool in wanted:
-            match = by_subnet.pop(pool.subnet, None)
-            if match is None:
-                add(
-                    f"pools[{pool.subnet}]",
-                    pool.subnet,
-                    ", ".join(str(p.subnet) for p in found) or None,
-                )
-                continue
-            _diff_pool(pool, match, add)
-        for extra in by_subnet:
-            add(f"pools[{extra}]", None, extra)
+            if pool.subnet in by_subnet:
+                _diff_pool(pool, by_subnet.pop(pool.subnet), add)
+        # What is left on either side is one difference: the pools of this version.
+        if missing or by_subnet:
+            add(
+                f"pools.ipv{version}",
+                [pool.subnet for pool in missing] or None,
+                list(by_subnet) or None,
+            )
 
 
 def _diff_pool(pool: IPAMPool, found: IPAMPoolInfo, add: Any) -> None:
@@ -207,7 +215,19 @@ def _diff_pool(pool: IPAMPool, found: IPAMPoolInfo, add: Any) -> None:
         add(f"{prefix}.ip_range", pool.ip_range, found.ip_range)
     wanted_aux = {name: str(address) for name, address in pool.aux_addresses.items()}
     if wanted_aux != found.aux_addresses:
-        add(f"{prefix}.aux_addresses", wanted_aux or None, found.aux_addresses or None)
+        # Addresses print bare, like every other address in a diff.
+        add(
+            f"{prefix}.aux_addresses",
+            dict(pool.aux_addresses) or None,
+            {name: _address(text) for name, text in found.aux_addresses.items()} or None,
+        )
+
+
+def _address(text: str) -> Any:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return text
 
 
 def _diff_options(spec: AnyNetworkSpec, network: Network, add: Any) -> None:

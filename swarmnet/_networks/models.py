@@ -4,16 +4,20 @@
 ``GET /networks``, the endpoint entries of a network, and a container's
 ``NetworkSettings.Networks`` entries. The engine's ``null`` for an empty map or list
 becomes an empty one; empty address strings become ``None``.
+
+The pure functions at the end read a container's inspect payload
+(``GET /containers/{id}/json``) into :class:`Endpoint` s; they send nothing.
 """
 
 from __future__ import annotations
 
 import enum
 import ipaddress
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from swarmnet._core.models import EngineModel
 
@@ -175,6 +179,30 @@ class Network(EngineModel):
     services: Annotated[dict[str, ServiceInfo], BeforeValidator(_empty_dict)] = Field(
         default_factory=dict
     )
+    swarm_record: bool = False
+    """True when a manager answered from the swarm's own record of the network.
+
+    A manager lists a swarm network from the swarm's store; once the network is
+    removed from the swarm, the manager still lists its local copy (``swarm_record``
+    False) until the last endpoint on that node is gone, which can take the stop
+    grace period of its tasks. Workers have no store: always False there.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mark_swarm_record(cls, data: Any) -> Any:
+        # The engine builds a store record with no "Containers" at all (null); a local
+        # copy always carries a map, empty or not. Only a raw engine payload is marked.
+        if (
+            isinstance(data, dict)
+            and "swarm_record" not in data
+            and "SwarmRecord" not in data
+            and data.get("Scope") == "swarm"
+            and "Containers" in data
+            and data["Containers"] is None
+        ):
+            return {**data, "swarm_record": True}
+        return data
 
     @property
     def is_builtin(self) -> bool:
@@ -230,8 +258,9 @@ class Endpoint(EngineModel):
         endpoint_id: the engine's id of the endpoint.
         mac_address: the interface's MAC.
         ipv4_address, ipv6_address: the addresses with their prefix length.
-        aliases: the names the container answers to on this network, as asked for
-            (the engine's own short-id alias is left out).
+        aliases: the names the container answers to on this network, as asked for;
+            the container's own name and ids, which it answers to anyway (the engine
+            adds the short id by itself), are left out.
         links: legacy links on this network.
         requested_ipv4, requested_ipv6: the static addresses asked for at attach time,
             if any (an overlay records its allocated address here too).
@@ -255,3 +284,97 @@ class NetworkPruneReport(EngineModel):
     """What ``POST /networks/prune`` removed."""
 
     networks_deleted: Annotated[tuple[str, ...], BeforeValidator(_empty_tuple)] = ()
+
+
+# -- a container's attachments, read from its inspect payload (pure) -------------------
+
+
+def short_id(container_id: str) -> str:
+    """The 12-character id the engine shows and answers to."""
+    return container_id[:12]
+
+
+def own_names(payload: Mapping[str, Any]) -> frozenset[str]:
+    """The names a container answers to on every network without asking: its name and ids.
+
+    The engine adds the short id to a container's aliases on each user-defined network
+    (and newer engines add the name too); an alias equal to one of these adds nothing.
+    """
+    container_id = str(payload.get("Id", ""))
+    names = {container_id, short_id(container_id), str(payload.get("Name", "")).lstrip("/")}
+    names.discard("")
+    return frozenset(names)
+
+
+def user_aliases(payload: Mapping[str, Any], aliases: Iterable[str]) -> tuple[str, ...]:
+    """``aliases`` without the container's own names, in order, each once."""
+    own = own_names(payload)
+    seen: dict[str, None] = {}
+    for alias in aliases:
+        if alias not in own:
+            seen.setdefault(alias, None)
+    return tuple(seen)
+
+
+def attachment_in(payload: Mapping[str, Any], network: str) -> tuple[str, EndpointSettings] | None:
+    """The container's attachment to ``network`` (a name, an id or a 12+ character prefix).
+
+    Returns the network's name as the container lists it and the endpoint settings, or
+    None when the container is not attached.
+    """
+    networks = (payload.get("NetworkSettings") or {}).get("Networks") or {}
+    for name, raw in networks.items():
+        settings = EndpointSettings.model_validate(raw)
+        if network in (name, settings.network_id) or (
+            len(network) >= 12 and settings.network_id.startswith(network)
+        ):
+            return name, settings
+    return None
+
+
+def endpoint_from(
+    payload: Mapping[str, Any], network_name: str, settings: EndpointSettings
+) -> Endpoint:
+    """One :class:`Endpoint` from a container's inspect payload and one of its attachments."""
+    ipv4 = ipv6 = None
+    if settings.ip_address is not None:
+        ipv4 = ipaddress.IPv4Interface(f"{settings.ip_address}/{settings.ip_prefix_len}")
+    if settings.global_ipv6_address is not None:
+        ipv6 = ipaddress.IPv6Interface(
+            f"{settings.global_ipv6_address}/{settings.global_ipv6_prefix_len}"
+        )
+    requested = settings.ipam_config
+    return Endpoint(
+        network_id=settings.network_id,
+        network_name=network_name,
+        container_id=str(payload.get("Id", "")),
+        container_name=str(payload.get("Name", "")).lstrip("/"),
+        endpoint_id=settings.endpoint_id,
+        mac_address=settings.mac_address,
+        ipv4_address=ipv4,
+        ipv6_address=ipv6,
+        aliases=user_aliases(payload, settings.aliases),
+        links=settings.links,
+        requested_ipv4=(
+            requested.ipv4_address
+            if isinstance(requested.ipv4_address, ipaddress.IPv4Address)
+            else None
+        ),
+        requested_ipv6=(
+            requested.ipv6_address
+            if isinstance(requested.ipv6_address, ipaddress.IPv6Address)
+            else None
+        ),
+    )
+
+
+def link_key(link: str) -> str:
+    """A legacy link as ``target:alias``, however the engine stored it.
+
+    The engine may store ``"/target:/container/alias"``; a link without an alias is
+    its target's name.
+    """
+    target, _, alias = link.partition(":")
+    target = target.strip("/")
+    alias = alias.rsplit("/", 1)[-1] if alias else target
+    return f"{target}:{alias}"

@@ -83,6 +83,8 @@ _NAME_MAX = 128
 # A Linux interface name: at most 15 bytes (IFNAMSIZ - 1), no '/', no whitespace.
 _IFNAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.@-]{0,14}")
 _VXLAN_MAX = (1 << 24) - 1
+# A plugin reference as the engine reads it: [registry/][path/]name[:tag].
+_PLUGIN = re.compile(r"[a-z0-9][a-z0-9._-]*(?:[:/][a-zA-Z0-9][a-zA-Z0-9._-]*)*")
 
 
 def option_owners(key: str) -> frozenset[str] | None:
@@ -227,6 +229,14 @@ class IPAMPool(Spec):
     @model_validator(mode="after")
     def _inside_subnet(self) -> IPAMPool:
         subnet = self.subnet
+        # The engine keeps the network and broadcast addresses out of an IPv4 pool and
+        # takes one address for the gateway: a /31 or /32 leaves nothing, and the create
+        # fails ("No available addresses on this pool"). An IPv6 /128 likewise.
+        if subnet.prefixlen >= (31 if subnet.version == 4 else 128):
+            raise ValueError(
+                f"subnet {subnet} has no room for a gateway and a container; use at most "
+                f"/{30 if subnet.version == 4 else 127}"
+            )
         if self.gateway is not None:
             if self.gateway.version != subnet.version:
                 raise ValueError(
@@ -337,6 +347,12 @@ class _NetworkSpecBase(Spec):
     def _valid_ipam_driver(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("ipam_driver is empty; leave it out for the engine's 'default'")
+        # A plugin reference: name[:tag], optionally behind a registry path.
+        if not _PLUGIN.fullmatch(value):
+            raise ValueError(
+                f"ipam_driver {value!r} is not a valid IPAM driver name: 'default', 'null' or "
+                "a plugin name such as 'vendor/ipam:1.0'"
+            )
         return value
 
     @model_validator(mode="after")
@@ -503,7 +519,9 @@ class BridgeSpec(_NetworkSpecBase):
         pools: at most one IPv4 and one IPv6 :class:`IPAMPool`; none lets the engine pick.
         enable_ipv6: IPv6 on the network (required for an IPv6 pool).
         labels: user metadata.
-        ipam_driver, ipam_options: the IPAM driver and its options.
+        ipam_driver, ipam_options: the IPAM driver (``"default"``, ``"null"`` or a plugin
+            name; an unknown one is reported by the engine as a missing IPAM driver)
+            and its options.
         extra_options: further bridge options by their engine key (a key that belongs
             to another driver, or that a field above sets, is refused).
 
