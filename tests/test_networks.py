@@ -511,7 +511,7 @@ async def test_a_swarm_network_removed_while_its_tasks_stop_is_not_reported_unch
 
     result = await engine.networks.ensure(spec)
 
-    assert result.outcome is swarmnet.EnsureOutcome.CREATED
+    assert result.outcome is swarmnet.models.EnsureOutcome.CREATED
     assert result.network.id != old.id
     assert [n.id for n in await engine.networks.list(name=spec.name)] == [result.network.id]
 
@@ -594,7 +594,7 @@ async def test_recreating_an_overlay_used_only_here_reconnects_its_containers(
         spec.model_copy(update={"labels": {"v": "2"}}), on_drift=swarmnet.Drift.RECREATE
     )
 
-    assert result.outcome is swarmnet.EnsureOutcome.RECREATED
+    assert result.outcome is swarmnet.models.EnsureOutcome.RECREATED
     assert result.network.id != old.id
     assert result.network.labels == {"v": "2"}
     (endpoint,) = await engine.networks.endpoints(spec.name)
