@@ -429,3 +429,63 @@ async def test_networks_the_engine_makes_without_events_are_found_by_sweeps(
     finally:
         await engine.swarm.leave(force=True)
         await engine.remove_gwbridge()
+
+
+async def test_containers_re_attached_while_events_were_lost_come_as_disconnect_then_connect(
+    node: LabNode, engine: swarmnet.Engine, prefix: str
+) -> None:
+    """After a ``kill -9`` the restarted daemon restarts its containers with new
+    endpoints, and reports none of it to a watcher that was away. Membership is the same
+    before and after; the endpoints are not, and a re-read tells: each re-attached
+    container comes as a disconnect and then a connect. Both kinds of cached endpoint
+    count: one from the first read (``early``), one read after its connect event
+    (``late``)."""
+    name = f"{prefix}br"
+    network_id = await create_bridge(engine, name)
+    early = await run_container(engine, f"{prefix}early", network=name, restart="always")
+    settings = FAST.model_copy(
+        update={"resync": swarmnet.ResyncSettings(endpoint_read_delay=0.2, sweep_interval=None)}
+    )
+    watcher = swarmnet.Watcher(engine, settings=settings)
+    seen = Collector()
+    watcher.on(["connect", "disconnect"], network=network_id)(seen)
+
+    def cached_endpoints() -> dict[str, str]:
+        cached = watcher.cache.get(network_id, node=engine.name)
+        assert cached is not None
+        return {c: e.endpoint_id for c, e in cached.endpoints.items()}
+
+    async def engine_endpoints() -> dict[str, str]:
+        network = await engine.networks.get(network_id)
+        return {c: e.endpoint_id for c, e in network.containers.items()}
+
+    async with watcher:
+        late = await run_container(engine, f"{prefix}late", restart="always")
+        await connect(engine, network_id, late)
+        await wait_for(lambda: late in cached_endpoints(), what="the late endpoint read")
+        before = cached_endpoints()
+        assert before == await engine_endpoints()
+        seen.events.clear()
+        await node.kill()
+        await node.start()
+        await wait_for(lambda: watcher.stats().node("node2").resyncs >= 1, 60, "the re-read")
+
+        def reattached() -> set[str]:
+            return {
+                container
+                for container in (early, late)
+                if [str(e.action) for e in seen.events if e.container_id == container][-2:]
+                == ["disconnect", "connect"]
+            }
+
+        await wait_for(lambda: reattached() == {early, late}, 60, "both re-attachments")
+        with anyio.fail_after(30):
+            while cached_endpoints() != await engine_endpoints():  # noqa: ASYNC110 - polling
+                await anyio.sleep(0.1)
+    after = await engine_endpoints()
+    assert set(after) == {early, late}
+    assert all(after[c] != before[c] for c in (early, late)), "the engine kept the endpoints"
+    for container in (early, late):
+        mine = [e for e in seen.events if e.container_id == container]
+        assert [str(e.action) for e in mine][:2] == ["disconnect", "connect"], container
+        assert mine[0].synthesized  # no engine event says the old endpoint went

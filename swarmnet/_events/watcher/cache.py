@@ -11,12 +11,40 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from pydantic import Field
 
 from swarmnet._core.errors import InvalidSpec
 from swarmnet._core.models import EngineModel
 from swarmnet._events.models import EventScope, NetworkAction, NetworkEvent
 
-__all__ = ["CachedNetwork", "NetworkCache"]
+__all__ = ["CachedEndpoint", "CachedNetwork", "NetworkCache"]
+
+
+class CachedEndpoint(EngineModel):
+    """A container's endpoint on a network, as the engine last reported it.
+
+    Attributes:
+        container_id: the container's id.
+        endpoint_id: the engine's id of the endpoint (a new one each time the
+            container is attached, a daemon restart included).
+        ipv4_address: its IPv4 address with prefix (``10.0.1.5/24``), ``""`` if none.
+        ipv6_address: its IPv6 address with prefix, ``""`` if none.
+    """
+
+    container_id: str
+    endpoint_id: str
+    ipv4_address: str = ""
+    ipv6_address: str = ""
+
+
+class EndpointState(NamedTuple):
+    """An endpoint as a read found it: compared as a whole to tell a re-attachment."""
+
+    endpoint_id: str
+    ipv4: str
+    ipv6: str
 
 
 class CachedNetwork(EngineModel):
@@ -31,6 +59,10 @@ class CachedNetwork(EngineModel):
         containers: ids of the containers with an endpoint on it on that node (the
             engine's own sandbox endpoints on overlays, ``ingress-sbox``, ``lb-…`` and
             ``ep-…``, which come and go without events, are not listed).
+        endpoints: those containers' endpoints by container id, for those read from
+            the engine since they connected (events do not carry endpoints: the
+            watcher reads a network shortly after a connect, see
+            :attr:`ResyncSettings.endpoint_read_delay`).
     """
 
     id: str
@@ -39,18 +71,27 @@ class CachedNetwork(EngineModel):
     scope: str = ""
     node: str
     containers: frozenset[str] = frozenset()
+    endpoints: Mapping[str, CachedEndpoint] = Field(default_factory=dict)
 
 
 @dataclass
 class NetState:
+    """One network on one node: the watcher's mutable record behind a CachedNetwork.
+
+    ``containers`` maps each attached container's id to its endpoint as last read,
+    or ``None`` while only a connect event told of it.
+    """
+
     name: str
     driver: str
     scope: str
-    containers: set[str] = field(default_factory=set)
+    containers: dict[str, EndpointState | None] = field(default_factory=dict)
 
 
 @dataclass
 class NodeState:
+    """Every network the watcher knows on one node."""
+
     nets: dict[str, NetState] = field(default_factory=dict)
     manager: bool = False
     synced: bool = False
@@ -129,6 +170,7 @@ class NetworkCache:
 
 
 def snapshot(node: str, network_id: str, net: NetState) -> CachedNetwork:
+    """The immutable view of a network users get."""
     return CachedNetwork(
         id=network_id,
         name=net.name,
@@ -136,6 +178,16 @@ def snapshot(node: str, network_id: str, net: NetState) -> CachedNetwork:
         scope=net.scope,
         node=node,
         containers=frozenset(net.containers),
+        endpoints={
+            container: CachedEndpoint(
+                container_id=container,
+                endpoint_id=endpoint.endpoint_id,
+                ipv4_address=endpoint.ipv4,
+                ipv6_address=endpoint.ipv6,
+            )
+            for container, endpoint in net.containers.items()
+            if endpoint is not None
+        },
     )
 
 
@@ -166,11 +218,11 @@ def apply_event(state: NodeState, event: NetworkEvent) -> None:
             net = nets[network_id] = new_net(event)
         container = attributes.get("container")
         if container:
-            net.containers.add(container)
+            net.containers[container] = None  # the endpoint is unknown until read
     elif action is NetworkAction.DISCONNECT:
         container = attributes.get("container")
         if net is not None and container:
-            net.containers.discard(container)
+            net.containers.pop(container, None)
     elif action is NetworkAction.REMOVE:
         nets.pop(network_id, None)
     elif action is NetworkAction.UPDATE:
@@ -207,9 +259,16 @@ def already_there(state: NodeState, event: NetworkEvent) -> bool:
 def differences(
     node: str, old: Mapping[str, NetState], new: Mapping[str, NetState], time_nano: int
 ) -> list[NetworkEvent]:
-    """Synthesized events that take a view from ``old`` to ``new``: creates, connects,
-    disconnects, destroys, in that order. They describe the node's local view, so
-    their scope is ``local``."""
+    """Synthesized events that take a view from ``old`` to ``new``: creates,
+    re-attachments, connects, disconnects, destroys, in that order. They describe the
+    node's local view, so their scope is ``local``.
+
+    A container attached in both views whose endpoint changed (another endpoint id or
+    address: the engine re-attached it, a daemon restart does so for every container
+    it restarts) gets a disconnect and then a connect, so a callback that set
+    something up for the old endpoint hears of the new one. An endpoint ``old`` never
+    read (known from a connect event only) cannot be compared, and is taken as the same.
+    """
 
     def make(
         action: NetworkAction, network_id: str, net: NetState, container: str | None = None
@@ -226,6 +285,7 @@ def differences(
         )
 
     creates: list[NetworkEvent] = []
+    reattached: list[NetworkEvent] = []
     connects: list[NetworkEvent] = []
     disconnects: list[NetworkEvent] = []
     destroys: list[NetworkEvent] = []
@@ -237,13 +297,17 @@ def differences(
                 make(NetworkAction.CONNECT, network_id, net, c) for c in sorted(net.containers)
             )
             continue
+        now, then = net.containers, before.containers
+        for container in sorted(now.keys() & then.keys()):
+            was, endpoint = then[container], now[container]
+            if was is not None and endpoint is not None and was != endpoint:
+                reattached.append(make(NetworkAction.DISCONNECT, network_id, before, container))
+                reattached.append(make(NetworkAction.CONNECT, network_id, net, container))
         connects.extend(
-            make(NetworkAction.CONNECT, network_id, net, c)
-            for c in sorted(net.containers - before.containers)
+            make(NetworkAction.CONNECT, network_id, net, c) for c in sorted(now.keys() - then)
         )
         disconnects.extend(
-            make(NetworkAction.DISCONNECT, network_id, net, c)
-            for c in sorted(before.containers - net.containers)
+            make(NetworkAction.DISCONNECT, network_id, net, c) for c in sorted(then.keys() - now)
         )
     for network_id, before in old.items():
         if network_id not in new:
@@ -252,4 +316,4 @@ def differences(
                 for c in sorted(before.containers)
             )
             destroys.append(make(NetworkAction.DESTROY, network_id, before))
-    return creates + connects + disconnects + destroys
+    return creates + reattached + connects + disconnects + destroys

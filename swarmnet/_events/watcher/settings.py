@@ -81,12 +81,20 @@ class ResyncSettings(Spec):
             as it leaves); a network that a sweep finds new or gone, and the next
             sweep still does, is delivered as a synthesized ``create`` or ``destroy``
             (two sweeps, so that an event on its way is not mistaken for a miss).
+        endpoint_read_delay: seconds after a connect event before the network is read
+            for the new endpoint's id and addresses (one read per network however many
+            connects came meanwhile; ``None``: never). Events do not carry endpoints;
+            with them known, a re-read after lost events tells a container the engine
+            re-attached (a new endpoint, as after a daemon restart) and delivers a
+            synthesized ``disconnect`` and ``connect`` for it. A re-attachment within
+            this delay of the connect goes unnoticed.
     """
 
     initial_events: bool = False
     inspect_concurrency: int = Field(8, ge=1)
     timeout: float = Field(60.0, gt=0)
     sweep_interval: float | None = Field(30.0, gt=0)
+    endpoint_read_delay: float | None = Field(1.0, ge=0)
 
 
 class WatcherSettings(Spec):

@@ -46,6 +46,7 @@ from swarmnet._events.stream import (
     open_background,
 )
 from swarmnet._events.watcher.cache import (
+    EndpointState,
     NetState,
     NetworkCache,
     already_there,
@@ -78,6 +79,10 @@ class _Node:
         self.needs_resync = False
         self.busy = False  # the pump is applying or dispatching something
         self.fence_nano = 0  # events up to here may already be in the re-read state
+        # Networks a connect event touched since they were last read: their new
+        # endpoints are read (ids, addresses) so a later re-read can tell a re-attachment.
+        self.unread: set[str] = set()
+        self.unread_added = anyio.Event()
         self.resyncs = 0
         self.synthesized = 0
         self.suppressed = 0
@@ -101,18 +106,7 @@ class _Node:
 # (``ingress-sbox``, ``lb-…``, ``ep-…``) come and go without events and are left out.
 _CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
 
-_SYSTEM_TIME = re.compile(r"^(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
-
-
-def _engine_time_nanos(text: str) -> int:
-    """Nanoseconds from the engine's RFC 3339 ``SystemTime`` (0 if it cannot be read)."""
-    match = _SYSTEM_TIME.match(text.strip())
-    if match is None:
-        return 0
-    whole, fraction, zone = match.groups()
-    moment = datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone))
-    seconds = int(moment.astimezone(timezone.utc).timestamp())
-    return seconds * _NS + int(((fraction or "") + "000000000")[:9])
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 # -- the watcher ---------------------------------------------------------------------------
@@ -412,6 +406,9 @@ class Watcher:
             async with anyio.create_task_group() as sweeping:
                 if interval is not None:
                     sweeping.start_soon(self._sweep, node, interval)
+                delay = self.settings.resync.endpoint_read_delay
+                if delay is not None:
+                    sweeping.start_soon(self._read_endpoints, node, delay)
                 await self._pump(node, feed)
                 sweeping.cancel_scope.cancel()  # the feed ended for good: so does sweeping
 
@@ -454,6 +451,8 @@ class Watcher:
         wanted: list[NetworkEvent] = []
         keep = wanted.append
         connect, disconnect = NetworkAction.CONNECT, NetworkAction.DISCONNECT
+        unread = node.unread
+        connected = len(unread)
         suppressed = 0
         for event in batch:
             if not isinstance(event, NetworkEvent):
@@ -477,12 +476,13 @@ class Watcher:
                         suppressed += 1
                         continue
                     if container:
-                        net.containers.add(container)
+                        net.containers[container] = None  # its endpoint: read later
+                        unread.add(network_id)
                 else:
                     if net is None or container not in net.containers:
                         suppressed += 1
                         continue
-                    net.containers.discard(container)
+                    del net.containers[container]
             else:
                 if fence:
                     if fields["time_nano"] > fence:
@@ -496,6 +496,8 @@ class Watcher:
                     continue
             keep(event)
         node.suppressed += suppressed
+        if len(unread) != connected:
+            node.unread_added.set()
         await self._dispatch(wanted)
 
     async def _dispatch(self, events: list[NetworkEvent]) -> None:
@@ -575,14 +577,14 @@ class Watcher:
                 suspects = set()
                 continue
             try:
-                listed = await node.engine._transport.request("GET", "networks")
+                listed = await node.engine.networks.list()
             except EngineError:
                 continue  # the feed's own reconnecting deals with an absent engine
             if not self._caught_up(node):
                 suspects = set()
                 continue
             nets = self._cache._node(node.name).nets
-            present = {str(entry["Id"]) for entry in listed or []}
+            present = {network.id for network in listed}
             seen = {("new", i) for i in present - nets.keys()}
             seen |= {("gone", i) for i in nets.keys() - present}
             confirmed, suspects = seen & suspects, seen - suspects
@@ -622,9 +624,42 @@ class Watcher:
         node.log.info("events.swept", came=sorted(new), went=sorted(old))
         await self._dispatch(events)
 
+    async def _read_endpoints(self, node: _Node, delay: float) -> None:
+        """Read the endpoints of networks that connect events touched, ``delay`` after.
+
+        Events name the container, not its endpoint; a re-read after a gap can only
+        tell that the engine re-attached a container (a new endpoint, maybe a new
+        address) if the old endpoint was read. One read per touched network and round,
+        however many connects. A network touched again while being read is read again
+        in the next round: its answer may predate the newest events.
+        """
+        while True:
+            await node.unread_added.wait()
+            node.unread_added = anyio.Event()
+            await anyio.sleep(delay)
+            batch, node.unread = node.unread, set()
+            try:
+                with anyio.fail_after(self.settings.resync.timeout):
+                    read = await self._inspect(node, batch)
+            except (EngineError, TimeoutError) as exc:
+                node.log.debug("events.endpoint_read_failed", error=str(exc))
+                node.unread |= batch
+                node.unread_added.set()
+                continue
+            nets = self._cache._node(node.name).nets
+            for network_id, fresh in read.items():
+                net = nets.get(network_id)
+                if net is None or network_id in node.unread:
+                    continue
+                containers = net.containers
+                for container, endpoint in fresh.containers.items():
+                    # Only endpoints still unknown: one read since (a re-read) is newer.
+                    if container in containers and containers[container] is None:
+                        containers[container] = endpoint
+
     async def _inspect(self, node: _Node, network_ids: Iterable[str]) -> dict[str, NetState]:
         """The networks, as the cache keeps them (those removed meanwhile left out)."""
-        transport = node.engine._transport
+        networks = node.engine.networks
         found: dict[str, NetState] = {}
         limiter = anyio.CapacityLimiter(self.settings.resync.inspect_concurrency)
 
@@ -633,7 +668,7 @@ class Watcher:
         async def inspect_one(network_id: str) -> None:
             async with limiter:
                 try:
-                    detail = await transport.request("GET", f"networks/{network_id}")
+                    network = await networks.get(network_id)
                 except NotFound:
                     return  # removed since it was listed
                 except EngineError as exc:
@@ -642,11 +677,17 @@ class Watcher:
                     failures.append(exc)
                     return
             found[network_id] = NetState(
-                name=str(detail.get("Name", "")),
-                driver=str(detail.get("Driver", "")),
-                scope=str(detail.get("Scope", "")),
+                name=network.name,
+                driver=network.driver,
+                scope=network.scope.value,
                 containers={
-                    key for key in detail.get("Containers") or {} if _CONTAINER_ID.fullmatch(key)
+                    key: EndpointState(
+                        endpoint.endpoint_id,
+                        str(endpoint.ipv4_address or ""),
+                        str(endpoint.ipv6_address or ""),
+                    )
+                    for key, endpoint in network.containers.items()
+                    if _CONTAINER_ID.fullmatch(key)
                 },
             )
 
@@ -658,11 +699,15 @@ class Watcher:
         return found
 
     async def _read_networks(self, node: _Node) -> tuple[dict[str, NetState], bool, int]:
-        transport = node.engine._transport
-        listed = await transport.request("GET", "networks")
-        fresh = await self._inspect(node, [str(entry["Id"]) for entry in listed or []])
-        info = await transport.request("GET", "info")
-        swarm = info.get("Swarm") or {}
-        manager = bool(swarm.get("ControlAvailable")) and swarm.get("LocalNodeState") == "active"
-        fence = _engine_time_nanos(str(info.get("SystemTime", ""))) or time.time_ns()
-        return fresh, manager, fence
+        engine = node.engine
+        listed = await engine.networks.list()
+        fresh = await self._inspect(node, [network.id for network in listed])
+        info = await engine.info()
+        if info.system_time is not None and info.system_time.tzinfo is not None:
+            # The engine sends nanoseconds, the model keeps microseconds: round up, so
+            # that no event the read may show falls after the fence.
+            since = info.system_time - _EPOCH
+            fence = (since.days * 86_400 + since.seconds) * _NS + (since.microseconds + 1) * 1000
+        else:
+            fence = time.time_ns()
+        return fresh, info.swarm.is_manager, fence
