@@ -35,11 +35,13 @@ from _netevents import (
 
 import swarmnet
 from swarmnet import NetworkAction, NetworkEvent
+from swarmnet._events.watcher.handlers import HandlerRunner, make_handler
 from swarmnet.lab import Lab, LabNode
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 
 ROOT = Path(__file__).resolve().parent.parent
+NANOS = 1_000_000_000
 FAST = swarmnet.WatcherSettings(
     reconnect=swarmnet.ReconnectSettings(initial_delay=0.1, max_delay=0.5),
     stop_grace=1.0,
@@ -489,3 +491,70 @@ async def test_containers_re_attached_while_events_were_lost_come_as_disconnect_
         mine = [e for e in seen.events if e.container_id == container]
         assert [str(e.action) for e in mine][:2] == ["disconnect", "connect"], container
         assert mine[0].synthesized  # no engine event says the old endpoint went
+
+
+def _events_for(networks: int, count: int, first_nano: int) -> list[NetworkEvent]:
+    return [
+        NetworkEvent.synthesize(
+            NetworkAction.CREATE,
+            network_id=f"net{i % networks}",
+            name=f"net{i % networks}",
+            driver="bridge",
+            scope=swarmnet.EventScope.LOCAL,
+            node="n1",
+            time_nano=first_nano + i * 1_000_000,
+        )
+        for i in range(count)
+    ]
+
+
+async def test_handler_lag_is_the_age_of_the_oldest_unfinished_event_and_their_number() -> None:
+    """Engine-free: a runner fed by hand, a callback held until released."""
+    watcher = swarmnet.Watcher(
+        swarmnet.Engine("unix:///nonexistent.sock", name="n1"),
+        settings=swarmnet.WatcherSettings(dispatch=swarmnet.DispatchSettings(concurrency=2)),
+    )
+    release = anyio.Event()
+    handled: list[NetworkEvent] = []
+
+    async def slow(event: NetworkEvent, **kwargs: Any) -> None:
+        await release.wait()
+        handled.append(event)
+
+    runner = HandlerRunner(make_handler(slow, engines=["n1"]), watcher)
+    assert (runner.stats().lag_seconds, runner.stats().lag_events) == (0, 0)
+    # Six events that happened 10 s ago, over three networks: two workers take the
+    # first event of two networks, four wait.
+    events = _events_for(3, 6, time.time_ns() - 10 * NANOS)
+    async with anyio.create_task_group() as tg:
+        runner.start(tg)
+        assert runner.offer(events) == 6
+        await wait_for(lambda: runner.stats().queued == 4, what="two events in hand")
+        stats = runner.stats()
+        assert stats.lag_events == 6
+        assert 9.9 < stats.lag_seconds < 15, stats  # not seconds since 1970
+        await anyio.sleep(1.0)
+        assert runner.stats().lag_seconds >= stats.lag_seconds + 0.9  # it grows while stuck
+        release.set()
+        await runner.drained()
+        tg.cancel_scope.cancel()
+    assert len(handled) == 6
+    stats = runner.stats()
+    assert (stats.lag_seconds, stats.lag_events, stats.queued) == (0, 0, 0)
+    assert stats.last_event_time_nano == events[-1].time_nano
+
+
+async def test_handler_lag_follows_a_fake_clock() -> None:
+    now = 1_800_000_000 * NANOS
+    watcher = swarmnet.Watcher(swarmnet.Engine("unix:///nonexistent.sock", name="n1"))
+
+    def stuck(event: NetworkEvent, **kwargs: Any) -> None:
+        raise AssertionError("never called: the runner is not started")
+
+    runner = HandlerRunner(make_handler(stuck, engines=["n1"]), watcher, clock=lambda: now)
+    runner.offer(_events_for(2, 1862, now - 116 * NANOS))
+    stats = runner.stats()
+    assert (stats.queued, stats.lag_events) == (1862, 1862)
+    assert stats.lag_seconds == pytest.approx(116)
+    now += 60 * NANOS
+    assert runner.stats().lag_seconds == pytest.approx(176)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import enum
 import inspect
+import itertools
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -195,8 +197,11 @@ class HandlerRunner:
     #: a subscriber that stops reading for about 100 ms).
     _YIELD_EVERY = 64
 
-    def __init__(self, handler: Handler, watcher: Watcher) -> None:
+    def __init__(
+        self, handler: Handler, watcher: Watcher, *, clock: Callable[[], int] = time.time_ns
+    ) -> None:
         self.handler = handler
+        self._clock = clock  # nanoseconds since the epoch, to compare with event times
         self.filtered = handler.filtered
         self._watcher = watcher
         settings = watcher.settings
@@ -215,20 +220,33 @@ class HandlerRunner:
         self._room: anyio.Event | None = None
         self._idle: anyio.Event | None = None
         self._active = 0
+        # The event each worker is calling the callback with (None: none), by worker.
+        self._handling: list[NetworkEvent | None] = [None] * self._concurrency
         self.delivered = 0
         self.failed = 0
         self.retried = 0
         self.dropped = 0
-        self.newest_nano = 0
         self.done_nano = 0
         self.log = _log.bind(handler=handler.name)
 
     def start(self, task_group: TaskGroup) -> None:
-        for _ in range(self._concurrency):
-            task_group.start_soon(self._worker)
+        for slot in range(self._concurrency):
+            task_group.start_soon(self._worker, slot)
 
     def stats(self) -> HandlerStats:
-        behind = self.newest_nano - self.done_nano if self._size or self._active else 0
+        # The oldest unfinished event is at the head of a network's queue or in a
+        # worker's hands: events of one network are queued in engine order.
+        oldest = min(
+            (
+                event.time_nano
+                for event in itertools.chain(
+                    (queue[0] for queue in self._pending.values() if queue), self._handling
+                )
+                if event is not None
+            ),
+            default=None,
+        )
+        lag = 0 if oldest is None else max(self._clock() - oldest, 0)
         return HandlerStats(
             name=self.handler.name,
             delivered=self.delivered,
@@ -236,7 +254,8 @@ class HandlerRunner:
             retried=self.retried,
             dropped=self.dropped,
             queued=self._size,
-            lag_seconds=max(behind, 0) / _NS,
+            lag_seconds=lag / _NS,
+            lag_events=self._size + sum(1 for event in self._handling if event is not None),
             last_event_time_nano=self.done_nano,
         )
 
@@ -252,7 +271,6 @@ class HandlerRunner:
         sleepers = self._sleepers
         handler = self.handler if self.filtered else None
         capacity = self._capacity
-        newest = self.newest_nano
         size = self._size
         count = len(events)
         for index in range(start, count):
@@ -261,7 +279,7 @@ class HandlerRunner:
                 continue
             if size >= capacity:
                 if not self._drop:
-                    self._size, self.newest_nano = size, newest
+                    self._size = size
                     return index - start
                 self._size = size
                 self._drop_oldest()
@@ -275,15 +293,12 @@ class HandlerRunner:
                 queue = pending[key] = deque()
             queue.append(event)
             size += 1
-            nano = fields["time_nano"]
-            if nano > newest:
-                newest = nano
             if key not in busy:
                 busy.add(key)
                 ready.append(key)
                 if sleepers:
                     sleepers.popleft().set()
-        self._size, self.newest_nano = size, newest
+        self._size = size
         return count - start
 
     async def room(self) -> None:
@@ -318,8 +333,9 @@ class HandlerRunner:
                 del self._pending[key]
             self.log.debug("events.dropped", network=key, node=dropped.node)
 
-    async def _worker(self) -> None:
+    async def _worker(self, slot: int) -> None:
         pending = self._pending
+        handling = self._handling
         ready = self._ready
         handler = self.handler
         fn = handler.fn
@@ -340,6 +356,7 @@ class HandlerRunner:
             try:
                 while queue:
                     event = queue.popleft()
+                    handling[slot] = event
                     self._size -= 1
                     if self._room is not None:
                         self._room.set()
@@ -356,6 +373,7 @@ class HandlerRunner:
                             self.delivered += 1
                     else:
                         await self._call(event)
+                    handling[slot] = None
                     nano = event.__dict__["time_nano"]  # see offer(): not a hooked read
                     if nano > self.done_nano:
                         self.done_nano = nano
@@ -364,6 +382,7 @@ class HandlerRunner:
                         in_a_row = 0
                         await checkpoint()
             finally:
+                handling[slot] = None  # also when cancelled mid-call
                 self._active -= 1
             # No await since the queue was found empty: no event can slip in between.
             pending.pop(key, None)

@@ -19,8 +19,12 @@ class HandlerStats(EngineModel):
         retried: retries it asked for with :class:`Retry`.
         dropped: events dropped by :attr:`Overflow.DROP_OLDEST`.
         queued: events waiting for it now.
-        lag_seconds: how far its newest finished event trails the newest event
-            handed to it, on the engine's clock (0 when it has caught up).
+        lag_seconds: how far behind the callback is, in time: the age of the oldest
+            event handed to it and not finished yet (queued, or being handled), on this
+            host's clock against the event's time; 0 when it has nothing to do. An
+            event replayed after a reconnect counts from when it happened.
+        lag_events: how far behind it is, in events: those handed to it and not
+            finished yet (``queued`` plus those being handled).
         last_event_time_nano: time of the newest event it finished.
     """
 
@@ -31,6 +35,7 @@ class HandlerStats(EngineModel):
     dropped: int = 0
     queued: int = 0
     lag_seconds: float = 0.0
+    lag_events: int = 0
     last_event_time_nano: int = 0
 
 
@@ -81,8 +86,13 @@ class WatcherStats(EngineModel):
 
     @property
     def lag_seconds(self) -> float:
-        """The largest lag of any callback."""
+        """The largest lag of any callback, in seconds."""
         return max((h.lag_seconds for h in self.handlers), default=0.0)
+
+    @property
+    def lag_events(self) -> int:
+        """The largest lag of any callback, in events not finished yet."""
+        return max((h.lag_events for h in self.handlers), default=0)
 
     def node(self, name: str) -> NodeStats:
         """The statistics of one node (``KeyError`` if there is none of that name)."""
