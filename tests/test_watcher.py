@@ -558,3 +558,22 @@ async def test_handler_lag_follows_a_fake_clock() -> None:
     assert stats.lag_seconds == pytest.approx(116)
     now += 60 * NANOS
     assert runner.stats().lag_seconds == pytest.approx(176)
+
+
+def test_filters_a_watcher_could_never_match_are_refused() -> None:
+    watcher = swarmnet.Watcher(swarmnet.Engine("unix:///nonexistent.sock", name="n1"))
+
+    def callback(event: NetworkEvent, **kwargs: Any) -> None:
+        raise AssertionError("never called")
+
+    # Container actions never come: a Watcher follows network events.
+    with pytest.raises(swarmnet.InvalidSpec, match=r"\['start'\] cannot match.*'connect'"):
+        watcher.on("start")(callback)
+    with pytest.raises(swarmnet.InvalidSpec, match=r"\['die'\] cannot match"):
+        watcher.add(callback, ["connect", "die"])
+    # Network events name containers by id: a name would silently match nothing.
+    with pytest.raises(swarmnet.InvalidSpec, match="'c2' is not a container id"):
+        watcher.on("connect", container="c2")(callback)
+    assert watcher.handlers == ()
+    handler = watcher.add(callback, NetworkAction.CONNECT, container="0123456789abcdef")
+    assert handler.actions == {"connect"}

@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict
 
 from swarmnet._core.errors import InvalidSpec
 from swarmnet._core.log import get_logger
-from swarmnet._events.models import EventScope, NetworkEvent
+from swarmnet._events.models import EventScope, NetworkAction, NetworkEvent
+from swarmnet._events.stream import CONTAINER_ID_PREFIX, container_name_refused
 from swarmnet._events.watcher.settings import Overflow, Retry
 from swarmnet._events.watcher.stats import HandlerStats
 
@@ -49,11 +50,12 @@ class Handler(BaseModel):
     Attributes:
         fn: the callback, called as ``fn(event, attempt=…, watcher=…)``.
         name: how logs and statistics name it (the function's qualified name).
-        actions: :class:`NetworkAction` values (or newer action strings).
+        actions: :class:`NetworkAction` values (others are refused: they cannot match).
         networks: network names, ids or id prefixes (12 characters or more).
         drivers: network drivers (``bridge``, ``overlay``, …).
         scopes: ``local`` and/or ``swarm``.
-        containers: container ids or id prefixes (connect/disconnect).
+        containers: container ids or id prefixes of 12+ characters (connect/disconnect;
+            network events name containers by id only, so names are refused).
         nodes: engine names.
         synthesized: ``None`` for every event, ``True`` for synthesized ones only,
             ``False`` for those the engine sent only.
@@ -164,6 +166,17 @@ def make_handler(
     known = {s.value for s in EventScope}
     if not scopes <= known:
         raise InvalidSpec(f"scope: {sorted(scopes - known)} is not one of {sorted(known)}")
+    actions = _strings(action, "action")
+    valid = {a.value for a in NetworkAction}
+    if not actions <= valid:
+        raise InvalidSpec(
+            f"action: {sorted(actions - valid)} cannot match: a Watcher follows network "
+            f"events, whose actions are {sorted(valid)}"
+        )
+    containers = _strings(container, "container")
+    for value in containers:
+        if not CONTAINER_ID_PREFIX.fullmatch(value):
+            raise container_name_refused("container", value)
     nodes = _strings(node, "node")
     engine_names = set(engines)
     if not nodes <= engine_names:
@@ -174,11 +187,11 @@ def make_handler(
     return Handler(
         fn=fn,
         name=name or getattr(fn, "__qualname__", None) or type(fn).__qualname__,
-        actions=_strings(action, "action"),
+        actions=actions,
         networks=_strings(network, "network"),
         drivers=_strings(driver, "driver"),
         scopes=scopes,
-        containers=_strings(container, "container"),
+        containers=containers,
         nodes=nodes,
         synthesized=synthesized,
         thread=thread,
