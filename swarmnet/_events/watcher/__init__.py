@@ -5,7 +5,7 @@ records and their dispatch), ``cache`` (:class:`NetworkCache`), ``stats``
 (:class:`WatcherStats`), ``watcher`` (the :class:`Watcher` that runs them).
 """
 
-from swarmnet._events.watcher.cache import CachedNetwork, NetworkCache
+from swarmnet._events.watcher.cache import CachedEndpoint, CachedNetwork, NetworkCache
 from swarmnet._events.watcher.handlers import Handler
 from swarmnet._events.watcher.settings import (
     DispatchSettings,
@@ -19,6 +19,7 @@ from swarmnet._events.watcher.stats import HandlerStats, NodeStats, WatcherStats
 from swarmnet._events.watcher.watcher import Watcher
 
 __all__ = [
+    "CachedEndpoint",
     "CachedNetwork",
     "DispatchSettings",
     "Handler",

@@ -232,6 +232,7 @@ def apply_event(state: NodeState, event: NetworkEvent) -> None:
 
 
 def new_net(event: NetworkEvent) -> NetState:
+    """The record of a network first heard of by ``event``."""
     fields = event.__dict__
     attributes: Mapping[str, str] = fields["attributes"]
     driver = attributes.get("type") or ""

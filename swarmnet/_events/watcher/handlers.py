@@ -243,10 +243,12 @@ class HandlerRunner:
         self.log = _log.bind(handler=handler.name)
 
     def start(self, task_group: TaskGroup) -> None:
+        """Start the worker pool in ``task_group`` (the watcher's)."""
         for slot in range(self._concurrency):
             task_group.start_soon(self._worker, slot)
 
     def stats(self) -> HandlerStats:
+        """The handler's counters and lag now."""
         # The oldest unfinished event is at the head of a network's queue or in a
         # worker's hands: events of one network are queued in engine order.
         oldest = min(

@@ -8,13 +8,20 @@ swarm) and calls the callbacks registered on it. Its pieces, from the socket up:
   what the engine resends, and reports events lost while away as a gap;
 - one pump per engine takes the feed's batches, keeps the :class:`NetworkCache` of
   that node current, answers a gap by re-reading the node's networks and delivering
-  the difference as synthesized events, and hands each event to every matching
-  handler (swarm-scope events that several managers report go out once);
-- one runner per handler holds a bounded buffer of events per network and a fixed
-  pool of worker tasks: events of one network reach the callback in engine order,
-  different networks run concurrently up to ``settings.dispatch.concurrency``.
+  the difference as synthesized events (re-attached containers included), and hands
+  each event to every matching handler (swarm-scope events that several managers
+  report go out once);
+- beside each pump, a sweep lists the node's networks now and then (the engine makes
+  a few without events), and an endpoint reader reads the networks connect events
+  touched, so the cache knows each endpoint's id and addresses;
+- one runner per handler (:mod:`~swarmnet._events.watcher.handlers`) holds a bounded
+  buffer of events per network and a fixed pool of worker tasks: events of one network
+  reach the callback in engine order, different networks run concurrently up to
+  ``settings.dispatch.concurrency``.
 
-Everything runs in task groups the watcher owns; nothing is spawned per event.
+Everything runs in task groups the watcher owns; nothing is spawned per event. The
+watcher is a program over the capability APIs: it reads the engine through
+``engine.networks`` and ``engine.info()``, and names no HTTP path.
 """
 
 from __future__ import annotations
@@ -91,6 +98,7 @@ class _Node:
         self.log = _log.bind(engine=self.name)
 
     def stats(self) -> NodeStats:
+        """The node's feed counters and re-read counters now."""
         base = self.feed.snapshot() if self.feed is not None else StreamStats(node=self.name)
         return NodeStats(
             **base.model_dump(),
