@@ -35,6 +35,7 @@ from _netevents import (
 
 import swarmnet
 from swarmnet import NetworkAction, NetworkEvent
+from swarmnet._events.watcher.cache import EndpointState, NetState, differences
 from swarmnet._events.watcher.handlers import HandlerRunner, make_handler
 from swarmnet.lab import Lab, LabNode
 
@@ -577,3 +578,41 @@ def test_filters_a_watcher_could_never_match_are_refused() -> None:
     assert watcher.handlers == ()
     handler = watcher.add(callback, NetworkAction.CONNECT, container="0123456789abcdef")
     assert handler.actions == {"connect"}
+
+
+def test_a_re_read_tells_a_changed_endpoint_and_leaves_unread_ones_alone() -> None:
+    """Engine-free: the differences a re-read delivers, from two views of one node."""
+    c, d, e = ("c" * 64, "d" * 64, "e" * 64)
+    old = {
+        "net1": NetState(
+            "one",
+            "bridge",
+            "local",
+            {
+                c: EndpointState("ep-c1", "172.20.0.2/16", ""),
+                d: None,  # known from a connect event only: its endpoint was never read
+                e: EndpointState("ep-e1", "172.20.0.4/16", ""),
+            },
+        )
+    }
+    new = {
+        "net1": NetState(
+            "one",
+            "bridge",
+            "local",
+            {
+                c: EndpointState("ep-c2", "172.20.0.2/16", ""),  # a new endpoint
+                d: EndpointState("ep-d1", "172.20.0.3/16", ""),
+                e: EndpointState("ep-e1", "172.20.0.9/16", ""),  # a new address
+            },
+        )
+    }
+    events = differences("n1", old, new, 5)
+    assert [(str(ev.action), ev.container_id) for ev in events] == [
+        ("disconnect", c),
+        ("connect", c),
+        ("disconnect", e),
+        ("connect", e),
+    ]
+    assert all(ev.synthesized and ev.network_id == "net1" and ev.name == "one" for ev in events)
+    assert differences("n1", new, new, 5) == []

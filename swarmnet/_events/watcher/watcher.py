@@ -550,6 +550,7 @@ class Watcher:
         announce = not initial or self.settings.resync.initial_events
         events = differences(node.name, state.nets, fresh, fence) if announce else []
         state.nets = fresh
+        node.unread.clear()  # every endpoint was just read
         state.manager = manager
         state.synced = True
         node.fence_nano = fence
