@@ -7,7 +7,7 @@ What it shows:
   * ``async with watcher`` returns once every engine is subscribed and its networks
     read into ``watcher.cache``.
   * A bridge made and removed on the first engine, its events as they come, and the
-    watcher's statistics at the end.
+    watcher's statistics at the end (callback lag in seconds and in events).
 
 Run it against a lab node (or any engines)::
 
@@ -70,6 +70,9 @@ async def main(hosts: list[str | None]) -> int:
                 await done.wait()
             still = watcher.cache.get(name, node=first.name)
             print(f"cache: {name} {'still there' if still else 'gone again'}")
+            stats = watcher.stats()
+            # Lag: the age of the oldest event a callback has not finished, and how many.
+            print(f"lag now: {stats.lag_seconds:.3f} s, {stats.lag_events} events")
         stats = watcher.stats()
         print(f"received {stats.received} events, delivered {stats.delivered} callback calls")
     return 0

@@ -24,6 +24,7 @@ from swarmnet._doctor.doctor import Finding, FindingKind, PortCheck, PortStatus,
 from swarmnet._events.models import EventScope, EventType, NetworkAction
 from swarmnet._events.stream import StreamStats
 from swarmnet._events.watcher import (
+    CachedEndpoint,
     CachedNetwork,
     Handler,
     HandlerStats,
@@ -71,6 +72,7 @@ from swarmnet._swarm.models import (
 
 __all__ = [
     "AttachedEndpoint",
+    "CachedEndpoint",
     "CachedNetwork",
     "ClusterMember",
     "ClusterProgress",

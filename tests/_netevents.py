@@ -44,11 +44,23 @@ async def remove_network(engine: swarmnet.Engine, network: str) -> None:
     await engine._transport.request("DELETE", f"networks/{network}")
 
 
-async def run_container(engine: swarmnet.Engine, name: str, network: str | None = None) -> str:
-    """A started busybox container sleeping (on ``network`` if given); returns its id."""
+async def run_container(
+    engine: swarmnet.Engine,
+    name: str,
+    network: str | None = None,
+    *,
+    restart: str | None = None,
+    labels: dict[str, str] | None = None,
+) -> str:
+    """A started busybox container sleeping (on ``network`` if given, with the restart
+    policy ``restart`` and the ``labels`` if given); returns its id."""
     body: dict[str, Any] = {"Image": LAB_IMAGE, "Cmd": ["sleep", "600"], "HostConfig": {}}
     if network is not None:
         body["HostConfig"]["NetworkMode"] = network
+    if restart is not None:
+        body["HostConfig"]["RestartPolicy"] = {"Name": restart}
+    if labels is not None:
+        body["Labels"] = labels
     created = await engine._transport.request(
         "POST", "containers/create", params={"name": name}, json_body=body
     )

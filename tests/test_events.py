@@ -247,3 +247,41 @@ def test_bad_filters_and_times_are_refused_before_anything_is_sent() -> None:
         engine.events(since="yesterday")
     with pytest.raises(swarmnet.InvalidSpec, match="non-empty"):
         engine.events(action=[""])
+
+
+def test_filters_that_could_never_match_network_events_are_refused() -> None:
+    engine = swarmnet.Engine("unix:///nonexistent.sock")
+    # Network events carry no labels: the engine would drop every one.
+    with pytest.raises(swarmnet.InvalidSpec, match="network events carry no labels"):
+        engine.events(type="network", label={"app": "web"})
+    # Their container attribute is an id: a name would match nothing, silently.
+    with pytest.raises(swarmnet.InvalidSpec, match="'c2' is not a container id"):
+        engine.events(container="c2")
+    with pytest.raises(swarmnet.InvalidSpec, match="not a container id"):
+        engine.events(type=["network", "container"], container="web")
+    engine.events(type="network", container="0123456789ab")  # an id prefix is fine
+    engine.events(type="container", container="web")  # the engine matches names here
+
+
+async def test_label_filters_pass_to_the_engine(engine: swarmnet.Engine, prefix: str) -> None:
+    async with engine.events(type="container", action="start", label={"app": prefix}) as events:
+        await run_container(engine, f"{prefix}other", labels={"app": "else"})
+        wanted = await run_container(engine, f"{prefix}mine", labels={"app": prefix, "x": "1"})
+        (event,) = await take(events, 1)
+    assert (event.type, event.action, event.actor_id) == (EventType.CONTAINER, "start", wanted)
+    assert event.attributes["app"] == prefix
+    async with engine.events(type="container", action="start", label=["x=1", "app"]) as events:
+        await run_container(engine, f"{prefix}again", labels={"app": "else"})
+        again = await run_container(engine, f"{prefix}again2", labels={"app": "y", "x": "1"})
+        (event,) = await take(events, 1)
+    assert event.actor_id == again
+
+
+async def test_container_events_can_be_asked_for_by_container_name(
+    engine: swarmnet.Engine, prefix: str
+) -> None:
+    async with engine.events(type="container", action="start", container=f"{prefix}c2") as events:
+        await run_container(engine, f"{prefix}c1")
+        second = await run_container(engine, f"{prefix}c2")
+        (event,) = await take(events, 1)
+    assert event.actor_id == second

@@ -35,12 +35,15 @@ from _netevents import (
 
 import swarmnet
 from swarmnet import NetworkEvent
+from swarmnet._events.watcher.cache import EndpointState, NetState, differences
+from swarmnet._events.watcher.handlers import HandlerRunner, make_handler
 from swarmnet.lab import Lab, LabNode
 from swarmnet.models import NetworkAction
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 
 ROOT = Path(__file__).resolve().parent.parent
+NANOS = 1_000_000_000
 FAST = swarmnet.WatcherSettings(
     reconnect=swarmnet.ReconnectSettings(initial_delay=0.1, max_delay=0.5),
     stop_grace=1.0,
@@ -430,3 +433,187 @@ async def test_networks_the_engine_makes_without_events_are_found_by_sweeps(
     finally:
         await engine.swarm.leave(force=True)
         await swarmnet.remove_gwbridge(engine)
+
+
+async def test_containers_re_attached_while_events_were_lost_come_as_disconnect_then_connect(
+    node: LabNode, engine: swarmnet.Engine, prefix: str
+) -> None:
+    """After a ``kill -9`` the restarted daemon restarts its containers with new
+    endpoints, and reports none of it to a watcher that was away. Membership is the same
+    before and after; the endpoints are not, and a re-read tells: each re-attached
+    container comes as a disconnect and then a connect. Both kinds of cached endpoint
+    count: one from the first read (``early``), one read after its connect event
+    (``late``)."""
+    name = f"{prefix}br"
+    network_id = await create_bridge(engine, name)
+    early = await run_container(engine, f"{prefix}early", network=name, restart="always")
+    settings = FAST.model_copy(
+        update={"resync": swarmnet.ResyncSettings(endpoint_read_delay=0.2, sweep_interval=None)}
+    )
+    watcher = swarmnet.Watcher(engine, settings=settings)
+    seen = Collector()
+    watcher.on(["connect", "disconnect"], network=network_id)(seen)
+
+    def cached_endpoints() -> dict[str, str]:
+        cached = watcher.cache.get(network_id, node=engine.name)
+        assert cached is not None
+        return {c: e.endpoint_id for c, e in cached.endpoints.items()}
+
+    async def engine_endpoints() -> dict[str, str]:
+        network = await engine.networks.get(network_id)
+        return {c: e.endpoint_id for c, e in network.containers.items()}
+
+    async with watcher:
+        late = await run_container(engine, f"{prefix}late", restart="always")
+        await connect(engine, network_id, late)
+        await wait_for(lambda: late in cached_endpoints(), what="the late endpoint read")
+        before = cached_endpoints()
+        assert before == await engine_endpoints()
+        seen.events.clear()
+        await node.kill()
+        await node.start()
+        await wait_for(lambda: watcher.stats().node("node2").resyncs >= 1, 60, "the re-read")
+
+        def reattached() -> set[str]:
+            return {
+                container
+                for container in (early, late)
+                if [str(e.action) for e in seen.events if e.container_id == container][-2:]
+                == ["disconnect", "connect"]
+            }
+
+        await wait_for(lambda: reattached() == {early, late}, 60, "both re-attachments")
+        with anyio.fail_after(30):
+            while cached_endpoints() != await engine_endpoints():  # noqa: ASYNC110 - polling
+                await anyio.sleep(0.1)
+    after = await engine_endpoints()
+    assert set(after) == {early, late}
+    assert all(after[c] != before[c] for c in (early, late)), "the engine kept the endpoints"
+    for container in (early, late):
+        mine = [e for e in seen.events if e.container_id == container]
+        assert [str(e.action) for e in mine][:2] == ["disconnect", "connect"], container
+        assert mine[0].synthesized  # no engine event says the old endpoint went
+
+
+def _events_for(networks: int, count: int, first_nano: int) -> list[NetworkEvent]:
+    return [
+        NetworkEvent.synthesize(
+            NetworkAction.CREATE,
+            network_id=f"net{i % networks}",
+            name=f"net{i % networks}",
+            driver="bridge",
+            scope=swarmnet.models.EventScope.LOCAL,
+            node="n1",
+            time_nano=first_nano + i * 1_000_000,
+        )
+        for i in range(count)
+    ]
+
+
+async def test_handler_lag_is_the_age_of_the_oldest_unfinished_event_and_their_number() -> None:
+    """Engine-free: a runner fed by hand, a callback held until released."""
+    watcher = swarmnet.Watcher(
+        swarmnet.Engine("unix:///nonexistent.sock", name="n1"),
+        settings=swarmnet.WatcherSettings(dispatch=swarmnet.DispatchSettings(concurrency=2)),
+    )
+    release = anyio.Event()
+    handled: list[NetworkEvent] = []
+
+    async def slow(event: NetworkEvent, **kwargs: Any) -> None:
+        await release.wait()
+        handled.append(event)
+
+    runner = HandlerRunner(make_handler(slow, engines=["n1"]), watcher)
+    assert (runner.stats().lag_seconds, runner.stats().lag_events) == (0, 0)
+    # Six events that happened 10 s ago, over three networks: two workers take the
+    # first event of two networks, four wait.
+    events = _events_for(3, 6, time.time_ns() - 10 * NANOS)
+    async with anyio.create_task_group() as tg:
+        runner.start(tg)
+        assert runner.offer(events) == 6
+        await wait_for(lambda: runner.stats().queued == 4, what="two events in hand")
+        stats = runner.stats()
+        assert stats.lag_events == 6
+        assert 9.9 < stats.lag_seconds < 15, stats  # not seconds since 1970
+        await anyio.sleep(1.0)
+        assert runner.stats().lag_seconds >= stats.lag_seconds + 0.9  # it grows while stuck
+        release.set()
+        await runner.drained()
+        tg.cancel_scope.cancel()
+    assert len(handled) == 6
+    stats = runner.stats()
+    assert (stats.lag_seconds, stats.lag_events, stats.queued) == (0, 0, 0)
+    assert stats.last_event_time_nano == events[-1].time_nano
+
+
+async def test_handler_lag_follows_a_fake_clock() -> None:
+    now = 1_800_000_000 * NANOS
+    watcher = swarmnet.Watcher(swarmnet.Engine("unix:///nonexistent.sock", name="n1"))
+
+    def stuck(event: NetworkEvent, **kwargs: Any) -> None:
+        raise AssertionError("never called: the runner is not started")
+
+    runner = HandlerRunner(make_handler(stuck, engines=["n1"]), watcher, clock=lambda: now)
+    runner.offer(_events_for(2, 1862, now - 116 * NANOS))
+    stats = runner.stats()
+    assert (stats.queued, stats.lag_events) == (1862, 1862)
+    assert stats.lag_seconds == pytest.approx(116)
+    now += 60 * NANOS
+    assert runner.stats().lag_seconds == pytest.approx(176)
+
+
+def test_filters_a_watcher_could_never_match_are_refused() -> None:
+    watcher = swarmnet.Watcher(swarmnet.Engine("unix:///nonexistent.sock", name="n1"))
+
+    def callback(event: NetworkEvent, **kwargs: Any) -> None:
+        raise AssertionError("never called")
+
+    # Container actions never come: a Watcher follows network events.
+    with pytest.raises(swarmnet.InvalidSpec, match=r"\['start'\] cannot match.*'connect'"):
+        watcher.on("start")(callback)
+    with pytest.raises(swarmnet.InvalidSpec, match=r"\['die'\] cannot match"):
+        watcher.add(callback, ["connect", "die"])
+    # Network events name containers by id: a name would silently match nothing.
+    with pytest.raises(swarmnet.InvalidSpec, match="'c2' is not a container id"):
+        watcher.on("connect", container="c2")(callback)
+    assert watcher.handlers == ()
+    handler = watcher.add(callback, NetworkAction.CONNECT, container="0123456789abcdef")
+    assert handler.actions == {"connect"}
+
+
+def test_a_re_read_tells_a_changed_endpoint_and_leaves_unread_ones_alone() -> None:
+    """Engine-free: the differences a re-read delivers, from two views of one node."""
+    c, d, e = ("c" * 64, "d" * 64, "e" * 64)
+    old = {
+        "net1": NetState(
+            "one",
+            "bridge",
+            "local",
+            {
+                c: EndpointState("ep-c1", "172.20.0.2/16", ""),
+                d: None,  # known from a connect event only: its endpoint was never read
+                e: EndpointState("ep-e1", "172.20.0.4/16", ""),
+            },
+        )
+    }
+    new = {
+        "net1": NetState(
+            "one",
+            "bridge",
+            "local",
+            {
+                c: EndpointState("ep-c2", "172.20.0.2/16", ""),  # a new endpoint
+                d: EndpointState("ep-d1", "172.20.0.3/16", ""),
+                e: EndpointState("ep-e1", "172.20.0.9/16", ""),  # a new address
+            },
+        )
+    }
+    events = differences("n1", old, new, 5)
+    assert [(str(ev.action), ev.container_id) for ev in events] == [
+        ("disconnect", c),
+        ("connect", c),
+        ("disconnect", e),
+        ("connect", e),
+    ]
+    assert all(ev.synthesized and ev.network_id == "net1" and ev.name == "one" for ev in events)
+    assert differences("n1", new, new, 5) == []

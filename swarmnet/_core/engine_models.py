@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
 from pydantic import AliasPath, Field
 
@@ -68,4 +69,6 @@ class EngineInfo(EngineModel):
     architecture: str = ""
     ncpu: int = Field(0, alias="NCPU")
     mem_total: int = 0
+    #: The engine's clock when it answered (microseconds; the engine sends nanoseconds).
+    system_time: datetime | None = None
     swarm: SwarmMembership = SwarmMembership()

@@ -24,9 +24,10 @@ import enum
 import json
 import math
 import random
+import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import TracebackType
@@ -45,10 +46,11 @@ from swarmnet._core.errors import (
     EventsLost,
     InvalidSpec,
 )
+from swarmnet._core.filters import label_filter
 from swarmnet._core.log import get_logger
 from swarmnet._core.models import EngineModel, Spec
 from swarmnet._events.framing import FramingError, JSONFramer
-from swarmnet._events.models import Event, EventScope, event_parser
+from swarmnet._events.models import Event, EventScope, EventType, event_parser
 
 if TYPE_CHECKING:
     from swarmnet._core.engine import Engine
@@ -224,6 +226,20 @@ def _values(value: Any, what: str) -> frozenset[str]:
     return frozenset(out)
 
 
+#: What a container filter that must match network events takes: their ``container``
+#: attribute is always the full id, so ids and id prefixes as ``docker ps`` shows them.
+CONTAINER_ID_PREFIX = re.compile(r"[0-9a-f]{12,64}")
+
+
+def container_name_refused(what: str, value: str) -> InvalidSpec:
+    """The error for a container name where network events need an id."""
+    return InvalidSpec(
+        f"{what}: {value!r} is not a container id; network events name a container by "
+        "its id only (give the id or its first 12+ characters, as `docker ps` shows "
+        "them; look a name up with `(await engine.containers.get(name)).id`)"
+    )
+
+
 class EventFilters(Spec):
     """Which events a feed asks for. Empty sets mean "any"."""
 
@@ -233,6 +249,7 @@ class EventFilters(Spec):
     scopes: frozenset[str] = frozenset()
     drivers: frozenset[str] = frozenset()
     containers: frozenset[str] = frozenset()
+    labels: frozenset[str] = frozenset()
 
     @classmethod
     def build(
@@ -244,6 +261,7 @@ class EventFilters(Spec):
         scope: Any = None,
         driver: Any = None,
         container: Any = None,
+        label: Mapping[str, str | None] | Iterable[str] | None = None,
     ) -> EventFilters:
         """Normalise user input (a string, an enum, or several); raises InvalidSpec."""
         scopes = _values(scope, "scope")
@@ -252,25 +270,47 @@ class EventFilters(Spec):
             raise InvalidSpec(
                 f"scope filter: {sorted(scopes - known)} is not one of {sorted(known)}"
             )
+        types = _values(type, "type")
+        labels = _values(label_filter(label), "label") if label is not None else frozenset()
+        if labels and EventType.NETWORK.value in types:
+            raise InvalidSpec(
+                "label filter: network events carry no labels, so the engine would drop "
+                "every one of them; filter containers, services or nodes by label"
+            )
+        containers = _values(container, "container")
+        if not types or EventType.NETWORK.value in types:
+            # Matched here against the network events' container attribute: ids only.
+            for value in containers:
+                if not CONTAINER_ID_PREFIX.fullmatch(value):
+                    raise container_name_refused("container filter", value)
         return cls(
-            types=_values(type, "type"),
+            types=types,
             actions=_values(action, "action"),
             networks=_values(network, "network"),
             scopes=scopes,
             drivers=_values(driver, "driver"),
-            containers=_values(container, "container"),
+            containers=containers,
+            labels=labels,
         )
 
+    @property
+    def _engine_containers(self) -> bool:
+        # Without network events the engine's own filter serves (names work there);
+        # with them it would drop the network events of those containers.
+        return bool(self.types) and EventType.NETWORK.value not in self.types
+
     def engine_filters(self) -> dict[str, list[str]]:
-        """What the engine filters itself (``driver`` and ``container`` are done here:
-        the engine has no driver filter, and its ``container`` filter drops the
-        network events of that container)."""
+        """What the engine filters itself (``driver`` is done here, the engine has no
+        such filter; so is ``container`` when network events may come, as the
+        engine's own filter drops the network events of that container)."""
         out = {}
         for key, values in (
             ("type", self.types),
             ("event", self.actions),
             ("network", self.networks),
             ("scope", self.scopes),
+            ("label", self.labels),
+            ("container", self.containers if self._engine_containers else frozenset()),
         ):
             if values:
                 out[key] = sorted(values)
@@ -278,13 +318,14 @@ class EventFilters(Spec):
 
     @property
     def client_side(self) -> bool:
-        return bool(self.drivers or self.containers)
+        """Whether some filter is applied here rather than by the engine."""
+        return bool(self.drivers or (self.containers and not self._engine_containers))
 
     def keep(self, event: Event) -> bool:
         """Whether an event passes the filters the engine cannot apply."""
         if self.drivers and event.attributes.get("type") not in self.drivers:
             return False
-        if self.containers:
+        if self.containers and not self._engine_containers:
             container = event.attributes.get("container") or event.actor_id
             return any(container.startswith(wanted) for wanted in self.containers)
         return True
@@ -809,8 +850,17 @@ class EventStream:
         scope: ``"local"`` or ``"swarm"``.
         driver: network drivers (``"overlay"``, ``"bridge"``); matched here, the engine
             has no such filter.
-        container: container ids or id prefixes; for network events matched against
-            the ``container`` attribute here (the engine's own filter would drop them).
+        container: containers. When network events may come (``type`` left out or
+            including ``"network"``), ids or id prefixes of 12+ characters only,
+            matched here against the events' ``container`` attribute, which is always
+            an id (the engine's own filter would drop those events); a name is refused.
+            With only other types (``type="container"``), names work too: the engine
+            matches them.
+        label: ``{"key": "value"}``, ``{"key": None}`` (has the label) or
+            ``["key", "key=value"]``, all of which must match. The engine matches the
+            labels of containers, services, nodes, …; network events carry none, so
+            it is refused with ``type="network"`` (and, with ``type`` left out,
+            leaves the network events out).
         since: replay from this time (the engine keeps only its last 256 events); a
             datetime, seconds since the epoch, or an :class:`Event` to resume after.
         until: stop at this time; with ``since``, a bounded replay.
@@ -838,6 +888,7 @@ class EventStream:
         scope: Any = None,
         driver: Any = None,
         container: Any = None,
+        label: Mapping[str, str | None] | Iterable[str] | None = None,
         since: TimeSpec | None = None,
         until: TimeSpec | None = None,
         reconnect: ReconnectSettings | bool = True,
@@ -856,6 +907,7 @@ class EventStream:
             scope=scope,
             driver=driver,
             container=container,
+            label=label,
         )
         self._since = format_time(since) if since is not None else None
         self._resume_after = since if isinstance(since, Event) else None

@@ -1,0 +1,461 @@
+"""Callbacks and how events reach them.
+
+A :class:`Handler` is the frozen record of one registered callback and the events it
+wants (:func:`make_handler` builds it from what :meth:`Watcher.on` was given). A
+:class:`HandlerRunner` holds, for one handler, a bounded queue of events per network
+and a fixed pool of workers: events of one network reach the callback in engine
+order, different networks run concurrently; nothing is spawned per event.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.lowlevel
+from anyio.abc import TaskGroup
+from pydantic import BaseModel, ConfigDict
+
+from swarmnet._core.errors import InvalidSpec
+from swarmnet._core.log import get_logger
+from swarmnet._events.models import EventScope, NetworkAction, NetworkEvent
+from swarmnet._events.stream import CONTAINER_ID_PREFIX, container_name_refused
+from swarmnet._events.watcher.settings import Overflow, Retry
+from swarmnet._events.watcher.stats import HandlerStats
+
+if TYPE_CHECKING:
+    from swarmnet._events.watcher.watcher import Watcher
+
+__all__ = ["Handler"]
+
+_log = get_logger("swarmnet.watcher")
+_NS = 1_000_000_000
+
+Callback = Callable[..., Any]
+C = TypeVar("C", bound=Callback)
+
+
+class Handler(BaseModel):
+    """A registered callback and the events it wants (empty filters match everything).
+
+    Made by :meth:`Watcher.on` / :meth:`Watcher.add`; immutable.
+
+    Attributes:
+        fn: the callback, called as ``fn(event, attempt=…, watcher=…)``.
+        name: how logs and statistics name it (the function's qualified name).
+        actions: :class:`NetworkAction` values (others are refused: they cannot match).
+        networks: network names, ids or id prefixes (12 characters or more).
+        drivers: network drivers (``bridge``, ``overlay``, …).
+        scopes: ``local`` and/or ``swarm``.
+        containers: container ids or id prefixes of 12+ characters (connect/disconnect;
+            network events name containers by id only, so names are refused).
+        nodes: engine names.
+        synthesized: ``None`` for every event, ``True`` for synthesized ones only,
+            ``False`` for those the engine sent only.
+        thread: a sync callback runs in a worker thread instead of the event loop
+            (sync callbacks run inline by default: keep them quick).
+        is_async: the callback is a coroutine function (found when registered).
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
+
+    fn: Callback
+    name: str
+    actions: frozenset[str] = frozenset()
+    networks: frozenset[str] = frozenset()
+    drivers: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()
+    containers: frozenset[str] = frozenset()
+    nodes: frozenset[str] = frozenset()
+    synthesized: bool | None = None
+    thread: bool = False
+    is_async: bool = False
+
+    @property
+    def filtered(self) -> bool:
+        """Whether the handler wants only some events."""
+        return bool(
+            self.actions
+            or self.networks
+            or self.drivers
+            or self.scopes
+            or self.containers
+            or self.nodes
+            or self.synthesized is not None
+        )
+
+    def matches(self, event: NetworkEvent) -> bool:
+        """Whether ``event`` is one this handler wants."""
+        if self.actions and event.action not in self.actions:
+            return False
+        if self.scopes and event.scope not in self.scopes:
+            return False
+        if self.nodes and event.node not in self.nodes:
+            return False
+        if self.synthesized is not None and event.synthesized is not self.synthesized:
+            return False
+        if self.drivers and event.driver not in self.drivers:
+            return False
+        if self.networks and not any(_names_network(w, event) for w in self.networks):
+            return False
+        if self.containers:
+            container = event.container_id
+            if container is None or not any(container.startswith(c) for c in self.containers):
+                return False
+        return True
+
+
+def _names_network(wanted: str, event: NetworkEvent) -> bool:
+    return wanted in (event.name, event.network_id) or (
+        len(wanted) >= 12 and event.network_id.startswith(wanted)
+    )
+
+
+def _strings(value: Any, what: str) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    items: Iterable[Any] = [value] if isinstance(value, (str, enum.Enum)) else value
+    out: set[str] = set()
+    for item in items:
+        text = item.value if isinstance(item, enum.Enum) else item
+        if not isinstance(text, str) or not text:
+            raise InvalidSpec(f"{what}: expected non-empty strings, got {item!r}")
+        out.add(text)
+    return frozenset(out)
+
+
+def _is_async(fn: Callback) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - async __call__ of a callable object
+    )
+
+
+def make_handler(
+    fn: Callback,
+    *,
+    engines: Iterable[str],
+    action: Any = None,
+    network: Any = None,
+    driver: Any = None,
+    scope: Any = None,
+    container: Any = None,
+    node: Any = None,
+    synthesized: bool | None = None,
+    thread: bool = False,
+    name: str | None = None,
+) -> Handler:
+    """The :class:`Handler` for :meth:`Watcher.add`'s arguments, checked.
+
+    Raises:
+        InvalidSpec: ``fn`` is not callable, a filter value is empty or unknown, or
+            ``thread=True`` for an async function.
+    """
+    if not callable(fn):
+        raise InvalidSpec(f"a callback must be callable, not {fn!r}")
+    is_async = _is_async(fn)
+    if thread and is_async:
+        raise InvalidSpec("thread=True is for sync callbacks; async ones run in the loop")
+    scopes = _strings(scope, "scope")
+    known = {s.value for s in EventScope}
+    if not scopes <= known:
+        raise InvalidSpec(f"scope: {sorted(scopes - known)} is not one of {sorted(known)}")
+    actions = _strings(action, "action")
+    valid = {a.value for a in NetworkAction}
+    if not actions <= valid:
+        raise InvalidSpec(
+            f"action: {sorted(actions - valid)} cannot match: a Watcher follows network "
+            f"events, whose actions are {sorted(valid)}"
+        )
+    containers = _strings(container, "container")
+    for value in containers:
+        if not CONTAINER_ID_PREFIX.fullmatch(value):
+            raise container_name_refused("container", value)
+    nodes = _strings(node, "node")
+    engine_names = set(engines)
+    if not nodes <= engine_names:
+        raise InvalidSpec(
+            f"node: {sorted(nodes - engine_names)} is not one of this watcher's "
+            f"engines {sorted(engine_names)}"
+        )
+    return Handler(
+        fn=fn,
+        name=name or getattr(fn, "__qualname__", None) or type(fn).__qualname__,
+        actions=actions,
+        networks=_strings(network, "network"),
+        drivers=_strings(driver, "driver"),
+        scopes=scopes,
+        containers=containers,
+        nodes=nodes,
+        synthesized=synthesized,
+        thread=thread,
+        is_async=is_async,
+    )
+
+
+# -- one handler's queue and workers --------------------------------------------------------
+
+
+class HandlerRunner:
+    """Events for one handler: a queue per network, drained in order by a worker pool."""
+
+    #: Events a worker hands to a callback in a row before letting other tasks run:
+    #: a callback that never awaits must not starve the readers (the engine drops
+    #: a subscriber that stops reading for about 100 ms).
+    _YIELD_EVERY = 64
+
+    def __init__(
+        self, handler: Handler, watcher: Watcher, *, clock: Callable[[], int] = time.time_ns
+    ) -> None:
+        self.handler = handler
+        self._clock = clock  # nanoseconds since the epoch, to compare with event times
+        self.filtered = handler.filtered
+        self._watcher = watcher
+        settings = watcher.settings
+        self._capacity = settings.dispatch.buffer
+        self._drop = settings.dispatch.overflow is Overflow.DROP_OLDEST
+        self._concurrency = settings.dispatch.concurrency
+        self._retry = settings.retry
+        self._pending: dict[str, deque[NetworkEvent]] = {}
+        self._size = 0
+        # Networks with events and a worker on them or on the way. A network waiting
+        # for a worker is in ``_ready`` once; idle workers sleep on an event each in
+        # ``_sleepers``, and each network made ready wakes exactly one of them.
+        self._busy: set[str] = set()
+        self._ready: deque[str] = deque()
+        self._sleepers: deque[anyio.Event] = deque()
+        self._room: anyio.Event | None = None
+        self._idle: anyio.Event | None = None
+        self._active = 0
+        # The event each worker is calling the callback with (None: none), by worker.
+        self._handling: list[NetworkEvent | None] = [None] * self._concurrency
+        self.delivered = 0
+        self.failed = 0
+        self.retried = 0
+        self.dropped = 0
+        self.done_nano = 0
+        self.log = _log.bind(handler=handler.name)
+
+    def start(self, task_group: TaskGroup) -> None:
+        """Start the worker pool in ``task_group`` (the watcher's)."""
+        for slot in range(self._concurrency):
+            task_group.start_soon(self._worker, slot)
+
+    def stats(self) -> HandlerStats:
+        """The handler's counters and lag now."""
+        # The oldest unfinished event is at the head of a network's queue or in a
+        # worker's hands: events of one network are queued in engine order.
+        oldest = min(
+            (
+                event.time_nano
+                for event in itertools.chain(
+                    (queue[0] for queue in self._pending.values() if queue), self._handling
+                )
+                if event is not None
+            ),
+            default=None,
+        )
+        lag = 0 if oldest is None else max(self._clock() - oldest, 0)
+        return HandlerStats(
+            name=self.handler.name,
+            delivered=self.delivered,
+            failed=self.failed,
+            retried=self.retried,
+            dropped=self.dropped,
+            queued=self._size,
+            lag_seconds=lag / _NS,
+            lag_events=self._size + sum(1 for event in self._handling if event is not None),
+            last_event_time_nano=self.done_nano,
+        )
+
+    def offer(self, events: list[NetworkEvent], start: int = 0) -> int:
+        """Queue ``events[start:]`` this handler wants; return how many were looked at.
+
+        Stops early only when the buffer is full and the policy is to wait: the caller
+        then awaits :meth:`room` and offers the rest.
+        """
+        pending = self._pending
+        busy = self._busy
+        ready = self._ready
+        sleepers = self._sleepers
+        handler = self.handler if self.filtered else None
+        capacity = self._capacity
+        size = self._size
+        count = len(events)
+        for index in range(start, count):
+            event = events[index]
+            if handler is not None and not handler.matches(event):
+                continue
+            if size >= capacity:
+                if not self._drop:
+                    self._size = size
+                    return index - start
+                self._size = size
+                self._drop_oldest()
+                size = self._size
+            # One lookup of the model's fields instead of one hooked attribute read per
+            # field (pydantic models define __getattr__, which slows every read).
+            fields = event.__dict__
+            key = fields["actor_id"]  # the network's id
+            queue = pending.get(key)
+            if queue is None:
+                queue = pending[key] = deque()
+            queue.append(event)
+            size += 1
+            if key not in busy:
+                busy.add(key)
+                ready.append(key)
+                if sleepers:
+                    sleepers.popleft().set()
+        self._size = size
+        return count - start
+
+    async def room(self) -> None:
+        """Wait until the buffer has room again."""
+        while self._size >= self._capacity:
+            if self._room is None:
+                self._room = anyio.Event()
+            await self._room.wait()
+
+    async def drained(self) -> None:
+        """Wait until nothing is queued or running."""
+        while self._size or self._active:
+            if self._idle is None:
+                self._idle = anyio.Event()
+            await self._idle.wait()
+
+    def _drop_oldest(self) -> None:
+        oldest: deque[NetworkEvent] | None = None
+        for queue in self._pending.values():
+            if queue and (oldest is None or queue[0].time_nano < oldest[0].time_nano):
+                oldest = queue
+        if oldest is not None:
+            dropped = oldest.popleft()
+            self._size -= 1
+            self.dropped += 1
+            key = dropped.network_id
+            if not oldest and key in self._ready:
+                # Nothing left for that network and no worker on it yet: forget it, so
+                # the ready list never outgrows the buffer.
+                self._ready.remove(key)
+                self._busy.discard(key)
+                del self._pending[key]
+            self.log.debug("events.dropped", network=key, node=dropped.node)
+
+    async def _worker(self, slot: int) -> None:
+        pending = self._pending
+        handling = self._handling
+        ready = self._ready
+        handler = self.handler
+        fn = handler.fn
+        plain = not handler.is_async and not handler.thread
+        watcher = self._watcher
+        checkpoint = anyio.lowlevel.checkpoint
+        isawaitable = inspect.isawaitable
+        yield_every = self._YIELD_EVERY
+        in_a_row = 0
+        while True:
+            while not ready:
+                wake = anyio.Event()
+                self._sleepers.append(wake)
+                await wake.wait()
+            key = ready.popleft()
+            queue = pending.get(key)
+            self._active += 1
+            try:
+                while queue:
+                    event = queue.popleft()
+                    handling[slot] = event
+                    self._size -= 1
+                    if self._room is not None:
+                        self._room.set()
+                        self._room = None
+                    if plain:
+                        # The common case inline: a sync callback, first attempt.
+                        try:
+                            result = fn(event, attempt=0, watcher=watcher)
+                            if result is not None and isawaitable(result):
+                                await result
+                        except Exception as exc:  # noqa: BLE001 - isolated, logged in _failed
+                            await self._failed(event, exc)
+                        else:
+                            self.delivered += 1
+                    else:
+                        await self._call(event)
+                    handling[slot] = None
+                    nano = event.__dict__["time_nano"]  # see offer(): not a hooked read
+                    if nano > self.done_nano:
+                        self.done_nano = nano
+                    in_a_row += 1
+                    if in_a_row >= yield_every:
+                        in_a_row = 0
+                        await checkpoint()
+            finally:
+                handling[slot] = None  # also when cancelled mid-call
+                self._active -= 1
+            # No await since the queue was found empty: no event can slip in between.
+            pending.pop(key, None)
+            busy = self._busy
+            busy.discard(key)
+            if self._idle is not None and not self._size and not self._active:
+                self._idle.set()
+                self._idle = None
+
+    async def _call(self, event: NetworkEvent, attempt: int = 0) -> None:
+        handler = self.handler
+        fn = handler.fn
+        try:
+            if handler.is_async:
+                await fn(event, attempt=attempt, watcher=self._watcher)
+            elif handler.thread:
+                await anyio.to_thread.run_sync(
+                    partial(fn, event, attempt=attempt, watcher=self._watcher)
+                )
+            else:
+                result = fn(event, attempt=attempt, watcher=self._watcher)
+                if result is not None and inspect.isawaitable(result):
+                    await result
+        except Exception as exc:  # noqa: BLE001 - isolated, logged in _failed
+            await self._failed(event, exc, attempt)
+        else:
+            self.delivered += 1
+
+    async def _failed(self, event: NetworkEvent, exc: Exception, attempt: int = 0) -> None:
+        """Log and count a failure, or call again after a delay when asked to retry."""
+        if not isinstance(exc, Retry):
+            # Isolation: one callback's failure is logged and counted, never lets the
+            # watcher or another callback stop. Cancellation is no Exception: it passes.
+            self.failed += 1
+            self.log.error("events.callback_failed", exc_info=exc, **_context(event))
+            return
+        retry = attempt + 1
+        if retry >= self._retry.max_attempts:
+            self.failed += 1
+            self.log.error(
+                "events.callback_gave_up", attempts=retry, reason=str(exc), **_context(event)
+            )
+            return
+        delay = exc.delay if exc.delay is not None else self._retry.delay(retry)
+        self.retried += 1
+        self.log.info(
+            "events.callback_retry", attempt=retry, delay=delay, reason=str(exc), **_context(event)
+        )
+        await anyio.sleep(delay)
+        await self._call(event, retry)
+
+
+def _context(event: NetworkEvent) -> dict[str, Any]:
+    return {
+        "node": event.node,
+        "network": event.name or event.network_id[:12],
+        "network_id": event.network_id,
+        "action": str(event.action),
+        "container": event.container_id,
+        "synthesized": event.synthesized,
+    }
