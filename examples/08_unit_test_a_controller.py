@@ -76,13 +76,18 @@ class FakeDocker:
 
     def handler(self, request: MockRequest) -> Any:
         match request.method, request.path.split("/")[1:]:
+            case "GET", ["info"]:
+                # ensure() asks before creating an overlay: swarm networks need a manager.
+                return {
+                    "Name": "node1",
+                    "Swarm": {"LocalNodeState": "active", "ControlAvailable": self.manager},
+                }
             case "GET", ["networks"]:
                 wanted = request.filters.get("name", [])
                 return [n for n in self.networks.values() if not wanted or n["Name"] in wanted]
-            case "GET", ["networks", name]:
-                return self.networks.get(name) or MockResponse.error(
-                    404, f"network {name} not found"
-                )
+            case "GET", ["networks", ref]:  # by name or by id, as the engine takes it
+                found = [n for n in self.networks.values() if ref in (n["Name"], n["Id"])]
+                return found[0] if found else MockResponse.error(404, f"network {ref} not found")
             case "POST", ["networks", "create"]:
                 if not self.manager:
                     return MockResponse.error(
@@ -184,7 +189,7 @@ async def test_on_a_worker_it_fails_with_not_a_swarm_manager() -> None:
             refused = exc
 
     assert refused is not None, "join_app did not fail on a worker"
-    assert writes(transport) == [("POST", "/networks/create")]
+    assert writes(transport) == []  # refused before anything was sent
 
 
 TESTS: list[Callable[[], Awaitable[None]]] = [

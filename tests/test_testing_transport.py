@@ -95,7 +95,9 @@ class FakeDocker:
             "Ingress": False,
             "ConfigFrom": {"Network": ""},
             "ConfigOnly": False,
-            "Containers": {},
+            # A manager lists the swarm's own record of an overlay with null containers
+            # ({} is a local copy, e.g. one left after the swarm removed it).
+            "Containers": None if overlay else {},
             "Options": body.get("Options") or {},
             "Labels": body.get("Labels") or {},
         }
@@ -148,7 +150,21 @@ class FakeDocker:
                 token = request.json["JoinToken"]
                 return MockResponse.error(400, f"invalid join token {token}")
             case "GET", ["info"]:
-                return {"ID": "X3BZ:ENGINE", "Name": "node1", "ServerVersion": "20.10.24"}
+                swarm = {
+                    "manager": {"LocalNodeState": "active", "ControlAvailable": True},
+                    "worker": {"LocalNodeState": "active", "ControlAvailable": False},
+                }.get(self.role, {"LocalNodeState": "inactive"})
+                return {
+                    "ID": "X3BZ:ENGINE",
+                    "Name": "node1",
+                    "ServerVersion": "20.10.24",
+                    "SystemTime": "2026-11-30T10:00:01.000000000Z",
+                    "Swarm": {"NodeID": "n1" if self.role != "none" else "", **swarm},
+                }
+            case "GET", ["services"]:
+                return []
+            case "GET", ["nodes"]:
+                return [{"ID": "n1", "Description": {"Hostname": "node1"}}]
             case "GET", ["events"]:
                 return MockStream(self.events)
         return MockResponse.error(404, "page not found")
@@ -408,9 +424,10 @@ async def test_error_answers_become_the_errors_a_real_engine_gives(
     assert (str(raised.value), raised.value.explanation) == (str(real), message)
 
 
-async def test_a_token_the_engine_echoes_is_masked_in_the_error(engine: swarmnet.Engine) -> None:
-    with pytest.raises(swarmnet.SwarmError) as raised:
-        await engine.swarm.join("198.18.0.2:2377", FAKE_TOKEN)
+async def test_a_token_the_engine_echoes_is_masked_in_the_error() -> None:
+    async with swarmnet.Engine(transport=MockTransport(FakeDocker(role="none"))) as engine:
+        with pytest.raises(swarmnet.SwarmError) as raised:
+            await engine.swarm.join("198.18.0.2:2377", FAKE_TOKEN)
 
     (join,) = writes(engine)
     assert join.json["JoinToken"] == FAKE_TOKEN  # what was sent is there to assert on

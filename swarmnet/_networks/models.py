@@ -192,14 +192,14 @@ class Network(EngineModel):
     @classmethod
     def _mark_swarm_record(cls, data: Any) -> Any:
         # The engine builds a store record with no "Containers" at all (null); a local
-        # copy always carries a map, empty or not. Only a raw engine payload is marked.
+        # copy always carries a map, empty or not. Only a raw engine payload is marked
+        # (a payload that leaves the key out, as hand-written fakes do, reads as null).
         if (
             isinstance(data, dict)
             and "swarm_record" not in data
             and "SwarmRecord" not in data
             and data.get("Scope") == "swarm"
-            and "Containers" in data
-            and data["Containers"] is None
+            and data.get("Containers") is None
         ):
             return {**data, "swarm_record": True}
         return data
