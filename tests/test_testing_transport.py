@@ -745,7 +745,9 @@ async def test_a_session_recorded_on_a_lab_engine_replays_in_the_fast_tier() -> 
     assert network.ipam.config[0].subnet is not None
     assert listed == (network,)
     assert engine.api_version == "1.41"
-    assert transport.unused == ()
+    # A bridge create waits until the oldest network of its name has settled, reading
+    # the engine's clock (/info) while it is young; replayed later, it is old at once.
+    assert {(e["method"], e["path"]) for e in transport.unused} <= {("GET", "/info")}
 
 
 @pytest.mark.lab
