@@ -32,6 +32,8 @@ class NodeStatus(_Frozen):
         hostname: the name its engine reports (``/info``), empty unless running.
         address: its address on the lab bridge (what ``swarm init --advertise-addr`` wants).
         docker_host: the engine's address, for ``DOCKER_HOST`` or :class:`swarmnet.Engine`.
+        tls_host: the engine's TLS listener (``tcp://<address>:2376``) in a lab made with
+            TLS, else None.
         state: running, stopped or missing.
     """
 
@@ -39,6 +41,7 @@ class NodeStatus(_Frozen):
     hostname: str
     address: str
     docker_host: str
+    tls_host: str | None = None
     state: NodeState
 
 

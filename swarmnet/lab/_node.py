@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from swarmnet._core.address import TLSConfig
 from swarmnet._core.engine import Engine
 from swarmnet._core.errors import LabError, SwarmnetError
 from swarmnet._core.log import get_logger
@@ -73,9 +74,41 @@ class LabNode:
         """Its dockerd's ``daemon.json``: edit it, then :meth:`restart` to apply."""
         return self._layout.config_file
 
-    def engine(self, *, timeout: float | None = 60.0) -> Engine:
-        """An unopened :class:`swarmnet.Engine` for this node; use it with ``async with``."""
-        return Engine(self.docker_host, name=self.name, timeout=timeout)
+    @property
+    def tls_host(self) -> str | None:
+        """Its engine's TLS listener, ``tcp://<address>:2376``; None unless the lab has TLS."""
+        return self._layout.tls_host if self._layout.lab.tls else None
+
+    @property
+    def cert_path(self) -> Path | None:
+        """The lab's client certificates (``DOCKER_CERT_PATH``); None unless the lab has TLS."""
+        return self._layout.lab.client_cert_dir if self._layout.lab.tls else None
+
+    def engine(self, *, timeout: float | None = 60.0, tls: bool = False) -> Engine:
+        """An unopened :class:`swarmnet.Engine` for this node; use it with ``async with``.
+
+        Args:
+            timeout: seconds allowed for each request (``None``: no limit).
+            tls: connect over the network to :attr:`tls_host` with the lab's client
+                certificate, instead of through the node's unix socket.
+
+        Raises:
+            LabError: ``tls=True`` for a lab made without TLS.
+        """
+        if not tls:
+            return Engine(self.docker_host, name=self.name, timeout=timeout)
+        if self.tls_host is None or self.cert_path is None:
+            lab = self._layout.lab.name
+            raise LabError(
+                f"lab {lab} has no TLS listeners; bring it up with Lab(..., tls=True) "
+                f"(`swarmnet lab up --name {lab} --tls`)"
+            )
+        return Engine(
+            self.tls_host,
+            tls=TLSConfig.from_cert_path(self.cert_path),
+            name=self.name,
+            timeout=timeout,
+        )
 
     async def status(self) -> NodeStatus:
         """Whether the node is running, stopped or missing, and the hostname its engine reports."""
@@ -94,6 +127,7 @@ class LabNode:
             hostname=hostname,
             address=self.address,
             docker_host=self.docker_host,
+            tls_host=self.tls_host,
             state=state,
         )
 
