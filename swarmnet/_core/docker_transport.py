@@ -406,7 +406,7 @@ class DockerTransport(Transport):
                 return self._certificate_error(cause.certificate_error, what)
             if isinstance(cause, ssl.SSLCertVerificationError):
                 return self._certificate_error(cause, what)
-            if isinstance(cause, ssl.SSLError):
+            if isinstance(cause, ssl.SSLError) and not isinstance(cause, aiohttp.ClientError):
                 return self._ssl_error(cause, what)
         return EngineUnreachable(f"{what}; {unreachable_hint(self.address)}", engine=self.address)
 
@@ -496,10 +496,21 @@ class DockerTransport(Transport):
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and its causes/contexts, nearest first (cycles cut)."""
+    """``exc`` and its causes/contexts, nearest first (cycles cut).
+
+    An aiohttp connector error is followed by the OS/ssl error it wraps (``os_error``):
+    it is an ``ssl.SSLError`` itself, but without the ``reason`` that tells the cases apart.
+    """
     seen: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and current not in seen and len(seen) < 8:
         seen.append(current)
-        current = current.__cause__ or current.__context__
+        wrapped = getattr(current, "os_error", None)
+        if isinstance(current, aiohttp.ClientConnectorCertificateError):
+            wrapped = None  # it carries certificate_error, handled as it is
+        current = (
+            wrapped
+            if isinstance(wrapped, BaseException)
+            else (current.__cause__ or current.__context__)
+        )
     return seen

@@ -276,7 +276,11 @@ class Lab:
     # -- steps -------------------------------------------------------------------------
 
     async def _already_up(self) -> bool:
-        if _cleanup.read_record(self._layout) != _cleanup.record_of(self._layout):
+        record, wanted_record = _cleanup.read_record(self._layout), _cleanup.record_of(self._layout)
+        if record is not None and not self.tls:
+            # A lab with TLS listeners is all a lab without them is, and more: reused as is.
+            record = {**record, "tls": False}
+        if record != wanted_record:
             return False
         links = await _host.links()
         wanted = [self.bridge, *(node.veth for node in self._layout.all_nodes)]
