@@ -1,9 +1,10 @@
-"""Engines over TLS, and addresses: what is accepted, and each failure as a typed error.
+"""Engines over TLS and SSH, and addresses: what is accepted, each failure a typed error.
 
 The lab's engines listen with ``--tlsverify`` on ``tcp://<node address>:2376`` (the test
 plugin brings the lab up with ``tls=True``); this process reaches them over the lab bridge.
 Failures a real engine cannot be made to show (an expired or misnamed certificate, a
-plain port, something that is not Docker) use small servers on 127.0.0.1.
+plain port, something that is not Docker) use small servers on 127.0.0.1. For ``ssh://``
+the lab runs an sshd in node2's namespace; the client's ``~/.ssh`` is a temporary ``HOME``.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from __future__ import annotations
 import datetime
 import importlib.util
 import ipaddress
+import shutil
 import ssl
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import pytest
 from aiohttp import web
 from cryptography import x509
@@ -27,7 +31,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import swarmnet
 from swarmnet._core.address import parse_address
-from swarmnet.lab import Lab, LabNode
+from swarmnet.lab import Lab, LabNode, SSHAccess
 
 pytestmark = pytest.mark.anyio
 
@@ -453,3 +457,103 @@ async def test_ssh_without_asyncssh_says_which_extra_to_install(
     with pytest.raises(swarmnet.MissingExtra, match=r"pip install 'swarmnet\[ssh\]'"):
         async with swarmnet.Engine("ssh://root@127.0.0.1:9"):
             pass
+
+
+@pytest.fixture
+async def sshd(lab: Lab) -> AsyncIterator[tuple[LabNode, SSHAccess]]:
+    """An sshd on node2 (key auth as root; sessions reach node2's engine)."""
+    node = lab.nodes[1]
+    access = await node.start_sshd()
+    try:
+        yield node, access
+    finally:
+        await node.stop_sshd()
+
+
+def ssh_home(
+    monkeypatch: pytest.MonkeyPatch, home: Path, *, key: Path | None, known_hosts: Path | None
+) -> None:
+    """Make ``home`` this process's HOME, with ``key`` and ``known_hosts`` in its .ssh."""
+    (home / ".ssh").mkdir(parents=True)
+    if key is not None:
+        shutil.copy(key, home / ".ssh" / "id_ed25519")
+    if known_hosts is not None:
+        shutil.copy(known_hosts, home / ".ssh" / "known_hosts")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+
+
+@pytest.mark.lab
+async def test_an_ssh_engine_pings_informs_and_streams_events(
+    sshd: tuple[LabNode, SSHAccess],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    clean_docker_env: pytest.MonkeyPatch,
+) -> None:
+    node, access = sshd
+    ssh_home(monkeypatch, tmp_path, key=access.identity_file, known_hosts=access.known_hosts)
+    name = f"sshev-{uuid.uuid4().hex[:8]}"
+    async with swarmnet.Engine(access.url) as engine:
+        assert engine.url == f"ssh://root@{node.address}"
+        assert await engine.ping() is True
+        assert (await engine.info()).name == node.name
+        async with engine.events(type="network", network=name) as events:
+            await engine.networks.create(swarmnet.BridgeSpec(name=name))
+            await engine.networks.remove(name)
+            seen: list[str] = []
+            with anyio.fail_after(20):
+                async for event in events:
+                    seen.append(str(event.action))
+                    if len(seen) == 2:
+                        break
+    assert seen == ["create", "destroy"]
+
+
+@pytest.mark.lab
+async def test_ssh_with_a_key_the_server_does_not_accept_is_auth_failed(
+    sshd: tuple[LabNode, SSHAccess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, access = sshd
+    stranger = tmp_path / "stranger"
+    await anyio.run_process(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)])
+    ssh_home(monkeypatch, tmp_path / "home", key=stranger, known_hosts=access.known_hosts)
+    with pytest.raises(swarmnet.SSHAuthFailed, match="authorized_keys") as excinfo:
+        async with swarmnet.Engine(access.url):
+            pass
+    assert excinfo.value.engine == access.url
+
+
+@pytest.mark.lab
+async def test_ssh_to_a_host_with_an_unknown_host_key_is_refused(
+    sshd: tuple[LabNode, SSHAccess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node, access = sshd
+    other = tmp_path / "otherhost"
+    await anyio.run_process(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)])
+    wrong = tmp_path / "known_hosts"
+    kind, key = (await anyio.Path(f"{other}.pub").read_text()).split()[:2]
+    wrong.write_text(f"{node.address} {kind} {key}\n")
+    ssh_home(monkeypatch, tmp_path / "home", key=access.identity_file, known_hosts=wrong)
+    with pytest.raises(swarmnet.SSHHostKeyUnknown, match="known_hosts"):
+        async with swarmnet.Engine(access.url):
+            pass
+    # No known_hosts at all: refused before connecting, with how to add the host.
+    ssh_home(monkeypatch, tmp_path / "bare", key=access.identity_file, known_hosts=None)
+    with pytest.raises(swarmnet.SSHHostKeyUnknown, match="ssh-keyscan"):
+        async with swarmnet.Engine(access.url):
+            pass
+
+
+@pytest.mark.lab
+async def test_ssh_to_a_host_without_docker_says_install_it_there(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = lab.nodes[1]
+    access = await node.start_sshd(docker_on_path=False)
+    try:
+        ssh_home(monkeypatch, tmp_path, key=access.identity_file, known_hosts=access.known_hosts)
+        with pytest.raises(swarmnet.RemoteDockerMissing, match="install the docker CLI"):
+            async with swarmnet.Engine(access.url, timeout=20):
+                pass
+    finally:
+        await node.stop_sshd()

@@ -17,7 +17,7 @@ Example::
 
 from swarmnet.lab._image import LAB_IMAGE
 from swarmnet.lab._lab import Lab, ProgressCallback
-from swarmnet.lab._models import LabProgress, LabStatus, NodeState, NodeStatus
+from swarmnet.lab._models import LabProgress, LabStatus, NodeState, NodeStatus, SSHAccess
 from swarmnet.lab._node import LabNode
 
 __all__ = [
@@ -29,4 +29,5 @@ __all__ = [
     "NodeState",
     "NodeStatus",
     "ProgressCallback",
+    "SSHAccess",
 ]

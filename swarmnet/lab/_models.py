@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
@@ -89,3 +90,20 @@ class LabProgress(_Frozen):
     node: str | None = None
     message: str
     elapsed: float
+
+
+class SSHAccess(_Frozen):
+    """How to reach a lab node's engine through SSH (see :meth:`LabNode.start_sshd`).
+
+    Attributes:
+        url: the engine address, ``ssh://root@<node address>``.
+        identity_file: the client's private key (the node's sshd accepts only it).
+        known_hosts: a ``known_hosts`` file with the node's host key.
+
+    An ``ssh://`` client reads both from ``~/.ssh`` (``id_ed25519``, ``known_hosts``):
+    copy them there, or point ``HOME`` at a directory whose ``.ssh`` holds them.
+    """
+
+    url: str
+    identity_file: Path
+    known_hosts: Path

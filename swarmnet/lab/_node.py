@@ -5,13 +5,15 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+import anyio
+
 from swarmnet._core.address import TLSConfig
 from swarmnet._core.engine import Engine
 from swarmnet._core.errors import LabError, SwarmnetError
 from swarmnet._core.log import get_logger
-from swarmnet.lab import _daemon, _host
+from swarmnet.lab import _daemon, _host, _ssh
 from swarmnet.lab._layout import NodeLayout
-from swarmnet.lab._models import NodeState, NodeStatus
+from swarmnet.lab._models import NodeState, NodeStatus, SSHAccess
 
 _log = get_logger("swarmnet.lab")
 
@@ -200,6 +202,31 @@ class LabNode:
                 f"{result.returncode}: {result.stderr.decode(errors='replace').strip()}"
             )
         return result.stdout.decode(errors="replace")
+
+    async def start_sshd(self, *, docker_on_path: bool = True) -> SSHAccess:
+        """Run an sshd on the node's address (port 22), for ``ssh://`` engine addresses.
+
+        Key authentication as root, with a client key and host key the lab makes under
+        the node's state directory; sessions get ``DOCKER_HOST`` set to this node's
+        engine. Needs ``openssh-server``. An sshd already running is restarted.
+
+        Args:
+            docker_on_path: False leaves the ``docker`` CLI off the sessions' PATH, as on
+                a host without it.
+
+        Raises:
+            LabError: the node does not exist, or sshd did not start.
+        """
+        self._require_namespace()
+        if not await anyio.Path("/usr/sbin/sshd").exists():
+            raise LabError("sshd is missing; install it with `apt-get install -y openssh-server`")
+        access = await _ssh.start_sshd(self._layout, docker_on_path=docker_on_path)
+        self._log.info("lab.node.sshd_started", url=access.url)
+        return access
+
+    async def stop_sshd(self) -> None:
+        """Stop the node's sshd, if it runs. ``lab.down()`` stops it too."""
+        await _ssh.stop_sshd(self._layout)
 
     def _require_namespace(self) -> None:
         if not self._layout.netns_path.exists():
