@@ -9,6 +9,7 @@ client directory holds ``ca.pem``, ``cert.pem`` and ``key.pem``, so
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import anyio
@@ -65,7 +66,8 @@ async def issue(
     )
     await _host.run(
         "openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
-        "-CAcreateserial", "-out", str(cert), "-days", str(VALIDITY_DAYS),
+        # A random serial, not a serial file: pairs are issued concurrently.
+        "-set_serial", str(secrets.randbits(63)), "-out", str(cert), "-days", str(VALIDITY_DAYS),
         "-extfile", str(extensions),
     )  # fmt: skip
     csr.unlink()
@@ -76,13 +78,19 @@ async def make_lab_certificates(layout: LabLayout) -> None:
     """The lab's CA, one server pair per node (its address as IP SAN), one client pair."""
     ca = await make_ca(layout.tls_dir, f"swarmnet lab {layout.name} CA")
     client = layout.client_cert_dir
+    # Concurrently: each pair is a few openssl processes, most of their time startup.
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_issue_client, ca, client)
+        for node in layout.all_nodes:
+            tg.start_soon(issue_server, node, ca)
+
+
+async def _issue_client(ca: tuple[Path, Path], client: Path) -> None:
     await issue(
         ca, client / "cert.pem", client / "key.pem", subject="swarmnet-lab-client",
         usage="clientAuth",
     )  # fmt: skip
     (client / "ca.pem").write_bytes(ca[0].read_bytes())
-    for node in layout.all_nodes:
-        await issue_server(node, ca)
 
 
 async def issue_server(node: NodeLayout, ca: tuple[Path, Path]) -> None:
