@@ -223,6 +223,24 @@ async def test_tls_is_true_reads_the_cert_path(
         assert (await engine.info()).name == node.name
 
 
+@pytest.mark.lab
+async def test_an_event_stream_over_tls_sees_a_bridge_come_and_go(lab: Lab) -> None:
+    # Live events are read over HTTP/1.0 on the same TLS connector as requests.
+    node = lab.nodes[0]
+    name = f"tlsev-{uuid.uuid4().hex[:8]}"
+    seen: list[str] = []
+    engine = node.engine(tls=True)
+    async with engine, engine.events(type="network", network=name) as events:
+        await engine.networks.create(swarmnet.BridgeSpec(name=name))
+        await engine.networks.remove(name)
+        with anyio.fail_after(20):
+            async for event in events:
+                seen.append(str(event.action))
+                if len(seen) == 2:
+                    break
+    assert seen == ["create", "destroy"]
+
+
 # -- what goes wrong, each a typed error that says what to fix ----------------------------
 
 
