@@ -305,7 +305,7 @@ class DockerTransport(Transport):
         try:
             yield self._chunks(response, action)
         finally:
-            response.close()
+            self._discard(response)
             if cm is not None:
                 await cm.__aexit__(None, None, None)
 
@@ -333,13 +333,25 @@ class DockerTransport(Transport):
             try:
                 body = await response.read()
             finally:
-                response.close()
+                self._discard(response)
             try:
                 explanation = str(json.loads(body)["message"])
             except (ValueError, KeyError, TypeError):
                 explanation = body.decode("utf-8", "replace").strip()
             raise self._answer_error(response.status, explanation, action)
         return response
+
+    def _discard(self, response: aiohttp.ClientResponse) -> None:
+        """Let go of a response whose connection is not reused.
+
+        Over TLS, closing starts a polite TLS shutdown that waits for the engine's answer,
+        which an event stream in full flow may never send: nobody would then close the
+        socket. Aborting closes it at once (nothing more is read from it anyway).
+        """
+        connection = response.connection
+        if self._ssl_context is not None and connection is not None and connection.protocol:
+            connection.protocol.abort()
+        response.close()
 
     async def _chunks(self, response: aiohttp.ClientResponse, action: str) -> AsyncIterator[bytes]:
         try:
