@@ -349,8 +349,10 @@ class DockerTransport(Transport):
         socket. Aborting closes it at once (nothing more is read from it anyway).
         """
         connection = response.connection
-        if self._ssl_context is not None and connection is not None and connection.protocol:
-            connection.protocol.abort()
+        # `is not None`: the protocol is a queue, false whenever it holds no data.
+        protocol = connection.protocol if connection is not None else None
+        if self._ssl_context is not None and protocol is not None:
+            protocol.abort()
         response.close()
 
     async def _chunks(self, response: aiohttp.ClientResponse, action: str) -> AsyncIterator[bytes]:
