@@ -6,6 +6,7 @@ Runs on asyncio (aiodocker is built on aiohttp).
 """
 
 from swarmnet import daemon as daemon
+from swarmnet import errors as errors
 from swarmnet import models as models
 from swarmnet._builtin.networks import (
     GatewayBridgeSpec,
@@ -36,15 +37,20 @@ from swarmnet._core.errors import (
     InvalidSpec,
     JoinFailed,
     LabError,
+    MissingExtra,
     NetworkInUse,
     NetworkNotFound,
+    NotAnEngine,
     NotASwarmManager,
     NotFound,
     NotInSwarm,
     OutOfSequence,
+    SSHError,
     SwarmError,
     SwarmLocked,
     SwarmnetError,
+    TLSConfigError,
+    TLSError,
     UnsupportedEngine,
 )
 from swarmnet._core.secret import Secret
@@ -111,11 +117,13 @@ __all__ = [
     "LabError",
     "Lease",
     "MacvlanSpec",
+    "MissingExtra",
     "Network",
     "NetworkEvent",
     "NetworkInUse",
     "NetworkNotFound",
     "NotASwarmManager",
+    "NotAnEngine",
     "NotFound",
     "NotInSwarm",
     "OutOfSequence",
@@ -125,6 +133,7 @@ __all__ = [
     "ResyncSettings",
     "Retry",
     "RetrySettings",
+    "SSHError",
     "Secret",
     "SwarmError",
     "SwarmInitSpec",
@@ -133,6 +142,8 @@ __all__ = [
     "SwarmSettings",
     "SwarmnetError",
     "TLSConfig",
+    "TLSConfigError",
+    "TLSError",
     "UnsupportedEngine",
     "Watcher",
     "WatcherSettings",

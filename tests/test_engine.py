@@ -1,24 +1,62 @@
-"""The engine client against real engines: connection, negotiation, typed answers, errors."""
+"""The engine client against real engines: connection, negotiation, typed answers, errors.
+
+The lab tests run twice: through each node's unix socket, and over the network to its
+TLS listener (``tcp://<address>:2376``, ``--tlsverify``).
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
 import swarmnet
-from swarmnet.lab import Lab
+from swarmnet.lab import Lab, LabNode
 
 pytestmark = pytest.mark.anyio
 
+#: Opens a lab node's engine one way or the other (see the ``via`` fixture).
+Connect = Callable[..., swarmnet.Engine]
+
+
+@pytest.fixture(params=["unix", "tls"])
+def via(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How the lab tests reach an engine: its unix socket, or TLS over the lab bridge."""
+    for name in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_TLS", "DOCKER_CERT_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    return str(request.param)
+
+
+@pytest.fixture
+def connect(via: str) -> Connect:
+    """``connect(node, **options)``: an unopened Engine for ``node``, the ``via`` way."""
+
+    def make(
+        node: LabNode, *, name: str | None = None, api_version: str | None = None
+    ) -> swarmnet.Engine:
+        if via == "unix":
+            return swarmnet.Engine(node.docker_host, name=name, api_version=api_version)
+        assert node.tls_host is not None, "the test lab is brought up with tls=True"
+        assert node.cert_path is not None
+        tls = swarmnet.TLSConfig.from_cert_path(node.cert_path)
+        return swarmnet.Engine(node.tls_host, tls=tls, name=name, api_version=api_version)
+
+    return make
+
+
+def address_of(node: LabNode, via: str) -> str:
+    return node.docker_host if via == "unix" else str(node.tls_host)
+
 
 @pytest.mark.lab
-async def test_negotiates_the_engines_version_and_reads_typed_info(lab: Lab) -> None:
+async def test_negotiates_the_engines_version_and_reads_typed_info(
+    lab: Lab, connect: Connect
+) -> None:
     node = lab.nodes[0]
-    async with swarmnet.Engine(node.docker_host, name=node.name) as engine:
+    async with connect(node, name=node.name) as engine:
         version = await engine.version()
         info = await engine.info()
         assert await engine.ping() is True
@@ -36,28 +74,36 @@ async def test_negotiates_the_engines_version_and_reads_typed_info(lab: Lab) -> 
 
 @pytest.mark.lab
 async def test_docker_host_is_read_from_the_environment(
-    lab: Lab, monkeypatch: pytest.MonkeyPatch
+    lab: Lab, via: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DOCKER_HOST", lab.nodes[1].docker_host)
+    node = lab.nodes[1]
+    monkeypatch.setenv("DOCKER_HOST", address_of(node, via))
+    if via == "tls":
+        monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+        monkeypatch.setenv("DOCKER_CERT_PATH", str(node.cert_path))
     async with swarmnet.Engine() as engine:
-        assert engine.url == lab.nodes[1].docker_host
-        assert (await engine.info()).name == lab.nodes[1].name
+        assert engine.url == address_of(node, via)
+        assert (await engine.info()).name == node.name
 
 
 @pytest.mark.lab
-async def test_a_pinned_version_outside_what_the_engine_speaks_is_refused(lab: Lab) -> None:
+async def test_a_pinned_version_outside_what_the_engine_speaks_is_refused(
+    lab: Lab, connect: Connect
+) -> None:
     with pytest.raises(swarmnet.UnsupportedEngine, match=r"9\.99"):
-        async with swarmnet.Engine(lab.nodes[0].docker_host, api_version="9.99"):
+        async with connect(lab.nodes[0], api_version="9.99"):
             pass
 
 
 @pytest.mark.lab
-async def test_missing_objects_and_conflicts_map_to_typed_errors(lab: Lab) -> None:
-    async with swarmnet.Engine(lab.nodes[0].docker_host) as engine:
+async def test_missing_objects_and_conflicts_map_to_typed_errors(
+    lab: Lab, via: str, connect: Connect
+) -> None:
+    async with connect(lab.nodes[0]) as engine:
         with pytest.raises(swarmnet.NotFound) as not_found:
             await engine._transport.request("GET", f"networks/nope-{uuid.uuid4().hex}")
         assert not_found.value.status == 404
-        assert lab.nodes[0].docker_host in str(not_found.value)
+        assert address_of(lab.nodes[0], via) in str(not_found.value)
 
         name = f"conflict-{uuid.uuid4().hex[:8]}"
         body = {"Image": "swarmnet-lab/busybox", "Cmd": ["true"]}
@@ -131,9 +177,8 @@ async def test_never_sends_a_newer_version_than_swarmnet_knows(
 
 
 @pytest.mark.lab
-async def test_open_engines_opens_a_set_concurrently_in_order(lab: Lab) -> None:
-    hosts = [node.docker_host for node in lab.nodes]
-    async with swarmnet.open_engines(hosts) as engines:
+async def test_open_engines_opens_a_set_concurrently_in_order(lab: Lab, connect: Connect) -> None:
+    async with swarmnet.open_engines([connect(node) for node in lab.nodes]) as engines:
         names = [(await engine.info()).name for engine in engines]
     assert names == [node.name for node in lab.nodes]
     assert all("closed" in repr(engine) for engine in engines)
@@ -141,9 +186,9 @@ async def test_open_engines_opens_a_set_concurrently_in_order(lab: Lab) -> None:
 
 @pytest.mark.lab
 async def test_open_engines_closes_the_others_when_one_is_unreachable(
-    lab: Lab, tmp_path: Path
+    lab: Lab, connect: Connect, tmp_path: Path
 ) -> None:
-    good = swarmnet.Engine(lab.nodes[0].docker_host)
+    good = connect(lab.nodes[0])
     with pytest.raises(swarmnet.EngineUnreachable):
         async with swarmnet.open_engines([good, f"unix://{tmp_path}/none.sock"]):
             pass

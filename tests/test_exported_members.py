@@ -18,6 +18,7 @@ PUBLIC_MODULES = [
     "swarmnet",
     "swarmnet.models",
     "swarmnet.daemon",
+    "swarmnet.errors",
     "swarmnet.lab",
     "swarmnet.testing",
 ]
@@ -74,4 +75,4 @@ def test_submodules_are_the_public_ones() -> None:
         for attr in dir(swarmnet)
         if not attr.startswith("_") and isinstance(getattr(swarmnet, attr), types.ModuleType)
     }
-    assert submodules <= {"daemon", "lab", "models", "testing"}
+    assert submodules <= {"daemon", "errors", "lab", "models", "testing"}

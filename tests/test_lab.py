@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import tarfile
 import time
@@ -27,8 +28,9 @@ import swarmnet
 import swarmnet.lab
 from swarmnet import Engine, InvalidSpec, LabError
 from swarmnet._cli import main
-from swarmnet.lab import LAB_IMAGE, Lab, LabNode, NodeState, _cleanup, _host
+from swarmnet.lab import LAB_IMAGE, Lab, LabNode, LabNodeState, _cleanup, _daemon, _host
 from swarmnet.lab._image import APPLETS, image_archive, rootfs_tar
+from swarmnet.lab._layout import NodeLayout
 from swarmnet.lab.pytest_plugin import lab_name
 
 # -- helpers ---------------------------------------------------------------------------
@@ -169,6 +171,31 @@ def test_every_resource_is_named_from_the_lab_name() -> None:
     assert lab.node(12) is node
     with pytest.raises(KeyError):
         lab.node("node13")
+
+
+def test_a_tls_lab_names_each_nodes_listener_and_the_client_certificates() -> None:
+    lab = Lab("abc", nodes=2, tls=True)
+    node = lab.node("node2")
+    assert node.tls_host == f"tcp://{node.address}:2376"
+    assert lab.cert_path == Path("/var/lib/swarmnet-lab/abc/tls/client")
+    assert node.cert_path == lab.cert_path
+    argv = _daemon.dockerd_argv(_layout_of(node))
+    script = argv[-1]
+    assert f"-H {node.tls_host} --tlsverify" in script
+    assert "/var/lib/swarmnet-lab/abc/tls/node2/server-cert.pem" in script
+
+
+def test_a_lab_without_tls_has_no_listener_and_says_how_to_get_one() -> None:
+    lab = Lab("abc", nodes=1)
+    node = lab.nodes[0]
+    assert (node.tls_host, node.cert_path) == (None, None)
+    assert "--tlsverify" not in _daemon.dockerd_argv(_layout_of(node))[-1]
+    with pytest.raises(LabError, match="swarmnet lab up --name abc --tls"):
+        node.engine(tls=True)
+
+
+def _layout_of(node: LabNode) -> NodeLayout:
+    return node._layout
 
 
 def test_the_default_subnet_is_a_24_of_the_test_range_fixed_by_the_name() -> None:
@@ -326,10 +353,10 @@ async def test_up_again_leaves_a_healthy_lab_alone(lab: Lab) -> None:
 async def test_a_killed_node_starts_again(lab_nodes: list[LabNode]) -> None:
     node = lab_nodes[-1]
     await node.kill()
-    assert (await node.status()).state is NodeState.STOPPED
+    assert (await node.status()).state is LabNodeState.STOPPED
     await node.start()
     status = await node.status()
-    assert (status.state, status.hostname) == (NodeState.RUNNING, node.name)
+    assert (status.state, status.hostname) == (LabNodeState.RUNNING, node.name)
 
 
 @pytest.mark.lab
@@ -343,10 +370,10 @@ async def test_a_restarted_node_comes_back_with_its_containerd_replaced(lab: Lab
     ]
     assert len(old) == 1
     await node.stop()
-    assert (await node.status()).state is NodeState.STOPPED
+    assert (await node.status()).state is LabNodeState.STOPPED
     assert not any(_host.alive(pid) for pid in old), "stop waits for containerd to exit"
     await node.start()
-    assert (await node.status()).state is NodeState.RUNNING
+    assert (await node.status()).state is LabNodeState.RUNNING
     await node.restart()
     assert (await node.status()).hostname == node.name
 
@@ -441,6 +468,44 @@ def test_cli_status_and_env(lab: Lab, capsys: pytest.CaptureFixture[str]) -> Non
 
     assert main(["lab", "env", "node2", "--name", lab.name]) == 0
     assert capsys.readouterr().out == f"export DOCKER_HOST={lab.nodes[1].docker_host}\n"
+
+
+@pytest.mark.lab
+def test_cli_up_hints_carry_the_lab_name_and_its_env_works_over_tls(
+    lab: Lab, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert lab.tls, "the test plugin brings its lab up with TLS listeners"
+    assert main(["lab", "up", "--name", lab.name, "--nodes", str(len(lab.nodes)), "--tls"]) == 0
+    out = capsys.readouterr().out
+    assert f"eval $(swarmnet lab env node1 --name {lab.name})" in out
+    assert f"eval $(swarmnet lab env node1 --name {lab.name} --tls)" in out
+
+    node = lab.nodes[1]
+    assert main(["lab", "env", "node2", "--name", lab.name, "--tls"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line == (
+        f"export DOCKER_HOST=tcp://{node.address}:2376 DOCKER_TLS_VERIFY=1 "
+        f"DOCKER_CERT_PATH={lab.cert_path}"
+    )
+    exported = dict(word.split("=", 1) for word in line.split()[1:])
+    # The docker CLI takes the same variables (and certificates) as swarmnet.
+    result = subprocess.run(
+        ["docker", "info", "--format", "{{.Name}}"],
+        env={**os.environ, **exported},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, node.name), result.stderr
+    for key, value in exported.items():
+        monkeypatch.setenv(key, value)
+
+    async def over_tls() -> str:
+        async with Engine() as engine:
+            return (await engine.info()).name
+
+    assert anyio.run(over_tls) == node.name
 
 
 def test_cli_errors_are_one_line_and_a_non_zero_exit(

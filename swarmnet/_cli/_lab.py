@@ -37,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="K",
         help="also form a swarm: the first K nodes managers, the rest workers",
     )
+    up.add_argument(
+        "--tls",
+        action="store_true",
+        help="also listen with TLS on tcp://<node address>:2376 (lab CA, client certificate "
+        "under the lab's state directory; see `lab env NODE --tls`)",
+    )
     up.set_defaults(handler=_up)
 
     down = commands.add_parser("down", help="remove a lab and everything it made")
@@ -57,11 +63,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     env = commands.add_parser("env", help="print `export DOCKER_HOST=…` for one node")
     env.add_argument("node", help="the node: node1, node2, … (or its number)")
     env.add_argument("--name", default=DEFAULT_NAME, help=name_help)
+    env.add_argument(
+        "--tls",
+        action="store_true",
+        help="the node's TLS listener: DOCKER_HOST=tcp://…:2376 DOCKER_TLS_VERIFY=1 "
+        "DOCKER_CERT_PATH=… (a lab brought up with --tls)",
+    )
     env.set_defaults(handler=_env)
 
 
 async def _up(args: argparse.Namespace) -> int:
-    lab = Lab(args.name, args.nodes, subnet=args.subnet)
+    lab = Lab(args.name, args.nodes, subnet=args.subnet, tls=args.tls)
     status = await lab.up(progress=_print_progress)
     _print_table(status)
     if args.managers is not None:
@@ -69,7 +81,13 @@ async def _up(args: argparse.Namespace) -> int:
 
         await form_lab_swarm(lab, args.managers)
     first = status.nodes[0]
-    print(f"\nexport DOCKER_HOST={first.docker_host}   # or: eval $(swarmnet lab env node1)")
+    # The hint names the lab: `lab env` alone would look for the default lab.
+    print(
+        f"\nexport DOCKER_HOST={first.docker_host}   "
+        f"# or: eval $(swarmnet lab env node1 --name {lab.name})"
+    )
+    if lab.tls:
+        print(f"over TLS: eval $(swarmnet lab env node1 --name {lab.name} --tls)")
     return 0
 
 
@@ -104,7 +122,17 @@ async def _env(args: argparse.Namespace) -> int:
     except KeyError:
         names = ", ".join(n.name for n in lab.nodes)
         raise LabError(f"lab {lab.name} has no node {args.node!r}; it has {names}") from None
-    print(f"export DOCKER_HOST={node.docker_host}")
+    if not args.tls:
+        print(f"export DOCKER_HOST={node.docker_host}")
+        return 0
+    if node.tls_host is None or node.cert_path is None:
+        raise LabError(
+            f"lab {lab.name} was brought up without TLS; "
+            f"run `swarmnet lab up --name {lab.name} --nodes {len(lab.nodes)} --tls`"
+        )
+    print(
+        f"export DOCKER_HOST={node.tls_host} DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={node.cert_path}"
+    )
     return 0
 
 

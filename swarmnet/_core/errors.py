@@ -2,9 +2,24 @@
 
     SwarmnetError
     ├── InvalidSpec (also ValueError)       bad input, refused before anything is sent
+    │   └── TLSConfigError                   certificate files missing or unreadable
+    ├── MissingExtra (also ImportError)      an optional extra is not installed
     ├── EngineError                          something about one engine
     │   ├── EngineUnreachable                no connection; says where and what to check
-    │   │   └── EngineTimeout                connected, but no answer in time
+    │   │   ├── EngineTimeout                connected, but no answer in time
+    │   │   ├── NotAnEngine                  something answers there, but not Docker
+    │   │   ├── TLSError                     the TLS connection could not be made
+    │   │   │   ├── TLSRequired              plain HTTP sent to a TLS port
+    │   │   │   ├── TLSNotOffered            TLS sent to a plain HTTP port
+    │   │   │   ├── ClientCertificateRefused the engine wants (another) client certificate
+    │   │   │   └── CertificateError         the engine's certificate failed verification
+    │   │   │       ├── UnknownCertificateAuthority
+    │   │   │       ├── CertificateHostnameMismatch
+    │   │   │       └── CertificateExpired
+    │   │   └── SSHError                     the ssh:// connection could not be made
+    │   │       ├── SSHAuthFailed            the server refused our keys/password
+    │   │       ├── SSHHostKeyUnknown        the server's host key is not trusted
+    │   │       └── RemoteDockerMissing      no usable `docker` CLI on the remote side
     │   ├── UnsupportedEngine                the engine's API is older than swarmnet needs
     │   ├── EventStreamError                 the event stream could not be read as events
     │   │   └── EventsLost                   events were lost while away; re-read state
@@ -76,6 +91,98 @@ class EngineUnreachable(EngineError):
 
 class EngineTimeout(EngineUnreachable):
     """The engine did not answer within the timeout."""
+
+
+class NotAnEngine(EngineUnreachable):
+    """Something answers at the address, but it is not a Docker engine.
+
+    Raised on open, when ``/version`` is missing (404) or its answer is not the
+    engine's. Check the host and port: another service may hold that port.
+    """
+
+
+class TLSError(EngineUnreachable):
+    """The TLS connection to the engine could not be made.
+
+    The subclasses name the cause; the message says what to change (certificates,
+    ``DOCKER_TLS_VERIFY``, ``DOCKER_CERT_PATH``, the address's port or scheme).
+    """
+
+
+class TLSRequired(TLSError):
+    """The engine speaks TLS at that port, and the client sent plain HTTP.
+
+    Turn TLS on: ``tls=True``/a :class:`swarmnet.TLSConfig`, ``https://``, or
+    ``DOCKER_TLS_VERIFY=1`` with ``DOCKER_CERT_PATH``.
+    """
+
+
+class TLSNotOffered(TLSError):
+    """The client spoke TLS to a port where the engine answers plain HTTP.
+
+    Turn TLS off for that address (``tls=False``, unset ``DOCKER_TLS_VERIFY``), or use
+    the engine's TLS port (2376 by convention).
+    """
+
+
+class ClientCertificateRefused(TLSError):
+    """The engine demands a client certificate (``--tlsverify``) and refused ours.
+
+    Give a client certificate and key signed by the CA the engine trusts
+    (``cert.pem``/``key.pem`` in ``DOCKER_CERT_PATH``).
+    """
+
+
+class CertificateError(TLSError):
+    """The engine's certificate failed verification; see the subclasses."""
+
+
+class UnknownCertificateAuthority(CertificateError):
+    """The engine's certificate is not signed by a CA the client trusts (``ca.pem``)."""
+
+
+class CertificateHostnameMismatch(CertificateError):
+    """The engine's certificate does not name the host or IP address that was dialled."""
+
+
+class CertificateExpired(CertificateError):
+    """The engine's certificate (or one in its chain) has expired or is not valid yet."""
+
+
+class SSHError(EngineUnreachable):
+    """An ``ssh://`` engine could not be reached through SSH."""
+
+
+class SSHAuthFailed(SSHError):
+    """The SSH server refused the login (no key it accepts, or a wrong user)."""
+
+
+class SSHHostKeyUnknown(SSHError):
+    """The SSH server's host key is not in ``~/.ssh/known_hosts``, or does not match it."""
+
+
+class RemoteDockerMissing(SSHError):
+    """SSH works, but the remote side has no ``docker`` CLI to run ``docker system dial-stdio``."""
+
+
+class TLSConfigError(InvalidSpec):
+    """TLS settings were refused before connecting: a certificate file or directory is
+    missing or unreadable, or the files do not form a key pair.
+
+    Attributes:
+        path: the file or directory at fault (empty when none is).
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class MissingExtra(SwarmnetError, ImportError):
+    """An optional part of swarmnet needs a package that is not installed.
+
+    The message says which extra to install (``pip install 'swarmnet[ssh]'``).
+    """
 
 
 class UnsupportedEngine(EngineError):

@@ -16,17 +16,17 @@ Example::
 """
 
 from swarmnet.lab._image import LAB_IMAGE
-from swarmnet.lab._lab import Lab, ProgressCallback
-from swarmnet.lab._models import LabProgress, LabStatus, NodeState, NodeStatus
+from swarmnet.lab._lab import Lab
+from swarmnet.lab._models import LabNodeState, LabNodeStatus, LabProgress, LabStatus, SSHAccess
 from swarmnet.lab._node import LabNode
 
 __all__ = [
     "LAB_IMAGE",
     "Lab",
     "LabNode",
+    "LabNodeState",
+    "LabNodeStatus",
     "LabProgress",
     "LabStatus",
-    "NodeState",
-    "NodeStatus",
-    "ProgressCallback",
+    "SSHAccess",
 ]

@@ -199,7 +199,7 @@ async def lab_names() -> list[str]:
 
 
 def read_record(layout: LabLayout) -> dict[str, object] | None:
-    """What ``up`` wrote about the lab (nodes, subnet, root), or None."""
+    """What ``up`` wrote about the lab (nodes, subnet, root, tls), or None."""
     try:
         data = json.loads(layout.record_file.read_text())
     except (OSError, ValueError):
@@ -231,4 +231,5 @@ def record_of(layout: LabLayout) -> dict[str, object]:
         "nodes": layout.nodes,
         "subnet": str(layout.subnet),
         "root": str(layout.state_root),
+        "tls": layout.tls,
     }

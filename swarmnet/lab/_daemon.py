@@ -77,6 +77,16 @@ def dockerd_argv(node: NodeLayout) -> list[str]:
         "-H", node.docker_host,
         "--cgroup-parent", node.cgroup_parent,
     ]  # fmt: skip
+    if node.lab.tls:
+        # A second listener on the node's address, for clients over the network; it
+        # demands a client certificate from the lab's CA, as `--tlsverify` does.
+        dockerd += [
+            "-H", node.tls_host,
+            "--tlsverify",
+            "--tlscacert", str(node.lab.tls_dir / "ca.pem"),
+            "--tlscert", str(node.server_cert),
+            "--tlskey", str(node.server_key),
+        ]  # fmt: skip
     script = f"{_host.BUSYBOX} hostname {node.name} && exec {shlex.join(dockerd)}"
     return [
         _host.tool("nsenter"), f"--net={node.netns_path}", "--",

@@ -14,10 +14,10 @@ import anyio
 from swarmnet._core.engine import Engine
 from swarmnet._core.errors import LabError, SwarmnetError
 from swarmnet._core.log import get_logger
-from swarmnet.lab import _cleanup, _daemon, _host
+from swarmnet.lab import _cleanup, _daemon, _host, _tls
 from swarmnet.lab._image import LAB_IMAGE, ensure_image
 from swarmnet.lab._layout import LabLayout, NodeLayout
-from swarmnet.lab._models import LabProgress, LabStatus, NodeStatus
+from swarmnet.lab._models import LabNodeStatus, LabProgress, LabStatus
 from swarmnet.lab._node import LabNode
 
 _log = get_logger("swarmnet.lab")
@@ -69,6 +69,9 @@ class Lab:
         subnet: the bridge's IPv4 subnet; by default a /24 of 198.18.0.0/15 picked from
             the name. The bridge takes the first address, nodeN the (N+1)th.
         root: where node state lives instead of ``/var/lib/swarmnet-lab``.
+        tls: also give each engine a TLS listener on ``tcp://<node address>:2376``
+            (``--tlsverify``), with a lab CA and a client certificate under the lab's state
+            directory (:attr:`cert_path`); ``node.engine(tls=True)`` connects through it.
 
     Raises:
         InvalidSpec: a bad name, node count or subnet.
@@ -87,8 +90,9 @@ class Lab:
         *,
         subnet: str | None = None,
         root: Path | None = None,
+        tls: bool = False,
     ) -> None:
-        self._layout = LabLayout.build(name, nodes, subnet=subnet, root=root)
+        self._layout = LabLayout.build(name, nodes, subnet=subnet, root=root, tls=tls)
         self._nodes = tuple(LabNode(node) for node in self._layout.all_nodes)
 
     @classmethod
@@ -109,10 +113,12 @@ class Lab:
             int(str(record["nodes"])),
             subnet=str(record["subnet"]),
             root=Path(str(record["root"])),
+            tls=record.get("tls") is True,
         )
 
     def __repr__(self) -> str:
-        return f"<Lab {self.name!r} nodes={len(self._nodes)} subnet={self.subnet}>"
+        tls = " tls" if self.tls else ""
+        return f"<Lab {self.name!r} nodes={len(self._nodes)} subnet={self.subnet}{tls}>"
 
     @property
     def name(self) -> str:
@@ -123,6 +129,20 @@ class Lab:
     def subnet(self) -> ipaddress.IPv4Network:
         """The lab bridge's subnet."""
         return self._layout.subnet
+
+    @property
+    def tls(self) -> bool:
+        """Whether each engine also listens with TLS on ``tcp://<node address>:2376``."""
+        return self._layout.tls
+
+    @property
+    def cert_path(self) -> Path:
+        """The lab's client certificates, as ``DOCKER_CERT_PATH`` wants them.
+
+        ``ca.pem`` (the lab's CA), ``cert.pem`` and ``key.pem`` (a client pair it signed).
+        Filled by :meth:`up` for a lab made with ``tls=True``.
+        """
+        return self._layout.client_cert_dir
 
     @property
     def bridge(self) -> str:
@@ -182,6 +202,9 @@ class Lab:
             )
         await self._check_subnet_free()
         _cleanup.claim_directories(self._layout)
+        if self.tls:
+            await _tls.make_lab_certificates(self._layout)
+            report("lab.tls.ready", f"lab CA and certificates are in {self._layout.tls_dir}")
         await self._make_bridge()
         report(
             "lab.bridge.ready",
@@ -223,7 +246,7 @@ class Lab:
 
     async def status(self) -> LabStatus:
         """Every node's state, address, engine address and hostname, asked right now."""
-        results: dict[int, NodeStatus] = {}
+        results: dict[int, LabNodeStatus] = {}
 
         async def one(node: LabNode) -> None:
             results[node.index] = await node.status()
@@ -253,7 +276,11 @@ class Lab:
     # -- steps -------------------------------------------------------------------------
 
     async def _already_up(self) -> bool:
-        if _cleanup.read_record(self._layout) != _cleanup.record_of(self._layout):
+        record, wanted_record = _cleanup.read_record(self._layout), _cleanup.record_of(self._layout)
+        if record is not None and not self.tls:
+            # A lab with TLS listeners is all a lab without them is, and more: reused as is.
+            record = {**record, "tls": False}
+        if record != wanted_record:
             return False
         links = await _host.links()
         wanted = [self.bridge, *(node.veth for node in self._layout.all_nodes)]

@@ -26,6 +26,9 @@ NETNS_DIR = Path("/run/netns")
 #: Test addresses (RFC 2544) that never leave the machine; each lab takes one /24 in it.
 LAB_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
 
+#: The TCP port of a TLS lab node's engine (the docker convention for TLS).
+TLS_PORT = 2376
+
 #: A file in a lab's state directory saying the lab made it (and may delete it).
 OWNER_MARK = ".swarmnet-lab"
 
@@ -176,6 +179,21 @@ class NodeLayout:
     def docker_host(self) -> str:
         return f"unix://{self.socket}"
 
+    # -- TLS (labs made with tls=True) -----------------------------------------------
+
+    @property
+    def tls_host(self) -> str:
+        """The engine's TLS listener: ``tcp://<node address>:2376``."""
+        return f"tcp://{self.address}:{TLS_PORT}"
+
+    @property
+    def server_cert(self) -> Path:
+        return self.lab.tls_dir / self.name / "server-cert.pem"
+
+    @property
+    def server_key(self) -> Path:
+        return self.lab.tls_dir / self.name / "server-key.pem"
+
 
 @dataclass(frozen=True)
 class LabLayout:
@@ -186,6 +204,7 @@ class LabLayout:
     subnet: ipaddress.IPv4Network
     state_root: Path = STATE_ROOT
     run_root: Path = RUN_ROOT
+    tls: bool = False
 
     @classmethod
     def build(
@@ -195,6 +214,7 @@ class LabLayout:
         *,
         subnet: str | None = None,
         root: Path | None = None,
+        tls: bool = False,
     ) -> LabLayout:
         """Validate the inputs and derive the layout; raises :class:`InvalidSpec`."""
         validate_name(name)
@@ -202,7 +222,7 @@ class LabLayout:
             raise InvalidSpec(f"a lab has 1 to {MAX_NODES} nodes, not {nodes!r}")
         network = default_subnet(name) if subnet is None else parse_subnet(subnet, nodes)
         state_root = STATE_ROOT if root is None else Path(root).resolve()
-        layout = cls(name, nodes, network, state_root=state_root)
+        layout = cls(name, nodes, network, state_root=state_root, tls=bool(tls))
         for node in layout.all_nodes:
             if len(node.veth) > _IFNAME_MAX:
                 raise InvalidSpec(f"interface name {node.veth!r} is longer than 15 characters")
@@ -230,6 +250,16 @@ class LabLayout:
     @property
     def run_dir(self) -> Path:
         return self.run_root / self.name
+
+    @property
+    def tls_dir(self) -> Path:
+        """The lab's CA (``ca.pem``, ``ca-key.pem``) and each node's server pair."""
+        return self.state_dir / "tls"
+
+    @property
+    def client_cert_dir(self) -> Path:
+        """A ``DOCKER_CERT_PATH`` for the lab's engines: ``ca.pem``, ``cert.pem``, ``key.pem``."""
+        return self.tls_dir / "client"
 
     @property
     def record_file(self) -> Path:

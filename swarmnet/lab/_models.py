@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
@@ -11,7 +12,7 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class NodeState(str, enum.Enum):
+class LabNodeState(str, enum.Enum):
     """Where a lab node stands.
 
     ``running``: its engine answers. ``stopped``: its namespace is there but its engine does
@@ -24,7 +25,7 @@ class NodeState(str, enum.Enum):
     MISSING = "missing"
 
 
-class NodeStatus(_Frozen):
+class LabNodeStatus(_Frozen):
     """One node of a lab, as seen right now.
 
     Attributes:
@@ -32,6 +33,8 @@ class NodeStatus(_Frozen):
         hostname: the name its engine reports (``/info``), empty unless running.
         address: its address on the lab bridge (what ``swarm init --advertise-addr`` wants).
         docker_host: the engine's address, for ``DOCKER_HOST`` or :class:`swarmnet.Engine`.
+        tls_host: the engine's TLS listener (``tcp://<address>:2376``) in a lab made with
+            TLS, else None.
         state: running, stopped or missing.
     """
 
@@ -39,7 +42,8 @@ class NodeStatus(_Frozen):
     hostname: str
     address: str
     docker_host: str
-    state: NodeState
+    tls_host: str | None = None
+    state: LabNodeState
 
 
 class LabStatus(_Frozen):
@@ -55,14 +59,14 @@ class LabStatus(_Frozen):
     name: str
     subnet: str
     bridge: str
-    nodes: tuple[NodeStatus, ...]
+    nodes: tuple[LabNodeStatus, ...]
 
     @property
     def healthy(self) -> bool:
         """True when every node's engine answers."""
-        return bool(self.nodes) and all(n.state is NodeState.RUNNING for n in self.nodes)
+        return bool(self.nodes) and all(n.state is LabNodeState.RUNNING for n in self.nodes)
 
-    def node(self, name: str) -> NodeStatus:
+    def node(self, name: str) -> LabNodeStatus:
         """The status of one node, by name; ``KeyError`` if the lab has no such node."""
         for node in self.nodes:
             if node.name == name:
@@ -86,3 +90,20 @@ class LabProgress(_Frozen):
     node: str | None = None
     message: str
     elapsed: float
+
+
+class SSHAccess(_Frozen):
+    """How to reach a lab node's engine through SSH (see :meth:`LabNode.start_sshd`).
+
+    Attributes:
+        url: the engine address, ``ssh://root@<node address>``.
+        identity_file: the client's private key (the node's sshd accepts only it).
+        known_hosts: a ``known_hosts`` file with the node's host key.
+
+    An ``ssh://`` client reads both from ``~/.ssh`` (``id_ed25519``, ``known_hosts``):
+    copy them there, or point ``HOME`` at a directory whose ``.ssh`` holds them.
+    """
+
+    url: str
+    identity_file: Path
+    known_hosts: Path

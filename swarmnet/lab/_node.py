@@ -5,12 +5,15 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+import anyio
+
+from swarmnet._core.address import TLSConfig
 from swarmnet._core.engine import Engine
 from swarmnet._core.errors import LabError, SwarmnetError
 from swarmnet._core.log import get_logger
-from swarmnet.lab import _daemon, _host
+from swarmnet.lab import _daemon, _host, _ssh
 from swarmnet.lab._layout import NodeLayout
-from swarmnet.lab._models import NodeState, NodeStatus
+from swarmnet.lab._models import LabNodeState, LabNodeStatus, SSHAccess
 
 _log = get_logger("swarmnet.lab")
 
@@ -73,27 +76,60 @@ class LabNode:
         """Its dockerd's ``daemon.json``: edit it, then :meth:`restart` to apply."""
         return self._layout.config_file
 
-    def engine(self, *, timeout: float | None = 60.0) -> Engine:
-        """An unopened :class:`swarmnet.Engine` for this node; use it with ``async with``."""
-        return Engine(self.docker_host, name=self.name, timeout=timeout)
+    @property
+    def tls_host(self) -> str | None:
+        """Its engine's TLS listener, ``tcp://<address>:2376``; None unless the lab has TLS."""
+        return self._layout.tls_host if self._layout.lab.tls else None
 
-    async def status(self) -> NodeStatus:
+    @property
+    def cert_path(self) -> Path | None:
+        """The lab's client certificates (``DOCKER_CERT_PATH``); None unless the lab has TLS."""
+        return self._layout.lab.client_cert_dir if self._layout.lab.tls else None
+
+    def engine(self, *, timeout: float | None = 60.0, tls: bool = False) -> Engine:
+        """An unopened :class:`swarmnet.Engine` for this node; use it with ``async with``.
+
+        Args:
+            timeout: seconds allowed for each request (``None``: no limit).
+            tls: connect over the network to :attr:`tls_host` with the lab's client
+                certificate, instead of through the node's unix socket.
+
+        Raises:
+            LabError: ``tls=True`` for a lab made without TLS.
+        """
+        if not tls:
+            return Engine(self.docker_host, name=self.name, timeout=timeout)
+        if self.tls_host is None or self.cert_path is None:
+            lab = self._layout.lab.name
+            raise LabError(
+                f"lab {lab} has no TLS listeners; bring it up with them "
+                f"(`swarmnet lab up --name {lab} --tls`, or the tls option of Lab)"
+            )
+        return Engine(
+            self.tls_host,
+            tls=TLSConfig.from_cert_path(self.cert_path),
+            name=self.name,
+            timeout=timeout,
+        )
+
+    async def status(self) -> LabNodeStatus:
         """Whether the node is running, stopped or missing, and the hostname its engine reports."""
-        state, hostname = NodeState.MISSING, ""
+        state, hostname = LabNodeState.MISSING, ""
         if self._layout.netns_path.exists():
-            state = NodeState.STOPPED
+            state = LabNodeState.STOPPED
             if self._layout.socket.exists():
                 try:
                     async with self.engine(timeout=5.0) as engine:
                         hostname = (await engine.info()).name
-                    state = NodeState.RUNNING
+                    state = LabNodeState.RUNNING
                 except SwarmnetError:
                     pass
-        return NodeStatus(
+        return LabNodeStatus(
             name=self.name,
             hostname=hostname,
             address=self.address,
             docker_host=self.docker_host,
+            tls_host=self.tls_host,
             state=state,
         )
 
@@ -166,6 +202,31 @@ class LabNode:
                 f"{result.returncode}: {result.stderr.decode(errors='replace').strip()}"
             )
         return result.stdout.decode(errors="replace")
+
+    async def start_sshd(self, *, docker_on_path: bool = True) -> SSHAccess:
+        """Run an sshd on the node's address (port 22), for ``ssh://`` engine addresses.
+
+        Key authentication as root, with a client key and host key the lab makes under
+        the node's state directory; sessions get ``DOCKER_HOST`` set to this node's
+        engine. Needs ``openssh-server``. An sshd already running is restarted.
+
+        Args:
+            docker_on_path: False leaves the ``docker`` CLI off the sessions' PATH, as on
+                a host without it.
+
+        Raises:
+            LabError: the node does not exist, or sshd did not start.
+        """
+        self._require_namespace()
+        if not await anyio.Path("/usr/sbin/sshd").exists():
+            raise LabError("sshd is missing; install it with `apt-get install -y openssh-server`")
+        access = await _ssh.start_sshd(self._layout, docker_on_path=docker_on_path)
+        self._log.info("lab.node.sshd_started", url=access.url)
+        return access
+
+    async def stop_sshd(self) -> None:
+        """Stop the node's sshd, if it runs. ``lab.down()`` stops it too."""
+        await _ssh.stop_sshd(self._layout)
 
     def _require_namespace(self) -> None:
         if not self._layout.netns_path.exists():

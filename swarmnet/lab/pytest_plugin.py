@@ -4,7 +4,8 @@ Load it with ``-p swarmnet.lab.pytest_plugin`` (swarmnet's own ``pyproject.toml`
 
 Fixtures:
     lab: a session-wide :class:`swarmnet.lab.Lab`, brought up before the first test that
-        asks for it and torn down after the last test of the session.
+        asks for it and torn down after the last test of the session. Its engines also
+        listen with TLS (``node.engine(tls=True)``, ``node.tls_host``, ``lab.cert_path``).
     lab_nodes: its nodes, as a list.
     swarm_cluster: a swarm on the lab's first three nodes for one test module (node1
         manager, node2 and node3 workers), formed with ``form_cluster`` and dissolved at
@@ -103,7 +104,8 @@ def lab(pytestconfig: pytest.Config) -> Iterator[Lab]:
         "SWARMNET_LAB_KEEP", ""
     ) not in ("", "0")
     try:
-        the_lab = Lab(lab_name(pytestconfig), lab_node_count(pytestconfig))
+        # With TLS listeners too, so tests can reach the engines over the network.
+        the_lab = Lab(lab_name(pytestconfig), lab_node_count(pytestconfig), tls=True)
         anyio.run(the_lab.up)
     except SwarmnetError as exc:
         in_ci = os.environ.get("CI", "").lower() == "true"
