@@ -150,6 +150,12 @@ async def start(node: NodeLayout) -> None:
     """
     pid = daemon_pid(node)
     if pid is None:
+        # After a kill -9 the old containerd gets SIGKILL from the kernel (dockerd sets
+        # its parent-death signal) but may not have exited yet; a dockerd started
+        # meanwhile fails with "timeout waiting for containerd to start".
+        leftover = containerd_pids(node)
+        if leftover:
+            await _terminate(leftover, 5.0)
         _clear_stale_pidfiles(node)
         for directory in (node.state_dir, node.run_dir):
             directory.mkdir(parents=True, exist_ok=True)
