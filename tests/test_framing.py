@@ -115,10 +115,20 @@ def test_a_bare_number_waits_for_its_end() -> None:
     assert framer.close() == [45]
 
 
-def test_something_that_is_not_json_is_an_error() -> None:
+def test_a_line_that_is_not_json_is_dropped_alone_and_counted() -> None:
+    framer = JSONFramer(loads)
+    assert framer.feed(b'{"a": 1}\nHTTP/1.1 500 oops\n{"b": 2}\n') == [{"a": 1}, {"b": 2}]
+    assert framer.skipped == 1
+    # The next chunk starts on a line boundary: nothing of it is lost.
+    assert framer.feed(b'{"c": 3}\n') == [{"c": 3}]
+    assert framer.skipped == 1
+
+
+def test_garbage_in_an_unfinished_value_is_an_error() -> None:
     framer = JSONFramer(loads)
     with pytest.raises(FramingError, match="not JSON"):
-        framer.feed(b"HTTP/1.1 500 oops\n")
+        framer.feed(b'{"a": 1} oops')
+        framer.close()
 
 
 def test_a_stream_that_ends_inside_a_value_is_an_error() -> None:

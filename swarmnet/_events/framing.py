@@ -63,11 +63,14 @@ class JSONFramer(Generic[T]):
         framer.feed(b": 2}")               # -> [{'b': 2}] (no newline needed)
     """
 
-    __slots__ = ("_buffer", "_decode", "_max_frame", "_resyncing")
+    __slots__ = ("_buffer", "_decode", "_max_frame", "_resyncing", "skipped")
 
     def __init__(self, decode: Callable[[bytes], T], *, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self._decode = decode
         self._max_frame = max_frame
+        #: Complete lines dropped because they can never be JSON; the values around
+        #: them, in the same chunk or not, are still delivered.
+        self.skipped = 0
         self._buffer = b""
         self._resyncing = False
 
@@ -118,7 +121,16 @@ class JSONFramer(Generic[T]):
                 try:
                     out.append(decode(buffer[start:end]))
                 except NotJSON:
-                    resumed = self._slow(buffer, start, out, final=False)
+                    kept = len(out)
+                    try:
+                        resumed = self._slow(buffer, start, out, final=False)
+                    except FramingError:
+                        # A whole line that can never be JSON: drop that line alone
+                        # (and what was read from it), and go on with the next one.
+                        del out[kept:]
+                        self.skipped += 1
+                        start = end + 1
+                        continue
                     if resumed == start:
                         break  # an unfinished value spread over lines: wait for more
                     start = resumed

@@ -178,6 +178,7 @@ class GapReason(str, enum.Enum):
 
     RESUME = "resume"  # the engine no longer holds the last event seen
     OVERFLOW = "overflow"  # the consumer fell a whole buffer behind
+    UNREADABLE = "unreadable"  # the stream held lines that are not events
 
 
 @dataclass(frozen=True)
@@ -495,6 +496,8 @@ class Feed:
             self._replay_until = resume_after.time_nano
         #: Set once the first connection attempt is over, whether it worked or not.
         self.attempted = anyio.Event()
+        # Unreadable lines were dropped from a batch just handed out: a gap follows it.
+        self._gap_after_batch = False
         self.log = _log.bind(engine=self.node)
 
     def snapshot(self) -> StreamStats:
@@ -529,6 +532,9 @@ class Feed:
             anyio.EndOfStream: the reader has stopped and everything was taken.
         """
         while True:
+            if self._gap_after_batch:
+                self._gap_after_batch = False
+                return self._gap(GapReason.UNREADABLE)
             item: _RawItem
             if self._rest:
                 item = self._next_slice()
@@ -541,18 +547,26 @@ class Feed:
                     self._rest, self._rest_at = item, 0
                     item = self._next_slice()
             if isinstance(item, bytes):
+                skipped = self._framer.skipped
                 try:
                     events = self._framer.feed(item)
                 except FramingError as exc:
-                    # Garbage in the stream: skip to the next line, and say events may
-                    # be gone with it.
+                    # A value that never ends: drop it, skip to the next line, and say
+                    # events may be gone with it.
                     self._framer.discard()
                     self.log.warning("events.unreadable", error=str(exc))
                     return self._gap(GapReason.OVERFLOW)
-                if events:
-                    batch = self._accept(events)
-                    if batch:
-                        return batch
+                if self._framer.skipped != skipped:
+                    # Lines that are not JSON were dropped; the events around them are
+                    # delivered first, then the gap (a re-read after them, not before).
+                    self.log.warning("events.unreadable", lines=self._framer.skipped - skipped)
+                    self._gap_after_batch = True
+                batch = self._accept(events) if events else None
+                if batch:
+                    return batch
+                if self._gap_after_batch:
+                    self._gap_after_batch = False
+                    return self._gap(GapReason.UNREADABLE)
                 continue
             if isinstance(item, _ConnectionEnd):
                 # What is left is half an event cut off by the loss; resuming replays it.
@@ -1010,6 +1024,11 @@ class EventStream:
 
 
 def _gap_message(gap: Gap) -> str:
+    if gap.reason is GapReason.UNREADABLE:
+        return (
+            "the event stream held lines that are not events, and they were dropped; "
+            "events may be gone with them: re-read the state you track"
+        )
     if gap.reason is GapReason.OVERFLOW:
         return (
             "events were dropped: the loop body fell a whole buffer behind the engine; "
