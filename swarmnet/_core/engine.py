@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from swarmnet._doctor.doctor import DoctorReport
     from swarmnet._events.stream import EventStream
     from swarmnet._networks.api import NetworksAPI
+    from swarmnet._services.api import ServicesAPI
     from swarmnet._swarm.api import NodesAPI, SwarmAPI
 
 _log = get_logger("swarmnet.engine")
@@ -193,6 +194,13 @@ class Engine:
         from swarmnet._networks.api import NetworksAPI
 
         return NetworksAPI(self)
+
+    @cached_property
+    def services(self) -> ServicesAPI:
+        """Swarm services (through a manager): create, ensure, update, tasks, convergence."""
+        from swarmnet._services.api import ServicesAPI
+
+        return ServicesAPI(self)
 
     async def ingress(self) -> IngressNetwork:
         """The routing mesh's overlay on this node; see :func:`swarmnet.ingress`."""
