@@ -44,13 +44,28 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return text
 
 
-def _invalid(exc: ValidationError, what: str) -> InvalidSpec:
-    problems = []
+class _Refused(InvalidSpec):
+    """InvalidSpec that keeps its problems by field, so an enclosing spec can prefix them."""
+
+    def __init__(self, what: str, problems: list[tuple[tuple[int | str, ...], str]]) -> None:
+        self.problems = problems
+        text = "; ".join(
+            f"{_field_path(loc)}: {message}" if loc else message for loc, message in problems
+        )
+        super().__init__(f"invalid {what}: {text}")
+
+
+def _invalid(exc: ValidationError, what: str) -> _Refused:
+    problems: list[tuple[tuple[int | str, ...], str]] = []
     for error in exc.errors():
-        message = str(error["msg"]).removeprefix("Value error, ")
-        where = _field_path(tuple(error["loc"]))
-        problems.append(f"{where}: {message}" if where else message)
-    return InvalidSpec(f"invalid {what}: " + "; ".join(problems))
+        loc = tuple(error["loc"])
+        inner = (error.get("ctx") or {}).get("error")
+        if isinstance(inner, _Refused):
+            # A part validated through its own __init__: keep its field names.
+            problems.extend((loc + sub, message) for sub, message in inner.problems)
+            continue
+        problems.append((loc, str(error["msg"]).removeprefix("Value error, ")))
+    return _Refused(what, problems)
 
 
 class _Part(Spec):
