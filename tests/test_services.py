@@ -500,6 +500,44 @@ async def test_get_list_and_remove_by_name_with_typed_filters(
     assert isinstance(g, Service)
 
 
+async def _cli(*argv: str) -> tuple[int, str]:
+    result = await anyio.run_process(
+        [sys.executable, "-m", "swarmnet", *argv], check=False, stderr=subprocess.STDOUT
+    )
+    return result.returncode, result.stdout.decode()
+
+
+async def test_the_service_command_ensures_lists_shows_tasks_and_removes(
+    made: Tracker, engine: swarmnet.Engine, lab: Lab, prefix: str
+) -> None:
+    host = ("-H", lab.nodes[0].docker_host)
+    overlay = await engine.networks.create(swarmnet.OverlaySpec(name=f"{prefix}ov"))
+    name = f"{prefix}cli"
+    ensure = ("service", "ensure", *host, name, LAB_IMAGE, "sleep", "600", "--replicas", "2")
+    flags = ("--network", f"{overlay.name}:al", "--endpoint-mode", "dnsrr", "--wait")
+    code, out = await _cli(*ensure, *flags)
+    assert code == 0, out
+    assert f"{name}: created" in out
+    assert "2/2 running" in out
+    code, out = await _cli(*ensure, *flags)
+    assert (code, f"{name}: unchanged" in out) == (0, True), out
+    code, out = await _cli("service", "ls", *host, "--name", name, "--json")
+    assert code == 0, out
+    (listed,) = json.loads(out)
+    assert (listed["running_tasks"], listed["desired_tasks"]) == (2, 2)
+    code, out = await _cli("service", "ps", *host, name)
+    assert code == 0, out
+    assert out.count(f"{overlay.name}=") == 2
+    code, out = await _cli("service", "ensure", *host, name, LAB_IMAGE, "--endpoint-mode", "x")
+    assert code == 2, out  # argparse refuses the choice
+    code, out = await _cli("service", "ensure", *host, name, LAB_IMAGE, "--publish", "80:80")
+    assert code == 1
+    assert "ports" in out  # a port the service lacks is drift, refused by default
+    code, out = await _cli("service", "rm", *host, name)
+    assert code == 0, out
+    assert not await engine.services.list(name=name)
+
+
 async def test_the_example_runs_against_the_lab(made: Tracker, lab: Lab) -> None:
     result = await anyio.run_process(
         [sys.executable, str(EXAMPLE), lab.nodes[0].docker_host],
