@@ -222,14 +222,24 @@ def test_what_the_engine_fills_in_or_drops_is_no_drift() -> None:
 
 
 def test_changed_and_removed_fields_are_drift_and_unmentioned_ones_are_not() -> None:
-    spec = ServiceSpec(name="s", image="i", env={"A": "1"}, replicas=2)
+    spec = ServiceSpec(name="s", image="i", args=("a",), env={"A": "1"}, replicas=2)
     stored = _stored(spec)
-    stored["TaskTemplate"]["ContainerSpec"]["Env"] = ["A=2"]
+    stored["TaskTemplate"]["ContainerSpec"]["Args"] = ["b"]
     stored["Labels"] = {"set-by": "someone else"}
     found = diff("s", spec.patch(IDS), stored)
-    assert found.fields == ("env",)
-    assert "A=1" in str(found)
-    assert "A=2" in str(found)
+    assert found.fields == ("args",)
+    assert '["a"]' in str(found)
+    assert '["b"]' in str(found)
+
+
+def test_environment_drift_names_the_variables_and_never_their_values() -> None:
+    spec = ServiceSpec(name="s", image="i", env={"TOKEN": "s3cret-new", "SAME": "x"})
+    stored = _stored(spec)
+    stored["TaskTemplate"]["ContainerSpec"]["Env"] = ["SAME=x", "TOKEN=s3cret-old", "OLD=y"]
+    found = diff("s", spec.patch(IDS), stored)
+    assert found.fields == ("env.OLD", "env.TOKEN")
+    assert "s3cret" not in str(found)
+    assert "s3cret" not in repr(found)
 
 
 def test_global_and_zero_replicas_are_told_apart() -> None:

@@ -350,7 +350,7 @@ async def test_drift_is_raised_left_or_updated_in_place_keeping_unmentioned_fiel
     changed = ServiceSpec(name=name, image=LAB_IMAGE, env={"A": "2"})
     with pytest.raises(swarmnet.DriftDetected) as raised:
         await engine.services.ensure(changed)
-    assert raised.value.diff.fields == ("env",)
+    assert raised.value.diff.fields == ("env.A",)
     left = await engine.services.ensure(changed, on_drift=ServiceDrift.LEAVE)
     assert left.outcome is ServiceOutcome.DRIFTED
     assert left.service.version == created.version

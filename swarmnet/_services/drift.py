@@ -177,14 +177,38 @@ def _text(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+def _env_changes(wanted: Any, found: Any) -> list[FieldDrift]:
+    # Environment values often hold credentials: name the variables, never the values.
+    def split(env: Any) -> dict[str, str]:
+        return dict(str(item).partition("=")[::2] for item in env or ())
+
+    want, have = split(wanted), split(found)
+    return [
+        FieldDrift(
+            field=f"env.{key}",
+            wanted="(set, value hidden)" if key in want else _text(None),
+            found="(set, value hidden)" if key in have else _text(None),
+        )
+        for key in sorted(set(want) | set(have))
+        if want.get(key) != have.get(key)
+    ]
+
+
 def diff(name: str, patch: Sequence[tuple[Path, Any]], stored: Mapping[str, Any]) -> ServiceDiff:
-    """Compare the fields a spec mentions (``patch``) with the stored engine spec."""
+    """Compare the fields a spec mentions (``patch``) with the stored engine spec.
+
+    Environment variables are reported by name only (``env.PASSWORD``), never by value.
+    """
     changes = []
     for path, wanted in patch:
         want, found = comparable(path, wanted), comparable(path, read_path(stored, path))
-        if want != found:
-            field = _FIELD_OF.get(path, ".".join(path))
-            changes.append(FieldDrift(field=field, wanted=_text(want), found=_text(found)))
+        if want == found:
+            continue
+        if path == ("TaskTemplate", "ContainerSpec", "Env"):
+            changes.extend(_env_changes(want, found))
+            continue
+        field = _FIELD_OF.get(path, ".".join(path))
+        changes.append(FieldDrift(field=field, wanted=_text(want), found=_text(found)))
     return ServiceDiff(service=name, changes=tuple(changes))
 
 
