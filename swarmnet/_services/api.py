@@ -93,6 +93,10 @@ async def _run_bounded(jobs: Sequence[Callable[[], Awaitable[None]]], *, limit: 
         raise errors[0]
 
 
+def _task_order(task: Task) -> tuple[int, str, float]:
+    return (task.slot or 0, task.node_id, task.created_at.timestamp() if task.created_at else 0.0)
+
+
 def _task_error(task: Task) -> str:
     why = task.error or task.message or "no message"
     where = f"on {_short(task.node_id)}" if task.node_id else "on no node"
@@ -212,7 +216,7 @@ class ServicesAPI:
         )
         tasks = [Task.from_payload(item) for item in payload or ()]
         tasks = [t for t in tasks if t.service_id == service_id]
-        return tuple(sorted(tasks, key=lambda t: (t.slot or 0, t.node_id, t.created_at or 0)))
+        return tuple(sorted(tasks, key=_task_order))
 
     # -- writing -----------------------------------------------------------------------
 
