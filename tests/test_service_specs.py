@@ -149,6 +149,7 @@ def test_specs_are_immutable() -> None:
         ({"networks": ["a", "a"]}, "networks"),
         ({"networks": [{"target": ""}]}, "networks[0].target"),
         ({"limits": {"memory": 1024}}, "limits.memory"),
+        ({"limits": {"memory": 5 * 2**20}}, "limits.memory"),
         ({"update_config": {"max_failure_ratio": 2}}, "update_config.max_failure_ratio"),
         ({"restart_policy": {"condition": "always"}}, "restart_policy.condition"),
         ({"endpoint_mode": "round-robin"}, "endpoint_mode"),
@@ -315,7 +316,7 @@ async def test_invalid_specs_never_reach_the_engine(lab: Lab, fields: dict[str, 
 
 
 @pytest.mark.lab
-async def test_an_unknown_network_costs_one_read_and_no_write(lab: Lab) -> None:
+async def test_an_unknown_network_costs_reads_and_no_write(lab: Lab) -> None:
     calls: list[tuple[str, str]] = []
     async with Engine(
         lab.nodes[0].docker_host, on_request=lambda method, path: calls.append((method, path))
@@ -324,6 +325,8 @@ async def test_an_unknown_network_costs_one_read_and_no_write(lab: Lab) -> None:
         spec = ServiceSpec(name="svc", image="busybox", networks=("no-such-net-x1",))
         with pytest.raises(InvalidSpec, match=r"networks: no network 'no-such-net-x1'"):
             await engine.services.create(spec)
+        assert calls == [("GET", "networks")]
         with pytest.raises(InvalidSpec, match="networks"):
             await engine.services.ensure_many([ServiceSpec(name="other", image="i"), spec])
-        assert calls == [("GET", "networks"), ("GET", "networks")]
+        # ensure_many reads networks and services at once; it writes nothing.
+        assert sorted(calls) == [("GET", "networks"), ("GET", "networks"), ("GET", "services")]

@@ -15,7 +15,8 @@ import ipaddress
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,20 @@ async def _running(engine: swarmnet.Engine, service: str) -> tuple[Task, ...]:
     return tasks
 
 
+async def _lookup(run: Callable[[], Awaitable[swarmnet.ExecResult]], wanted: set[str]) -> str:
+    """The output of ``run`` (an nslookup) once it holds every wanted address.
+
+    The other nodes learn of new tasks by gossip, a moment after swarm reports them
+    running; after 15 s the last output is returned (and the caller's assert fails).
+    """
+    answer = await run()
+    with anyio.move_on_after(15):
+        while not (answer.ok and all(address in answer.output for address in wanted)):
+            await anyio.sleep(0.5)
+            answer = await run()
+    return answer.output
+
+
 def _subnet(network: swarmnet.Network) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     subnet = network.ipam.config[0].subnet
     assert subnet is not None
@@ -143,11 +158,12 @@ async def test_two_services_on_one_overlay_spread_over_three_nodes_reach_each_ot
 
     for a_task in a_tasks:
         here = nodes[a_task.node_id]
-        by_name = await _exec(here, a_task, "nslookup", f"{prefix}b")
-        assert by_name.exit_code == 0, by_name.output
-        assert all(address in by_name.output for address in b_addresses), by_name.output
-        per_task = await _exec(here, a_task, "nslookup", f"tasks.{prefix}b")
-        assert all(address in per_task.output for address in b_addresses), per_task.output
+        by_name = await _lookup(partial(_exec, here, a_task, "nslookup", f"{prefix}b"), b_addresses)
+        assert all(address in by_name for address in b_addresses), by_name
+        per_task = await _lookup(
+            partial(_exec, here, a_task, "nslookup", f"tasks.{prefix}b"), b_addresses
+        )
+        assert all(address in per_task for address in b_addresses), per_task
         assert (await _exec(here, a_task, "ping", "-c", "1", "-W", "2", f"{prefix}b")).ok
     # Each task of b, one on each node, answers a task of a (across nodes, over VXLAN).
     a_task = a_tasks[0]
@@ -204,9 +220,10 @@ async def test_a_standalone_container_on_an_attachable_overlay_reaches_a_service
     async with lab.nodes[1].engine() as worker:
         made.watch_networks(worker, prefix)
         client = await made.run(worker, f"{prefix}client", network=overlay.name)
-        looked_up = await worker.containers.exec(client, "nslookup", created.name)
-        assert looked_up.ok, looked_up.output
-        assert all(address in looked_up.output for address in addresses), looked_up.output
+        looked_up = await _lookup(
+            partial(worker.containers.exec, client, "nslookup", created.name), addresses
+        )
+        assert all(address in looked_up for address in addresses), looked_up
         assert (await worker.containers.exec(client, "ping", "-c", "1", "-W", "2", created.name)).ok
         assert not (await worker.containers.exec(client, "nslookup", f"{prefix}nobody")).ok
 
@@ -274,9 +291,12 @@ async def test_a_vip_service_gets_a_virtual_ip_its_name_resolves_to(
     task = tasks[0]
     by_name = await _exec(nodes[task.node_id], task, "nslookup", service.name)
     assert str(vip.ip) in by_name.output, by_name.output
-    per_task = await _exec(nodes[task.node_id], task, "nslookup", f"tasks.{service.name}")
-    assert str(vip.ip) not in per_task.output
-    assert all(a in per_task.output for a in _addresses(tasks, overlay.id)), per_task.output
+    addresses = _addresses(tasks, overlay.id)
+    per_task = await _lookup(
+        partial(_exec, nodes[task.node_id], task, "nslookup", f"tasks.{service.name}"), addresses
+    )
+    assert str(vip.ip) not in per_task
+    assert all(a in per_task for a in addresses), per_task
 
 
 # -- ensure, update, drift ---------------------------------------------------------------

@@ -309,11 +309,12 @@ class ServicesAPI:
         on_drift: ServiceDrift = ServiceDrift.RAISE,
         concurrency: int = 8,
     ) -> tuple[ServiceEnsureResult, ...]:
-        """:meth:`ensure` a batch of services, reading the engine only once.
+        """:meth:`ensure` a batch of services with two reads, then only the writes needed.
 
         Every spec is validated and every network checked (one network list) before
-        anything is written; the services are read with one list request. Nothing
-        is written for services that already match. Results are in the specs' order.
+        anything is written; the services are read with one list request, at the same
+        time. Nothing is written for services that already match. Results are in the
+        specs' order.
 
         Raises:
             InvalidSpec: some spec is invalid or names an unknown network; nothing was
@@ -325,8 +326,31 @@ class ServicesAPI:
         for name in names:
             if names.count(name) > 1:
                 raise InvalidSpec(f"name: service {name!r} appears twice in the batch")
-        ids = await self._network_ids(*checked)
-        existing = {s.name: s for s in await self.list()}
+        ids: dict[str, str] = {}
+        listed: builtins.list[Service] = []
+        failed: dict[str, SwarmnetError] = {}
+
+        async def read(what: str, job: Callable[[], Awaitable[None]]) -> None:
+            try:
+                await job()
+            except SwarmnetError as exc:
+                failed[what] = exc
+
+        async def read_networks() -> None:
+            ids.update(await self._network_ids(*checked))
+
+        async def read_services() -> None:
+            listed.extend(await self.list())
+
+        # Both reads at once, each error caught so one plain error comes out (no group);
+        # an invalid network is the caller's to fix first.
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read, "networks", read_networks)
+            tg.start_soon(read, "services", read_services)
+        for what in ("networks", "services"):
+            if what in failed:
+                raise failed[what]
+        existing = {s.name: s for s in listed}
         results: dict[str, ServiceEnsureResult] = {}
         drift_errors: dict[str, DriftDetected] = {}
 
@@ -548,6 +572,8 @@ class ServicesAPI:
             match = self._match_network(ref, networks)
             if match is None:
                 missing.append(ref)
+            elif match.ingress:
+                local.append(f"{ref} (the routing mesh's own; publish ports instead)")
             elif match.scope is not NetworkScope.SWARM:
                 local.append(f"{ref} ({match.driver}, {match.scope.value} scope)")
             else:

@@ -28,6 +28,8 @@ from swarmnet._core.models import Spec
 _SERVICE_NAME = re.compile(r"[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*")
 _SERVICE_NAME_MAX = 63
 _NS = 1_000_000_000
+# The smallest memory limit dockerd starts a container with (swarm itself takes 4 MiB).
+_MIN_MEMORY_LIMIT = 6 * 1024 * 1024
 
 # What the scheduler's constraint parser accepts (swarmkit manager/constraint).
 _CONSTRAINT = re.compile(r"\s*([\w.\-]+)\s*(==|!=)\s*(\S(?:.*\S)?)\s*")
@@ -333,6 +335,12 @@ class ServiceSpec(_Part):
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceSpec:
+        memory = self.limits.memory if self.limits is not None else None
+        if memory is not None and memory < _MIN_MEMORY_LIMIT:
+            raise ValueError(
+                f"limits.memory: {memory} bytes is below the 6 MiB the engine needs to "
+                "run a container (swarm accepts it; the tasks fail)"
+            )
         if self.mode == "global" and self.replicas is not None:
             raise ValueError("replicas: a global service runs one task per node; drop replicas")
         ports = self.ports or ()
