@@ -368,28 +368,68 @@ async def test_drift_is_raised_left_or_updated_in_place_keeping_unmentioned_fiel
         _svc(name, (), env={"A": "1"}, labels={"owner": "ops"}, replicas=1)
     )
     changed = ServiceSpec(name=name, image=LAB_IMAGE, env={"A": "2"})
-    with pytest.raises(swarmnet.DriftDetected) as raised:
-        await engine.services.ensure(changed)
-    assert raised.value.diff.fields == ("env.A",)
-    left = await engine.services.ensure(changed, on_drift=ServiceDrift.LEAVE)
-    assert left.outcome is ServiceOutcome.DRIFTED
-    assert left.service.version == created.version
+    # The version moves with allocation and update status too: count writes instead.
+    calls: list[tuple[str, str]] = []
+    async with _counting(engine.url, calls) as counted:
+        calls.clear()
+        with pytest.raises(swarmnet.DriftDetected) as raised:
+            await counted.services.ensure(changed)
+        assert raised.value.diff.fields == ("env.A",)
+        left = await counted.services.ensure(changed, on_drift=ServiceDrift.LEAVE)
+        assert left.outcome is ServiceOutcome.DRIFTED
+        assert not [c for c in calls if c[0] != "GET"]
 
-    updated = await engine.services.ensure(changed, on_drift=ServiceDrift.UPDATE)
-    assert updated.outcome is ServiceOutcome.UPDATED
-    assert updated.service.id == created.id  # updated in place, never re-created
-    stored = updated.service.spec_payload
-    assert stored["TaskTemplate"]["ContainerSpec"]["Env"] == ["A=2"]
-    assert stored["TaskTemplate"]["ContainerSpec"]["Args"] == list(SLEEP)
-    assert updated.service.labels == {"owner": "ops"}
-    assert updated.service.endpoint_mode == "dnsrr"
+        updated = await counted.services.ensure(changed, on_drift=ServiceDrift.UPDATE)
+        assert updated.outcome is ServiceOutcome.UPDATED
+        assert [c for c in calls if c[0] != "GET"] == [("POST", f"services/{created.id}/update")]
+        assert updated.service.id == created.id  # updated in place, never re-created
+        stored = updated.service.spec_payload
+        assert stored["TaskTemplate"]["ContainerSpec"]["Env"] == ["A=2"]
+        assert stored["TaskTemplate"]["ContainerSpec"]["Args"] == list(SLEEP)
+        assert updated.service.labels == {"owner": "ops"}
+        assert updated.service.endpoint_mode == "dnsrr"
+        await counted.services.wait_converged(name, timeout=90)
+
+        calls.clear()
+        with pytest.raises(swarmnet.InvalidSpec, match="mode"):
+            await counted.services.ensure(
+                ServiceSpec(name=name, image=LAB_IMAGE, mode="global"),
+                on_drift=ServiceDrift.UPDATE,
+            )
+        assert not [c for c in calls if c[0] != "GET"]
+
+
+async def test_update_keeps_what_it_is_not_told_and_refuses_a_rename_before_writing(
+    made: Tracker, engine: swarmnet.Engine, prefix: str
+) -> None:
+    name = f"{prefix}up"
+    created = await engine.services.create(
+        _svc(name, (), replicas=1, env={"KEEP": "1"}, constraints=("node.role==manager",))
+    )
     await engine.services.wait_converged(name, timeout=90)
-
-    with pytest.raises(swarmnet.InvalidSpec, match="mode"):
-        await engine.services.ensure(
-            ServiceSpec(name=name, image=LAB_IMAGE, mode="global"), on_drift=ServiceDrift.UPDATE
+    updated = await engine.services.update(
+        name, ServiceSpec(name=name, image=LAB_IMAGE, replicas=2)
+    )
+    assert updated.replicas == 2
+    container = updated.spec_payload["TaskTemplate"]["ContainerSpec"]
+    assert (container["Env"], container["Args"]) == (["KEEP=1"], list(SLEEP))
+    assert updated.spec_payload["TaskTemplate"]["Placement"]["Constraints"] == [
+        "node.role==manager"
+    ]
+    calls: list[tuple[str, str]] = []
+    async with _counting(engine.url, calls) as counted:
+        calls.clear()
+        with pytest.raises(swarmnet.InvalidSpec, match="renamed"):
+            await counted.services.update(name, ServiceSpec(name=f"{prefix}other", image=LAB_IMAGE))
+        same = await counted.services.update(name, ServiceSpec(name=name, image=LAB_IMAGE))
+        assert not [c for c in calls if c[0] != "GET"]  # nothing changed, nothing sent
+        forced = await counted.services.update(
+            name, ServiceSpec(name=name, image=LAB_IMAGE), force=True
         )
-    assert (await engine.services.get(name)).version == updated.service.version
+        assert [c for c in calls if c[0] == "POST"] == [("POST", f"services/{created.id}/update")]
+    assert forced.spec_payload["TaskTemplate"]["ForceUpdate"] == 1
+    assert same.id == forced.id == created.id
+    await engine.services.wait_converged(name, timeout=90)
 
 
 async def test_an_update_sent_with_a_stale_version_is_retried_after_reading_again(

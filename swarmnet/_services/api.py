@@ -256,7 +256,12 @@ class ServicesAPI:
                 "(the engine does not support renaming)"
             )
         self._refuse_mode_change(patch, current)
-        updated, _ = await self._update(current, lambda stored: apply(patch, stored), force=force)
+
+        def change(stored: dict[str, Any]) -> dict[str, Any] | None:
+            # A no-op update would still overwrite PreviousSpec (the rollback target).
+            return apply(patch, stored) if diff(checked.name, patch, stored) else None
+
+        updated, _ = await self._update(current, change, force=force)
         return updated
 
     async def remove(self, name_or_id: str, *, missing_ok: bool = False) -> bool:
