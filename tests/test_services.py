@@ -340,7 +340,7 @@ async def test_a_second_ensure_of_an_unchanged_spec_writes_nothing(
         assert calls == [("GET", "networks"), ("GET", "services")]
     after = await engine.services.get(spec.name)
     assert after.version == before.version
-    assert "PreviousSpec" not in json.dumps(after.spec_payload)
+    assert after.previous_spec_payload is None  # no update happened: no rollback target
 
 
 async def test_ten_concurrent_ensures_of_one_spec_end_with_one_service(
@@ -388,6 +388,9 @@ async def test_drift_is_raised_left_or_updated_in_place_keeping_unmentioned_fiel
         assert stored["TaskTemplate"]["ContainerSpec"]["Args"] == list(SLEEP)
         assert updated.service.labels == {"owner": "ops"}
         assert updated.service.endpoint_mode == "dnsrr"
+        previous = updated.service.previous_spec_payload
+        assert previous is not None  # the rollback target is the spec before the update
+        assert previous["TaskTemplate"]["ContainerSpec"]["Env"] == ["A=1"]
         await counted.services.wait_converged(name, timeout=90)
 
         calls.clear()

@@ -109,6 +109,8 @@ class Service(EngineModel):
         update_status: the last rolling update's state, or None.
         running_tasks, desired_tasks: task counts, only from ``list(status=True)``.
         spec_payload: the stored spec, as the engine sent it (what updates start from).
+        previous_spec_payload: the spec before the last update (what a rollback
+            restores), or None for a service never updated.
     """
 
     id: str = Field(alias="ID")
@@ -128,6 +130,7 @@ class Service(EngineModel):
     running_tasks: int | None = None
     desired_tasks: int | None = None
     spec_payload: dict[str, Any] = Field(default_factory=dict, repr=False)
+    previous_spec_payload: dict[str, Any] | None = Field(default=None, repr=False)
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Service:
@@ -165,6 +168,7 @@ class Service(EngineModel):
                 "RunningTasks": (payload.get("ServiceStatus") or {}).get("RunningTasks"),
                 "DesiredTasks": (payload.get("ServiceStatus") or {}).get("DesiredTasks"),
                 "SpecPayload": spec,
+                "PreviousSpecPayload": payload.get("PreviousSpec"),
             }
         )
 
