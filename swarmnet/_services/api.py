@@ -535,6 +535,15 @@ class ServicesAPI:
         )
         failed = [t for t in fresh if t.state in _FAILED]
         if state in _STOPPED_UPDATES or len(failed) > allowed_failures:
+            if state in _STOPPED_UPDATES:
+                # After a rollback the failed tasks belong to a spec that is no longer
+                # current: take the service's latest failures, whatever their spec.
+                every_state = await self._tasks(current.id)
+                failed = sorted(
+                    (t for t in every_state if t.state in _FAILED),
+                    key=lambda t: t.updated_at.timestamp() if t.updated_at else 0.0,
+                    reverse=True,
+                )
             errors = tuple(_task_error(t) for t in failed)
             why = (
                 f"its update is {state.value}: {current.update_status.message}"
