@@ -45,6 +45,8 @@ from swarmnet._core.errors import (
     NotFound,
     NotInSwarm,
     OutOfSequence,
+    ServiceNotFound,
+    ServiceUpdateFailed,
     SSHError,
     SwarmError,
     SwarmLocked,
@@ -77,6 +79,15 @@ from swarmnet._networks.specs import (
     MacvlanSpec,
     OverlaySpec,
     network_spec_from,
+)
+from swarmnet._services.drift import ServiceDrift
+from swarmnet._services.specs import (
+    PublishedPort,
+    Resources,
+    RestartPolicy,
+    ServiceNetwork,
+    ServiceSpec,
+    UpdateSettings,
 )
 from swarmnet._swarm.cluster import Cluster, dissolve, form_cluster
 from swarmnet._swarm.models import SwarmInitSpec, SwarmJoinSpec, SwarmSettings
@@ -129,12 +140,20 @@ __all__ = [
     "OutOfSequence",
     "Overflow",
     "OverlaySpec",
+    "PublishedPort",
     "ReconnectSettings",
+    "Resources",
+    "RestartPolicy",
     "ResyncSettings",
     "Retry",
     "RetrySettings",
     "SSHError",
     "Secret",
+    "ServiceDrift",
+    "ServiceNetwork",
+    "ServiceNotFound",
+    "ServiceSpec",
+    "ServiceUpdateFailed",
     "SwarmError",
     "SwarmInitSpec",
     "SwarmJoinSpec",
@@ -145,6 +164,7 @@ __all__ = [
     "TLSConfigError",
     "TLSError",
     "UnsupportedEngine",
+    "UpdateSettings",
     "Watcher",
     "WatcherSettings",
     "attach",

@@ -50,6 +50,20 @@ from swarmnet._networks.models import (
     ServiceTaskInfo,
 )
 from swarmnet._networks.specs import IpvlanFlag, IpvlanMode, MacvlanMode
+from swarmnet._services.api import ServicesAPI
+from swarmnet._services.drift import ServiceDiff, ServiceEnsureResult, ServiceOutcome
+from swarmnet._services.models import (
+    PortInfo,
+    Progress,
+    Service,
+    ServiceNetworkInfo,
+    Task,
+    TaskNetwork,
+    TaskState,
+    UpdateState,
+    UpdateStatus,
+    VirtualIP,
+)
 from swarmnet._swarm.api import NodesAPI, SwarmAPI
 from swarmnet._swarm.cluster import ClusterMember, ClusterProgress, MemberAction
 from swarmnet._swarm.models import (
@@ -129,11 +143,19 @@ __all__ = [
     "NodesAPI",
     "PeerInfo",
     "PortCheck",
+    "PortInfo",
     "PortStatus",
+    "Progress",
     "Reachability",
     "RemoteManager",
+    "Service",
+    "ServiceDiff",
+    "ServiceEnsureResult",
     "ServiceInfo",
+    "ServiceNetworkInfo",
+    "ServiceOutcome",
     "ServiceTaskInfo",
+    "ServicesAPI",
     "Severity",
     "StreamStats",
     "Swarm",
@@ -142,5 +164,11 @@ __all__ = [
     "SwarmMembership",
     "SwarmSpec",
     "SwarmStatus",
+    "Task",
+    "TaskNetwork",
+    "TaskState",
+    "UpdateState",
+    "UpdateStatus",
+    "VirtualIP",
     "WatcherStats",
 ]

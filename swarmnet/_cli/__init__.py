@@ -25,6 +25,7 @@ import structlog
 from swarmnet._cli import _doctor as _doctor
 from swarmnet._cli import _lab
 from swarmnet._cli import _net as _net
+from swarmnet._cli import _service as _service
 from swarmnet._cli import _swarm as _swarm
 from swarmnet._cli import _watch as _watch
 from swarmnet._cli._common import EXIT_INTERRUPTED, EXIT_USAGE, exit_status
@@ -37,6 +38,7 @@ COMMANDS: tuple[Register, ...] = (
     _lab.register,
     _swarm.register,
     _net.register,
+    _service.register,
     _doctor.register,
     _watch.register,
 )

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from swarmnet._events.stream import EventStream
     from swarmnet._images.api import ImagesAPI
     from swarmnet._networks.api import NetworksAPI
+    from swarmnet._services.api import ServicesAPI
     from swarmnet._swarm.api import NodesAPI, SwarmAPI
 
 _log = get_logger("swarmnet.engine")
@@ -202,6 +203,13 @@ class Engine:
         from swarmnet._networks.api import NetworksAPI
 
         return NetworksAPI(self)
+
+    @cached_property
+    def services(self) -> ServicesAPI:
+        """Swarm services (through a manager): create, ensure, update, tasks, convergence."""
+        from swarmnet._services.api import ServicesAPI
+
+        return ServicesAPI(self)
 
     def events(self, **filters: Any) -> EventStream:
         """A typed, resumable stream of this engine's events (see ``swarmnet.EventStream``)."""

@@ -23,9 +23,12 @@
     │   ├── UnsupportedEngine                the engine's API is older than swarmnet needs
     │   ├── EventStreamError                 the event stream could not be read as events
     │   │   └── EventsLost                   events were lost while away; re-read state
+    │   ├── ServiceUpdateFailed              a service's tasks failed, or its update paused
+    │   │                                    or rolled back; carries the tasks' errors
     │   └── EngineAPIError                   the engine answered with an error status
     │       ├── NotFound
-    │       │   └── NetworkNotFound
+    │       │   ├── NetworkNotFound
+    │       │   └── ServiceNotFound
     │       ├── Conflict
     │       │   ├── OutOfSequence            a versioned update raced another writer
     │       │   ├── NetworkInUse
@@ -331,4 +334,37 @@ class EventsLost(EventStreamError):
 
     def __init__(self, message: str, *, since_nano: int = 0, **kw: Any) -> None:
         self.since_nano = since_nano
+        super().__init__(message, **kw)
+
+
+class ServiceNotFound(NotFound):
+    """No service with that name or id in this swarm."""
+
+
+class ServiceUpdateFailed(EngineError):
+    """A service did not converge: its tasks failed, or its update paused or rolled back.
+
+    Attributes:
+        service: the service's name.
+        update_state: the rolling update's state (``paused``, ``rollback_completed``…),
+            or ``""`` when there was none (a create).
+        task_errors: the tasks' own error messages, one per failed task
+            (``"<task id> on <node id>: <error>"``).
+        progress: the last progress seen, as text (``"1/3 running"``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str = "",
+        update_state: str = "",
+        task_errors: tuple[str, ...] = (),
+        progress: str = "",
+        **kw: Any,
+    ) -> None:
+        self.service = service
+        self.update_state = update_state
+        self.task_errors = task_errors
+        self.progress = progress
         super().__init__(message, **kw)

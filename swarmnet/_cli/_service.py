@@ -1,0 +1,264 @@
+"""``swarmnet service``: ls, inspect, ensure, rm, ps, network-add, network-rm, via a manager.
+
+Specs are built from flags (or read whole from ``--spec FILE``, JSON with
+:class:`swarmnet.ServiceSpec`'s fields) and validated, networks included, before
+anything is written; a refusal is printed and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from swarmnet import InvalidSpec, ServiceDrift, ServiceNetwork, ServiceSpec
+from swarmnet._cli._common import engine_command, open_cli_engine, print_json
+from swarmnet._services.specs import service_spec_from
+from swarmnet.models import Progress, Service
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``service`` and its subcommands."""
+    service = subparsers.add_parser(
+        "service",
+        help="swarm services: ls, inspect, ensure, rm, ps, network-add, network-rm",
+        description="Swarm services, through a manager (DOCKER_HOST, or --host).",
+    )
+    commands = service.add_subparsers(dest="service_command", metavar="COMMAND", required=True)
+    command = functools.partial(
+        engine_command, commands, json_what="swarmnet models (snake_case fields)"
+    )
+
+    ls = command("ls", "list services, with running/desired task counts")
+    ls.add_argument("--name", help="exactly this name")
+    ls.add_argument("--label", action="append", default=[], help="key or key=value (repeatable)")
+    ls.add_argument("--mode", choices=["replicated", "global"])
+    ls.set_defaults(handler=_ls)
+
+    inspect = command("inspect", "show one service")
+    inspect.add_argument("service", help="name, id or id prefix")
+    inspect.set_defaults(handler=_inspect)
+
+    ensure = command("ensure", "create a service, or find it matching, or update it in place")
+    ensure.add_argument("name", nargs="?", help="the service's name (or give --spec)")
+    ensure.add_argument("image", nargs="?", help="the image its tasks run")
+    ensure.add_argument("args", nargs="*", help="arguments (the image's CMD)")
+    ensure.add_argument("--spec", type=Path, help="a JSON spec file ('-': stdin)")
+    ensure.add_argument("--replicas", type=int)
+    ensure.add_argument("--global", dest="global_mode", action="store_true", help="global mode")
+    ensure.add_argument("--network", action="append", default=[], help="NAME[:ALIAS,…]")
+    ensure.add_argument("--endpoint-mode", choices=["vip", "dnsrr"])
+    ensure.add_argument(
+        "--publish", action="append", default=[], help="[PUBLISHED:]TARGET[/PROTOCOL]"
+    )
+    ensure.add_argument("--publish-mode", choices=["ingress", "host"], default="ingress")
+    ensure.add_argument("--env", action="append", default=[], help="KEY=VALUE (repeatable)")
+    ensure.add_argument("--label", action="append", default=[], help="KEY=VALUE (repeatable)")
+    ensure.add_argument("--constraint", action="append", default=[], help="KEY==VALUE")
+    ensure.add_argument(
+        "--on-drift",
+        choices=[d.value for d in ServiceDrift],
+        default=ServiceDrift.RAISE.value,
+        help="when the existing service differs: raise (exit 1), leave it, or update it",
+    )
+    ensure.add_argument("--wait", action="store_true", help="wait until every task runs")
+    ensure.set_defaults(handler=_ensure)
+
+    rm = command("rm", "remove services")
+    rm.add_argument("services", nargs="+", help="names or ids")
+    rm.set_defaults(handler=_rm)
+
+    ps = command("ps", "a service's tasks: slot, node, state, addresses, errors")
+    ps.add_argument("service", help="name or id")
+    ps.add_argument("--all", action="store_true", help="also tasks swarm no longer runs")
+    ps.set_defaults(handler=_ps)
+
+    for name, verb in (("network-add", "attach to"), ("network-rm", "detach from")):
+        sub = command(name, f"{verb} a network, and wait for the rolling update")
+        sub.add_argument("service")
+        sub.add_argument("network")
+        if name == "network-add":
+            sub.add_argument("--alias", action="append", default=[], help="DNS alias")
+        sub.add_argument("--no-wait", action="store_true", help="do not wait for the update")
+        sub.set_defaults(handler=_network_add if name == "network-add" else _network_rm)
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep:
+            raise InvalidSpec(f"{what} {value!r}: write KEY=VALUE")
+        pairs[key] = text
+    return pairs
+
+
+def _port(text: str, mode: str) -> dict[str, Any]:
+    spec, _, protocol = text.partition("/")
+    published, _, target = spec.rpartition(":")
+    try:
+        port: dict[str, Any] = {"target": int(target), "mode": mode}
+        if published:
+            port["published"] = int(published)
+    except ValueError:
+        raise InvalidSpec(f"--publish {text!r}: write [PUBLISHED:]TARGET[/PROTOCOL]") from None
+    if protocol:
+        port["protocol"] = protocol
+    return port
+
+
+def _spec(args: argparse.Namespace) -> ServiceSpec:
+    if args.spec is not None:
+        try:
+            text = sys.stdin.read() if str(args.spec) == "-" else args.spec.read_text()
+            return service_spec_from(json.loads(text))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InvalidSpec(f"cannot read --spec {args.spec}: {exc}") from exc
+    if not args.name or not args.image:
+        raise InvalidSpec("give the service's name and image, or --spec FILE")
+    networks = []
+    for value in args.network:
+        target, _, aliases = value.partition(":")
+        networks.append(
+            ServiceNetwork(target=target, aliases=tuple(filter(None, aliases.split(","))))
+        )
+    data: dict[str, Any] = {"name": args.name, "image": args.image}
+    optional: dict[str, Any] = {
+        "args": tuple(args.args) or None,
+        "replicas": args.replicas,
+        "mode": "global" if args.global_mode else None,
+        "networks": tuple(networks) or None,
+        "endpoint_mode": args.endpoint_mode,
+        "ports": tuple(_port(p, args.publish_mode) for p in args.publish) or None,
+        "env": _pairs(args.env, "--env") or None,
+        "labels": _pairs(args.label, "--label") or None,
+        "constraints": tuple(args.constraint) or None,
+    }
+    data.update({k: v for k, v in optional.items() if v is not None})
+    return service_spec_from(data)
+
+
+def _print_progress(progress: Progress) -> None:
+    print(f"{progress.service}: {progress}", file=sys.stderr)
+
+
+def _summary(service: Service) -> str:
+    tasks = f"{service.running_tasks}/{service.desired_tasks}"
+    return (
+        f"{service.id[:12]:<14}{service.name:<28}{service.mode:<12}{tasks:<8}"
+        f"{service.endpoint_mode:<7}{service.image}"
+    )
+
+
+async def _ls(args: argparse.Namespace) -> int:
+    async with open_cli_engine(args) as engine:
+        services = await engine.services.list(
+            name=args.name, labels=args.label or None, mode=args.mode, status=True
+        )
+    if args.json:
+        print_json(services)
+        return 0
+    print(f"{'ID':<14}{'NAME':<28}{'MODE':<12}{'TASKS':<8}{'EP':<7}IMAGE")
+    for service in services:
+        print(_summary(service))
+    return 0
+
+
+async def _inspect(args: argparse.Namespace) -> int:
+    async with open_cli_engine(args) as engine:
+        service = await engine.services.get(args.service)
+        names = {n.id: n.name for n in await engine.networks.list()}
+    if args.json:
+        print_json(service)
+        return 0
+    replicas = "" if service.replicas is None else f" x{service.replicas}"
+    print(f"{service.name}  {service.id}  (version {service.version})")
+    print(f"  image {service.image}, {service.mode}{replicas}, endpoint {service.endpoint_mode}")
+    for network in service.networks:
+        vip = service.virtual_ip(network.target)
+        aliases = f" aliases {','.join(network.aliases)}" if network.aliases else ""
+        print(f"  network {names.get(network.target, network.target)}{aliases} vip {vip or '-'}")
+    for port in service.ports:
+        print(f"  port {port.published or '-'}:{port.target}/{port.protocol} ({port.mode})")
+    for key, value in sorted(service.labels.items()):
+        print(f"  label {key}={value}")
+    if service.update_status is not None:
+        status = service.update_status
+        print(f"  update {status.state.value}: {status.message}")
+    return 0
+
+
+async def _ensure(args: argparse.Namespace) -> int:
+    spec = _spec(args)
+    async with open_cli_engine(args) as engine:
+        result = await engine.services.ensure(spec, on_drift=ServiceDrift(args.on_drift))
+        service = result.service
+        if args.wait:
+            service = await engine.services.wait_converged(service.id, on_progress=_print_progress)
+    if args.json:
+        print_json(result.model_copy(update={"service": service}))
+        return 0
+    print(f"{service.name}: {result.outcome.value} ({service.id[:12]})")
+    for change in result.diff.changes:
+        print(f"  {change}")
+    return 0
+
+
+async def _rm(args: argparse.Namespace) -> int:
+    async with open_cli_engine(args) as engine:
+        for name in args.services:
+            await engine.services.remove(name)
+            if not args.json:
+                print(name)
+    return 0
+
+
+async def _ps(args: argparse.Namespace) -> int:
+    async with open_cli_engine(args) as engine:
+        tasks = await engine.services.tasks(
+            args.service, desired_state=None if args.all else "running"
+        )
+        hostnames = {n.id: n.hostname for n in await engine.nodes.list()}
+    if args.json:
+        print_json(tasks)
+        return 0
+    print(f"{'TASK':<14}{'SLOT':<6}{'NODE':<14}{'DESIRED':<10}{'STATE':<10}ADDRESSES / ERROR")
+    for task in tasks:
+        addresses = " ".join(
+            f"{n.network_name}={'/'.join(str(a) for a in n.addresses)}" for n in task.networks
+        )
+        slot = "-" if task.slot is None else str(task.slot)
+        node = hostnames.get(task.node_id, task.node_id[:12] or "-")
+        print(
+            f"{task.id[:12]:<14}{slot:<6}{node:<14}{task.desired_state.value:<10}"
+            f"{task.state.value:<10}{addresses} {task.error}".rstrip()
+        )
+    return 0
+
+
+async def _network_add(args: argparse.Namespace) -> int:
+    network = ServiceNetwork(target=args.network, aliases=tuple(args.alias))
+    async with open_cli_engine(args) as engine:
+        service = await engine.services.add_network(
+            args.service, network, wait=not args.no_wait, on_progress=_print_progress
+        )
+    return _print_service(args, service)
+
+
+async def _network_rm(args: argparse.Namespace) -> int:
+    async with open_cli_engine(args) as engine:
+        service = await engine.services.remove_network(
+            args.service, args.network, wait=not args.no_wait, on_progress=_print_progress
+        )
+    return _print_service(args, service)
+
+
+def _print_service(args: argparse.Namespace, service: Service) -> int:
+    if args.json:
+        print_json(service)
+    else:
+        print(f"{service.name}: {len(service.networks)} network(s)")
+    return 0
