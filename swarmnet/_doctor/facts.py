@@ -8,9 +8,11 @@ The checks then work on these facts alone, so each is a plain function.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import shlex
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -164,13 +166,31 @@ class Survey:
 
 
 async def collect(engine: Engine, probe: HostProbe | None, *, auto_probe: bool) -> NodeFacts:
-    """Read one engine (and, where it can be reached, its host) into :class:`NodeFacts`."""
+    """Read one engine (and, where it can be reached, its host) into :class:`NodeFacts`.
+
+    The engine and its host are read at the same time; an engine that cannot be read
+    leaves ``error`` set, and its host facts are not kept.
+    """
     facts = NodeFacts(engine=engine)
-    try:
-        await _read_engine(facts)
-    except EngineError as exc:
-        facts.error = str(exc)
-        return facts
+    errors: list[EngineError] = []
+
+    async def read_engine() -> None:
+        try:
+            await _read_engine(facts)
+        except EngineError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(read_engine)
+        tg.start_soon(_read_host_of, facts, probe, auto_probe)
+    if errors:
+        facts.error = str(errors[0])
+        facts.host = None
+    return facts
+
+
+async def _read_host_of(facts: NodeFacts, probe: HostProbe | None, auto_probe: bool) -> None:
+    engine = facts.engine
     if auto_probe:
         location = await locate_daemon(engine.url)
         if location is None:
@@ -186,22 +206,63 @@ async def collect(engine: Engine, probe: HostProbe | None, *, auto_probe: bool) 
             facts.probe_note = "no host probe was given for it"
     if facts.probe is not None:
         facts.host = await read_host(facts.probe)
-    return facts
+
+
+async def _all(jobs: list[Callable[[], Awaitable[None]]]) -> None:
+    """Run the reads at once; the first engine error is raised once all are done.
+
+    Errors are collected rather than left to the task group, so a caller catches a
+    plain EngineError, not an exception group.
+    """
+    errors: list[EngineError] = []
+
+    async def guarded(job: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await job()
+        except EngineError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for job in jobs:
+            tg.start_soon(guarded, job)
+    if errors:
+        raise errors[0]
 
 
 async def _read_engine(facts: NodeFacts) -> None:
     engine = facts.engine
     facts.info = info = await engine.info()
-    if info.swarm.local_node_state is LocalNodeState.ACTIVE:
+
+    async def managers() -> None:
         facts.remote_managers = (await engine.swarm.status()).remote_managers
-    facts.networks = list(await engine.networks.list())
-    facts.containers = list(await engine.containers.list())
-    for network in facts.networks:
-        if network.driver == "overlay" and network.scope is NetworkScope.SWARM:
-            facts.overlays[network.id] = await inspect_verbose(engine, network.id)
-    if info.swarm.is_manager:
+
+    async def networks() -> None:
+        facts.networks = list(await engine.networks.list())
+        overlays = [
+            n.id for n in facts.networks if n.driver == "overlay" and n.scope is NetworkScope.SWARM
+        ]
+        await _all([functools.partial(overlay, network_id) for network_id in overlays])
+        # In the engine's order, whatever order the inspects finished in.
+        facts.overlays = {i: facts.overlays[i] for i in overlays}
+
+    async def overlay(network_id: str) -> None:
+        facts.overlays[network_id] = await inspect_verbose(engine, network_id)
+
+    async def containers() -> None:
+        facts.containers = list(await engine.containers.list())
+
+    async def swarm() -> None:
         facts.swarm = await engine.swarm.inspect()
+
+    async def nodes() -> None:
         facts.nodes = list(await engine.nodes.list())
+
+    jobs: list[Callable[[], Awaitable[None]]] = [networks, containers]
+    if info.swarm.local_node_state is LocalNodeState.ACTIVE:
+        jobs.append(managers)
+    if info.swarm.is_manager:
+        jobs += [swarm, nodes]
+    await _all(jobs)
 
 
 async def inspect_verbose(engine: Engine, network_id: str) -> Network:
