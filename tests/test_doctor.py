@@ -39,9 +39,13 @@ from swarmnet import (
     Finding,
     FindingKind,
     NetnsProbe,
+    Network,
     PortStatus,
     Severity,
 )
+from swarmnet._core.engine_models import EngineInfo
+from swarmnet._doctor.checks import check_esp, check_ipvs
+from swarmnet._doctor.facts import HostFacts, NodeFacts, Survey
 from swarmnet._host.iptables import forward_verdict, parse_rules
 from swarmnet._host.kernel import ESP, IPVS, KernelEvidence, Support, read_kernel
 from swarmnet._host.probe import CommandResult, LocalProbe
@@ -617,6 +621,57 @@ def test_kernel_evidence_is_weighed_present_loadable_absent_or_unknown(
 
     assert weighed[0] is support
     assert why in weighed[1]
+
+
+def swarm_node(kernel: dict[str, object], *networks: Network) -> tuple[Survey, NodeFacts]:
+    """The facts of one active swarm node (never opened) whose kernel showed ``kernel``."""
+    node = NodeFacts(
+        engine=Engine("unix:///run/nowhere.sock", name="n1"),
+        info=EngineInfo.model_validate({"Name": "n1", "Swarm": {"LocalNodeState": "active"}}),
+        networks=list(networks),
+        host=HostFacts(where="here", kernel=KernelEvidence.model_validate(kernel)),
+    )
+    return Survey.of([node]), node
+
+
+ENCRYPTED = Network.model_validate(
+    {
+        "Id": "e1",
+        "Name": "secret",
+        "Driver": "overlay",
+        "Scope": "swarm",
+        "Options": {"encrypted": ""},
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "networks", "expected"),
+    [
+        ({"loaded": ["ip_vs", "esp4"]}, [ENCRYPTED], []),
+        ({"config": {}}, [], [("ipvs-missing", "error"), ("esp-missing", "info")]),
+        ({"config": {}}, [ENCRYPTED], [("ipvs-missing", "error"), ("esp-missing", "error")]),
+        ({"config": {"CONFIG_IP_VS": "m", "CONFIG_INET_ESP": "m"}}, [], [("ipvs-missing", "info")]),
+        (
+            {"config": {"CONFIG_IP_VS": "m", "CONFIG_INET_ESP": "m"}},
+            [ENCRYPTED],
+            [("ipvs-missing", "info"), ("esp-missing", "info")],
+        ),
+        ({}, [], [("not-checked", "info")]),  # nothing to tell by: said, not guessed
+        ({}, [ENCRYPTED], [("not-checked", "info"), ("esp-missing", "info")]),
+    ],
+)
+def test_kernel_findings_weigh_what_the_kernel_lacks_against_what_the_swarm_uses(
+    kernel: dict[str, object], networks: list[Network], expected: list[tuple[str, str]]
+) -> None:
+    survey, node = swarm_node(kernel, *networks)
+
+    findings = check_ipvs(survey, node) + check_esp(survey, node)
+
+    assert [(f.kind.value, f.severity.value) for f in findings] == expected
+    for finding in findings:
+        assert finding.engine == "n1"
+        assert "(s)" not in finding.seen
 
 
 def test_the_summary_counts_in_words_that_agree() -> None:

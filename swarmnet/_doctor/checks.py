@@ -19,7 +19,7 @@ from swarmnet._builtin.constants import DEFAULT_OVERLAY_MTU, GWBRIDGE, VXLAN_OVE
 from swarmnet._doctor.facts import IPNet, NodeFacts, Survey, inspect_verbose
 from swarmnet._doctor.report import Finding, FindingKind, Severity, plural
 from swarmnet._host.iptables import forward_verdict, parse_rules
-from swarmnet._host.kernel import ESP, IPVS, Support
+from swarmnet._host.kernel import ESP, IPVS, KernelFeature, Support
 from swarmnet._networks.models import Network, NetworkScope, subnets_overlap
 from swarmnet._networks.specs import OPT_BRIDGE_NAME, OPT_ENCRYPTED, OPT_MTU
 
@@ -412,27 +412,20 @@ def check_stale(survey: Survey, node: NodeFacts) -> list[Finding]:
 # -- the kernel ----------------------------------------------------------------------------
 
 
-def check_ipvs(survey: Survey, node: NodeFacts) -> list[Finding]:
-    """A swarm node whose kernel has no IPVS: VIPs and the routing mesh carry nothing."""
+def _kernel_support(node: NodeFacts, feature: KernelFeature) -> tuple[Support, str] | None:
+    """What the node's kernel shows about ``feature``; None off a swarm or unread."""
     kernel = node.host.kernel if node.host is not None else None
     if kernel is None or not node.in_swarm:
+        return None
+    return kernel.support(feature)
+
+
+def check_ipvs(survey: Survey, node: NodeFacts) -> list[Finding]:
+    """A swarm node whose kernel has no IPVS: VIPs and the routing mesh carry nothing."""
+    weighed = _kernel_support(node, IPVS)
+    if weighed is None or weighed[0] is Support.PRESENT:
         return []
-    support, why = kernel.support(IPVS)
-    if support is Support.PRESENT:
-        return []
-    if support is Support.LOADABLE:
-        return [
-            found(
-                node,
-                FindingKind.IPVS_MISSING,
-                Severity.INFO,
-                f"IPVS is not loaded ({why}, {node.host.where if node.host else ''}); service "
-                "virtual IPs and the routing mesh need it",
-                "load it now and at boot: `modprobe ip_vs` and a line `ip_vs` in "
-                "/etc/modules-load.d/swarm.conf",
-                ("ip_vs",),
-            )
-        ]
+    support, why = weighed
     if support is Support.UNKNOWN:
         return [
             found(
@@ -445,14 +438,26 @@ def check_ipvs(survey: Survey, node: NodeFacts) -> list[Finding]:
                 ("ip_vs",),
             )
         ]
+    if support is Support.LOADABLE:
+        return [
+            found(
+                node,
+                FindingKind.IPVS_MISSING,
+                Severity.INFO,
+                f"IPVS is not loaded yet: {why}; service virtual IPs and the routing mesh need it",
+                "load it now and at boot: `modprobe ip_vs`, and a line `ip_vs` in "
+                "/etc/modules-load.d/swarm.conf",
+                ("ip_vs",),
+            )
+        ]
     return [
         found(
             node,
             FindingKind.IPVS_MISSING,
             Severity.ERROR,
-            f"the kernel has no IPVS ({why}): traffic to a service's virtual IP and to "
-            "ports published through the routing mesh (ingress) is lost on this node, "
-            "though tasks run and names resolve",
+            f"the kernel has no IPVS: {why}; traffic to a service's virtual IP and to ports "
+            "published through the routing mesh (ingress) is lost on this node, though "
+            "tasks run and names resolve",
             "run the node on a kernel with CONFIG_IP_VS (as a module: `modprobe ip_vs`); "
             "until then give services --endpoint-mode dnsrr and publish ports in mode=host",
             ("ip_vs",),
@@ -468,18 +473,22 @@ def _encrypted(survey: Survey, node: NodeFacts) -> list[str]:
 
 
 def check_esp(survey: Survey, node: NodeFacts) -> list[Finding]:
-    """A swarm node whose kernel has no ESP: encrypted overlays drop their traffic."""
-    kernel = node.host.kernel if node.host is not None else None
-    if kernel is None or not node.in_swarm:
+    """A swarm node whose kernel has no ESP: encrypted overlays drop their traffic.
+
+    An error only while an encrypted overlay exists; otherwise a note for later.
+    """
+    weighed = _kernel_support(node, ESP)
+    if weighed is None or weighed[0] is Support.PRESENT:
         return []
-    support, why = kernel.support(ESP)
+    support, why = weighed
     encrypted = _encrypted(survey, node)
-    if support is Support.PRESENT or (support is not Support.ABSENT and not encrypted):
+    if support is not Support.ABSENT and not encrypted:
         return []
     fix = (
         "run the node on a kernel with CONFIG_INET_ESP (as a module: `modprobe esp4`)"
         if support is Support.ABSENT
-        else "load it: `modprobe esp4` (and list it in /etc/modules-load.d/)"
+        else "make sure it is loaded: `modprobe esp4`, and a line `esp4` in "
+        "/etc/modules-load.d/swarm.conf"
     )
     if not encrypted:
         return [
@@ -487,26 +496,31 @@ def check_esp(survey: Survey, node: NodeFacts) -> list[Finding]:
                 node,
                 FindingKind.ESP_MISSING,
                 Severity.INFO,
-                f"the kernel has no ESP ({why}); no encrypted overlay exists now, but one "
+                f"the kernel has no ESP: {why}; no encrypted overlay exists now, but one "
                 "(--opt encrypted) would drop all its traffic between nodes",
                 f"{fix} before making encrypted overlays",
                 ("esp4",),
             )
         ]
-    state = "could not be told" if support is Support.UNKNOWN else support.value
+    one = len(encrypted) == 1
+    they = (
+        f"encrypted {'overlay' if one else 'overlays'} {_names(encrypted)} "
+        f"{'needs' if one else 'need'} ESP"
+    )
+    if support is Support.ABSENT:
+        seen = f"{they}, which the kernel lacks: {why}; {'its' if one else 'their'} traffic "
+        seen += "between nodes is dropped"
+    elif support is Support.LOADABLE:
+        seen = f"{they}, which is not loaded yet: {why}"
+    else:
+        seen = f"{they}; whether the kernel has it could not be told: {why}"
     return [
         found(
             node,
             FindingKind.ESP_MISSING,
             Severity.ERROR if support is Support.ABSENT else Severity.INFO,
-            f"encrypted {'overlay' if len(encrypted) == 1 else 'overlays'} "
-            f"{_names(encrypted)} need ESP, which is {state} here ({why}): "
-            + (
-                "their traffic between nodes is dropped"
-                if support is Support.ABSENT
-                else "their traffic needs it"
-            ),
-            f"{fix}, or re-create the overlays without encryption",
+            seen,
+            f"{fix}, or re-create {'it' if one else 'them'} without encryption",
             ("esp4", *encrypted),
         )
     ]

@@ -101,8 +101,7 @@ class KernelEvidence(BaseModel):
         if option == "n":
             return (
                 Support.ABSENT,
-                f"kernel {self.release} is built without it ({feature.config} is not set in "
-                f"{self.config_source})",
+                f"{feature.config} is not set in {self.config_source} (kernel {self.release})",
             )
         if self.loaded is not None and self.installed is not None:
             return (
