@@ -463,9 +463,15 @@ async def test_default_bridge_advice_fits_the_networks_the_cluster_has(
         f"`docker network create app-2 && docker network connect app-2 {first} && "
         f"docker network connect app-2 {second}`" in both.action
     )
-    assert "exists already (attachable overlay 'app')" in both.action
+    assert (
+        "connect them to a user-defined network that exists already (attachable overlay 'app')"
+        in both.action
+    )
     [one] = alone.of_kind(FindingKind.DEFAULT_BRIDGE_CONTAINERS)
     assert one.seen.startswith("1 running container on the default bridge:")
+    assert "it cannot find other containers by name" in one.seen
+    assert "and shares one network" in one.seen
+    assert one.action.endswith(f"`docker network disconnect bridge {first}`")
     # Doctor on node2 alone knows no manager's list: "app" is free as far as it can tell.
     assert f"`docker network create app && docker network connect app {first}`" in one.action
     for rendered in (report.render(), alone.render()):

@@ -340,35 +340,47 @@ def _joinable(survey: Survey, node: NodeFacts) -> list[str]:
     return [f"bridge {n!r}" for n in bridges] + [f"attachable overlay {n!r}" for n in overlays]
 
 
+def _each(command: str, containers: list[str]) -> str:
+    """``command`` for each container, chained, or once with a placeholder for many."""
+    if len(containers) <= 3:
+        return " && ".join(f"{command} {c}" for c in containers)
+    return f"{command} <container> (for each of them)"
+
+
 def check_default_bridge(survey: Survey, node: NodeFacts) -> list[Finding]:
-    """Running containers left on the default bridge, with advice that fits this cluster."""
+    """Running containers left on the default bridge, with advice that fits this cluster.
+
+    The network to create gets a name no network of the engine (or of the swarm, as
+    its managers list it) has, and user-defined networks that exist are named too.
+    """
     on_bridge = sorted(c.name for c in node.containers if "bridge" in c.networks)
     if not on_bridge:
         return []
+    one = len(on_bridge) == 1
+    it = "it" if one else "them"
     free = _free_name(survey.network_names(node))
-    connect = (
-        " && ".join(f"docker network connect {free} {c}" for c in on_bridge)
-        if len(on_bridge) <= 3
-        else f"docker network connect {free} <container> (for each of them)"
-    )
     existing = _joinable(survey, node)
     also = (
-        f", or connect them to a user-defined network that exists already ({_names(existing, 3)})"
+        f", or connect {it} to a user-defined network that exists already ({_names(existing, 3)})"
         if existing
         else ""
     )
-    count = plural(len(on_bridge), "running container")
     return [
         found(
             node,
             FindingKind.DEFAULT_BRIDGE_CONTAINERS,
             Severity.WARNING,
-            f"{count} on the default bridge: {_names(on_bridge)}; there "
-            f"{'it cannot find others' if len(on_bridge) == 1 else 'they cannot find each other'}"
-            " by name (no embedded DNS) and share one network with every other such container",
-            f"put {'it' if len(on_bridge) == 1 else 'them'} on a user-defined network: "
-            f"`docker network create {free} && {connect}`{also}; then "
-            "`docker network disconnect bridge <container>`",
+            f"{plural(len(on_bridge), 'running container')} on the default bridge: "
+            f"{_names(on_bridge)}; there "
+            + (
+                "it cannot find other containers by name (no embedded DNS) and shares"
+                if one
+                else "they cannot find each other by name (no embedded DNS) and share"
+            )
+            + " one network with every other such container",
+            f"put {it} on a user-defined network: `docker network create {free} && "
+            f"{_each(f'docker network connect {free}', on_bridge)}`{also}; then "
+            f"`{_each('docker network disconnect bridge', on_bridge)}`",
             on_bridge,
         )
     ]
