@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from swarmnet._builtin.constants import GWBRIDGE
 from swarmnet._containers.api import Container
 from swarmnet._core.engine_models import EngineInfo, LocalNodeState
 from swarmnet._core.errors import EngineError, InvalidSpec, NotFound
@@ -28,7 +27,7 @@ from swarmnet._host.kernel import KernelEvidence, read_kernel
 from swarmnet._host.probe import CommandResult, HostProbe, locate_daemon
 from swarmnet._networks.models import Network, NetworkScope
 from swarmnet._networks.specs import OPT_BRIDGE_NAME
-from swarmnet._swarm.models import Node, RemoteManager, Swarm
+from swarmnet._swarm.models import Node, Swarm
 
 if TYPE_CHECKING:
     from swarmnet._core.engine import Engine
@@ -72,7 +71,6 @@ class NodeFacts:
 
     engine: Engine
     info: EngineInfo | None = None
-    remote_managers: tuple[RemoteManager, ...] = ()
     swarm: Swarm | None = None  # managers only
     networks: list[Network] = field(default_factory=list)
     overlays: dict[str, Network] = field(default_factory=dict)  # verbose, by id
@@ -233,9 +231,6 @@ async def _read_engine(facts: NodeFacts) -> None:
     engine = facts.engine
     facts.info = info = await engine.info()
 
-    async def managers() -> None:
-        facts.remote_managers = (await engine.swarm.status()).remote_managers
-
     async def networks() -> None:
         facts.networks = list(await engine.networks.list())
         overlays = [
@@ -258,8 +253,6 @@ async def _read_engine(facts: NodeFacts) -> None:
         facts.nodes = list(await engine.nodes.list())
 
     jobs: list[Callable[[], Awaitable[None]]] = [networks, containers]
-    if info.swarm.local_node_state is LocalNodeState.ACTIVE:
-        jobs.append(managers)
     if info.swarm.is_manager:
         jobs += [swarm, nodes]
     await _all(jobs)
@@ -333,8 +326,3 @@ async def read_host(probe: HostProbe) -> HostFacts:
     else:
         host.kernel = kernel[0]
     return host
-
-
-def is_gwbridge(network: Network) -> bool:
-    """True for ``docker_gwbridge``."""
-    return network.name == GWBRIDGE

@@ -69,10 +69,22 @@ class _Target:
     overlay_endpoints: bool | None  # None: not known (no engine for it among the set)
 
 
-def _targets(nodes: list[NodeFacts]) -> list[_Target]:
+def _manager_addresses(nodes: list[NodeFacts]) -> set[str]:
+    """The managers' addresses, from the node lists of the managers among the engines.
+
+    Without a manager among them no target can be one: workers are all there is to try.
+    """
+    return {
+        n.manager_status.addr.rsplit(":", 1)[0]
+        for f in nodes
+        for n in f.nodes
+        if n.manager_status is not None and n.manager_status.addr
+    }
+
+
+def _targets(nodes: list[NodeFacts], managers: set[str]) -> list[_Target]:
     """Every node of the swarm worth trying: the engines given, and Ready nodes a manager lists."""
     by_address: dict[str, _Target] = {}
-    managers = {m.addr.rsplit(":", 1)[0] for f in nodes if f.in_swarm for m in f.remote_managers}
     for f in nodes:
         if f.in_swarm and f.address:
             # The ingress sandbox counts: it opens the node's VXLAN socket too.
@@ -147,7 +159,7 @@ async def try_ports(
     nodes: list[NodeFacts], port_timeout: float
 ) -> tuple[list[PortCheck], list[Finding]]:
     """Try every swarm port from each node with a probe to every other node."""
-    targets = _targets(nodes)
+    targets = _targets(nodes, _manager_addresses(nodes))
     data_port = next(
         (f.swarm.data_path_port for f in nodes if f.swarm and f.swarm.data_path_port),
         DATA_PATH_PORT,
