@@ -606,6 +606,30 @@ async def test_the_kernel_script_reads_modules_proc_files_and_the_build_config(
     assert evidence.support(ESP) == (Support.PRESENT, "module esp4 is loaded")
 
 
+@pytest.mark.anyio
+async def test_without_proc_config_the_kernel_script_reads_the_boot_config(
+    tmp_path: Path,
+) -> None:
+    tree = kernel_tree(tmp_path)  # no /proc/modules, no /proc/config.gz
+    release = os.uname().release
+    (tree / "boot").mkdir()
+    (tree / "boot" / f"config-{release}").write_text(
+        "CONFIG_IP_VS=y\n# CONFIG_INET_ESP is not set\nCONFIG_IP_VS_DEBUG=y\n"
+    )
+
+    evidence = await read_kernel(LocalProbe(), root=str(tree))
+
+    assert isinstance(evidence, KernelEvidence)
+    assert evidence.loaded is None
+    assert evidence.config == {"CONFIG_IP_VS": "y", "CONFIG_INET_ESP": "n"}
+    assert evidence.config_source == f"/boot/config-{release}"
+    assert evidence.support(IPVS)[0] is Support.PRESENT
+    assert evidence.support(ESP) == (
+        Support.ABSENT,
+        f"CONFIG_INET_ESP is not set in /boot/config-{release} (kernel {release})",
+    )
+
+
 @pytest.mark.parametrize(
     ("evidence", "support", "why"),
     [

@@ -112,35 +112,43 @@ class KernelEvidence(BaseModel):
 
 
 # Runs in the node's network namespace (nsenter changes the network only, so this host's
-# programs and files are there). A shell script, not Python: the interpreter's start costs
-# ten times the work. Arguments: the root of the file tree (tests give a made-up one), the
-# /proc files, a regex of the module names and one of the config keys. Prints one fact a
-# line ("loaded ip_vs", "option CONFIG_IP_VS=n"…); "have X" says list X could be read.
+# programs and files are there). A shell script of builtins, not Python: an interpreter's
+# start, or a pipeline per list, costs more than the work. Arguments: the root of the
+# file tree (tests give a made-up one), the /proc files, and "|"-joined module names and
+# config keys. Prints one fact a line ("loaded ip_vs", "option CONFIG_IP_VS=n"…);
+# "have X" says list X could be read, "config PATH" where the build config was found.
 _KERNEL_SCRIPT = r"""
 root=$1 procs=$2 mods=$3 keys=$4
-release=$(uname -r)
+read -r release < /proc/sys/kernel/osrelease || release=$(uname -r)
 echo "release $release"
 for p in $procs; do [ -e "$root/proc/$p" ] && echo "proc $p"; done
-names() { sed 's|.*/||; s|\.ko.*||; s|-|_|g' | grep -xE "$mods"; }
-if [ -r "$root/proc/modules" ]; then
-    echo "have loaded"; cut -d' ' -f1 < "$root/proc/modules" | names | sed 's/^/loaded /'
-fi
+scan() {
+    echo "have $1"
+    while IFS= read -r line; do
+        name=${line%%[: ]*}; name=${name##*/}; name=${name%%.ko*}
+        case "|$mods|" in *"|$name|"*) echo "$1 $name" ;; esac
+    done
+}
 dir="$root/lib/modules/$release"
-if [ -r "$dir/modules.builtin" ]; then
-    echo "have builtin"; names < "$dir/modules.builtin" | sed 's/^/builtin /'
+[ -r "$root/proc/modules" ] && scan loaded < "$root/proc/modules"
+[ -r "$dir/modules.builtin" ] && scan builtin < "$dir/modules.builtin"
+[ -r "$dir/modules.dep" ] && scan installed < "$dir/modules.dep"
+if gzip -t "$root/proc/config.gz" 2>/dev/null; then
+    source=/proc/config.gz; read_config() { gzip -dc "$root$source"; }
+else
+    read_config() { cat "$root$source"; }
+    for source in "/boot/config-$release" "/lib/modules/$release/build/.config" ""; do
+        [ -r "$root$source" ] && break
+    done
 fi
-if [ -r "$dir/modules.dep" ]; then
-    echo "have installed"; cut -d: -f1 < "$dir/modules.dep" | names | sed 's/^/installed /'
-fi
-config=$(gzip -dc "$root/proc/config.gz" 2>/dev/null) && source=/proc/config.gz
-for path in "/boot/config-$release" "/lib/modules/$release/build/.config"; do
-    [ -n "$config" ] && break
-    config=$(cat "$root$path" 2>/dev/null) && source=$path
-done
-if [ -n "$config" ]; then
+if [ -n "$source" ]; then
     echo "config $source"
-    printf '%s\n' "$config" | grep -E "^(# )?($keys)[ =]" \
-        | sed 's/^# \(CONFIG_[A-Za-z0-9_]*\) is not set$/\1=n/; s/^/option /'
+    read_config | grep -E "^(# )?($keys)[ =]" | while IFS= read -r line; do
+        case "$line" in
+            "# "*" is not set") line=${line#"# "}; echo "option ${line%% *}=n" ;;
+            *) echo "option $line" ;;
+        esac
+    done
 fi
 exit 0
 """
