@@ -48,8 +48,11 @@ class KernelFeature(BaseModel):
     proc_file: str = ""
 
 
+#: Service virtual IPs and the routing mesh (ingress) balance through IPVS.
 IPVS = KernelFeature(name="IPVS", module="ip_vs", config="CONFIG_IP_VS", proc_file="net/ip_vs")
+#: Encrypted overlays carry their VXLAN traffic in ESP (IPsec) between nodes.
 ESP = KernelFeature(name="ESP (IPsec)", module="esp4", config="CONFIG_INET_ESP")
+#: What doctor asks every node's kernel about.
 FEATURES = (IPVS, ESP)
 
 
