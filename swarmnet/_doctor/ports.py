@@ -122,7 +122,6 @@ async def _try_from(source: NodeFacts, plan: Plan, port_timeout: float) -> list[
     assert source.probe is not None
     argv = [
         sys.executable or "python3",
-        "-I",  # isolated: no site packages to import, it starts twice as fast
         "-c",
         _PORT_SCRIPT,
         json.dumps([[t.address, port, proto] for t, port, proto, _ in plan]),
