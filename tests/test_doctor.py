@@ -89,7 +89,11 @@ async def sandboxes_ready(engines: list[Engine]) -> None:
     for engine in engines:
 
         async def sandboxed(engine: Engine = engine) -> bool | None:
-            return True if (await swarmnet.ingress(engine)).sandbox else None
+            try:
+                mesh = await swarmnet.ingress(engine)
+            except swarmnet.NetworkNotFound:
+                return None  # moments after a join a node may not hold ingress yet
+            return True if mesh.sandbox else None
 
         await eventually(sandboxed)
 
