@@ -13,7 +13,7 @@ same run:
   inspect docker_gwbridge`` per node.
 
 Then ``swarmnet.doctor`` over the three engines, with and without the port checks (no
-other tool does this job; its time is printed on its own).
+other tool does this job; its time is printed on its own, with its summary line).
 
 Printed: the median time of a round for each contender, and each one as a multiple of
 ``swarmnet, concurrent``.
@@ -151,8 +151,12 @@ async def time_doctor(engines: list[swarmnet.Engine], runs: int) -> None:
             started = time.perf_counter()
             report = await swarmnet.doctor(engines, check_ports=ports)
             samples.append(time.perf_counter() - started)
-            assert report.ok, report.render()
-        print(f"  {label:22} {median_ms(samples):8.1f} ms")
+            # A kernel without IPVS (as on the lab's machine) is a finding on every node.
+            others = [
+                f for f in report.problems if f.kind is not swarmnet.models.FindingKind.IPVS_MISSING
+            ]
+            assert not others, report.render()
+        print(f"  {label:22} {median_ms(samples):8.1f} ms   {report.summary()}")
 
 
 def main() -> None:

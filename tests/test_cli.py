@@ -46,6 +46,13 @@ ENGINE_COMMANDS: dict[tuple[str, ...], bool] = {
     ("swarm", "leave"): False,
     ("swarm", "tokens"): False,
     ("swarm", "form"): True,
+    ("service", "ls"): False,
+    ("service", "inspect"): False,
+    ("service", "ensure"): False,
+    ("service", "rm"): False,
+    ("service", "ps"): False,
+    ("service", "network-add"): False,
+    ("service", "network-rm"): False,
     ("doctor",): True,
     ("watch",): True,
 }
@@ -129,6 +136,11 @@ def _required(path: tuple[str, ...]) -> list[str]:
         ("net", "connect"): ["n", "c"],
         ("net", "disconnect"): ["n", "c"],
         ("swarm", "join"): ["198.18.0.2"],
+        ("service", "inspect"): ["s"],
+        ("service", "rm"): ["s"],
+        ("service", "ps"): ["s"],
+        ("service", "network-add"): ["s", "n"],
+        ("service", "network-rm"): ["s", "n"],
     }
     return needed.get(path, [])
 

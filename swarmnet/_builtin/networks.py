@@ -16,6 +16,7 @@ calls, and Docker documents one way to shape each:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import anyio
 from pydantic import Field, field_validator, model_validator
 
+from swarmnet._builtin.constants import DEFAULT_OVERLAY_MTU, GWBRIDGE, INGRESS_SANDBOX
 from swarmnet._core.engine_models import EngineInfo, LocalNodeState
 from swarmnet._core.errors import (
     Conflict,
@@ -36,7 +38,6 @@ from swarmnet._core.errors import (
     NetworkInUse,
     NetworkNotFound,
     NotASwarmManager,
-    NotFound,
     NotInSwarm,
     SwarmLocked,
 )
@@ -57,24 +58,39 @@ from swarmnet._networks.specs import (
     OPT_MASQUERADE,
     OPT_MTU,
     OPT_VXLAN_IDS,
+    BridgeSpec,
     IPAMPool,
     IPv4,
+    OverlaySpec,
     check_name,
-    format_bool,
     parse_bool,
 )
-from swarmnet._swarm.models import Node
+from swarmnet._services.models import PortInfo
+from swarmnet._swarm.models import NodeRole
 
 if TYPE_CHECKING:
     from swarmnet._core.engine import Engine
 
 _log = get_logger("swarmnet.builtin")
 
-GWBRIDGE = "docker_gwbridge"
-#: The key of the ingress sandbox's endpoint in a network's ``Containers``.
-INGRESS_SANDBOX = "ingress-sbox"
-#: Without an MTU option an overlay's interfaces get 1500 less the 50 bytes of VXLAN.
-DEFAULT_OVERLAY_MTU = 1450
+__all__ = [
+    "DEFAULT_OVERLAY_MTU",
+    "GWBRIDGE",
+    "INGRESS_SANDBOX",
+    "AttachedEndpoint",
+    "GatewayBridge",
+    "GatewayBridgeNotCreated",
+    "GatewayBridgeSpec",
+    "IngressNetwork",
+    "IngressRecreated",
+    "IngressSpec",
+    "create_gwbridge",
+    "gwbridge",
+    "ingress",
+    "recreate_ingress",
+    "remove_gwbridge",
+]
+
 _POLL = 0.1
 
 
@@ -319,16 +335,25 @@ class _BuiltinSpec(Spec):
                 raise ValueError(f"option {key!r} is set by a typed field; use that field")
         return value
 
-    def _ipam(self) -> dict[str, Any]:
-        config: list[dict[str, str]] = []
-        if self.subnet is not None:
-            pool: dict[str, str] = {"Subnet": str(self.subnet)}
-            if self.gateway is not None:
-                pool["Gateway"] = str(self.gateway)
-            if self.ip_range is not None:
-                pool["IPRange"] = str(self.ip_range)
-            config.append(pool)
-        return {"Driver": "default", "Config": config, "Options": {}}
+    def _pools(self) -> tuple[IPAMPool, ...]:
+        if self.subnet is None:
+            return ()
+        return (IPAMPool(subnet=self.subnet, gateway=self.gateway, ip_range=self.ip_range),)
+
+    @model_validator(mode="after")
+    def _fits_the_driver(self) -> _BuiltinSpec:
+        # The network spec carries the driver's own rules (option owners…): a spec it
+        # refuses is refused here, before anything is read or written.
+        self.network_spec()
+        return self
+
+    def network_spec(self) -> BridgeSpec | OverlaySpec:
+        """The network spec this becomes (what ``engine.networks.create`` takes)."""
+        raise NotImplementedError
+
+    def create_body(self) -> dict[str, Any]:
+        """The engine's create body for this network (as :meth:`network_spec` sends it)."""
+        return self.network_spec().create_body()
 
 
 class GatewayBridgeSpec(_BuiltinSpec):
@@ -359,22 +384,18 @@ class GatewayBridgeSpec(_BuiltinSpec):
     enable_icc: bool = False
     enable_ip_masquerade: bool = True
 
-    def create_body(self) -> dict[str, Any]:
-        """The ``POST /networks/create`` body."""
-        options = dict(self.extra_options)
-        options[OPT_BRIDGE_NAME] = GWBRIDGE
-        options[OPT_ICC] = format_bool(self.enable_icc)
-        options[OPT_MASQUERADE] = format_bool(self.enable_ip_masquerade)
-        if self.mtu is not None:
-            options[OPT_MTU] = str(self.mtu)
-        return {
-            "Name": GWBRIDGE,
-            "Driver": "bridge",
-            "CheckDuplicate": True,
-            "IPAM": self._ipam(),
-            "Options": options,
-            "Labels": dict(self.labels),
-        }
+    def network_spec(self) -> BridgeSpec:
+        """The bridge spec: named, and with a Linux bridge named, ``docker_gwbridge``."""
+        return BridgeSpec(
+            name=GWBRIDGE,
+            bridge_name=GWBRIDGE,
+            icc=self.enable_icc,
+            ip_masquerade=self.enable_ip_masquerade,
+            mtu=self.mtu,
+            pools=self._pools(),
+            extra_options=self.extra_options,
+            labels=self.labels,
+        )
 
     def differences(self, bridge: GatewayBridge) -> dict[str, tuple[Any, Any]]:
         """What differs between this spec and an existing bridge: ``{field: (want, have)}``.
@@ -431,24 +452,18 @@ class IngressSpec(_BuiltinSpec):
     def _valid_name(cls, value: str) -> str:
         return check_name(value)
 
-    def create_body(self) -> dict[str, Any]:
-        """The ``POST /networks/create`` body (an overlay with the ingress flag)."""
-        options = dict(self.extra_options)
-        if self.mtu is not None:
-            options[OPT_MTU] = str(self.mtu)
-        if self.encrypted:
-            options[OPT_ENCRYPTED] = ""
-        if self.vxlan_id is not None:
-            options[OPT_VXLAN_IDS] = str(self.vxlan_id)
-        return {
-            "Name": self.name,
-            "Driver": "overlay",
-            "Ingress": True,
-            "CheckDuplicate": True,
-            "IPAM": self._ipam(),
-            "Options": options,
-            "Labels": dict(self.labels),
-        }
+    def network_spec(self) -> OverlaySpec:
+        """The overlay spec, with the ingress flag."""
+        return OverlaySpec(
+            name=self.name,
+            ingress=True,
+            encrypted=self.encrypted,
+            mtu=self.mtu,
+            vxlan_ids=() if self.vxlan_id is None else (self.vxlan_id,),
+            pools=self._pools(),
+            extra_options=self.extra_options,
+            labels=self.labels,
+        )
 
 
 class IngressRecreated(EngineModel):
@@ -472,60 +487,7 @@ class IngressRecreated(EngineModel):
 # -- engine payloads read here -----------------------------------------------------------
 
 
-class _PortConfig(EngineModel):
-    protocol: str = "tcp"
-    target_port: int = 0
-    published_port: int = 0
-    publish_mode: str = "ingress"
-
-    def describe(self) -> str:
-        return f"{self.published_port}->{self.target_port}/{self.protocol}"
-
-
-class _EndpointSpec(EngineModel):
-    ports: tuple[_PortConfig, ...] | None = None
-
-
-class _ServiceEndpoint(EngineModel):
-    ports: tuple[_PortConfig, ...] | None = None
-
-
-class _ServiceSpec(EngineModel):
-    name: str = ""
-    endpoint_spec: _EndpointSpec | None = None
-
-
-class _Service(EngineModel):
-    id: str = Field("", alias="ID")
-    spec: _ServiceSpec = _ServiceSpec()
-    endpoint: _ServiceEndpoint | None = None
-
-    def ingress_ports(self) -> tuple[_PortConfig, ...]:
-        """Ports published through the routing mesh (host-mode ports bypass ingress)."""
-        ports = list((self.spec.endpoint_spec.ports or ()) if self.spec.endpoint_spec else ())
-        ports += list((self.endpoint.ports or ()) if self.endpoint else ())
-        seen: dict[tuple[str, int, int], _PortConfig] = {}
-        for port in ports:
-            if port.publish_mode != "host" and port.published_port:
-                seen[(port.protocol, port.published_port, port.target_port)] = port
-        return tuple(seen.values())
-
-
 # -- reading -----------------------------------------------------------------------------
-
-
-async def _networks(engine: Engine) -> list[Network]:
-    payload = await engine._transport.request("GET", "networks")
-    return [Network.model_validate(item) for item in payload or ()]
-
-
-async def _inspect(engine: Engine, ref: str, *, verbose: bool = False) -> Network:
-    params = {"verbose": "true"} if verbose else None
-    try:
-        payload = await engine._transport.request("GET", f"networks/{ref}", params=params)
-    except NotFound as exc:
-        raise NetworkNotFound.refine(exc, f"no network {ref!r} on this engine") from exc
-    return Network.model_validate(payload)
 
 
 def _not_in_swarm(engine: Engine, info: EngineInfo, what: str) -> NotInSwarm | SwarmLocked:
@@ -558,7 +520,7 @@ async def ingress(engine: Engine) -> IngressNetwork:
         mesh = await swarmnet.ingress(engine)
         print(mesh.subnet, mesh.effective_mtu, sorted(mesh.peer_addresses))
     """
-    found = [n for n in await _networks(engine) if n.ingress]
+    found = [n for n in await engine.networks.list() if n.ingress]
     if not found:
         info = await engine.info()
         if info.swarm.local_node_state is not LocalNodeState.ACTIVE:
@@ -576,7 +538,7 @@ async def ingress(engine: Engine) -> IngressNetwork:
         _log.warning(
             "ingress.stale_copies", engine=engine.name, ids=[n.id for n in found if n is not newest]
         )
-    network = await _inspect(engine, newest.id, verbose=True)
+    network = await engine.networks.get(newest.id, verbose=True)
     return IngressNetwork.from_network(network, engine=engine.name)
 
 
@@ -595,7 +557,7 @@ async def gwbridge(engine: Engine) -> GatewayBridge | GatewayBridgeNotCreated:
             print(bridge.subnet, bridge.icc, bridge.ip_masquerade)
     """
     try:
-        network = await _inspect(engine, GWBRIDGE)
+        network = await engine.networks.get(GWBRIDGE)
     except NetworkNotFound:
         info = await engine.info()
         state = info.swarm.local_node_state
@@ -660,6 +622,7 @@ async def create_gwbridge(
         await engine.swarm.join(...)
     """
     spec = spec or GatewayBridgeSpec()
+    wanted = spec.network_spec()
     log = _log.bind(engine=engine.name, network=GWBRIDGE)
     current = await gwbridge(engine)
     if isinstance(current, GatewayBridge):
@@ -680,7 +643,7 @@ async def create_gwbridge(
         await _remove_network(engine, current.id)
         log.info("network.removed", reason="replace")
     try:
-        await engine._transport.request("POST", "networks/create", json_body=spec.create_body())
+        made = await engine.networks.create(wanted)
     except Conflict as exc:
         raise Conflict.refine(
             exc,
@@ -688,7 +651,7 @@ async def create_gwbridge(
             "another one may have appeared meanwhile (an overlay endpoint landed?)",
         ) from exc
     log.info("network.created", subnet=str(spec.subnet) if spec.subnet else None)
-    return GatewayBridge.from_network(await _inspect(engine, GWBRIDGE), engine=engine.name)
+    return GatewayBridge.from_network(made, engine=engine.name)
 
 
 async def remove_gwbridge(engine: Engine) -> bool:
@@ -712,10 +675,8 @@ async def remove_gwbridge(engine: Engine) -> bool:
 
 
 async def _remove_network(engine: Engine, ref: str) -> None:
-    try:
-        await engine._transport.request("DELETE", f"networks/{ref}")
-    except NotFound:
-        return
+    with contextlib.suppress(NetworkNotFound):
+        await engine.networks.remove(ref)
 
 
 # -- re-creating ingress -----------------------------------------------------------------
@@ -738,34 +699,37 @@ async def _publishing_services(engine: Engine) -> dict[str, tuple[str, ...]]:
 
     Host-mode published ports are left out: they bypass the routing mesh. Needs a manager.
     """
-    payload = await engine._transport.request("GET", "services")
     found: dict[str, tuple[str, ...]] = {}
-    for item in payload or ():
-        service = _Service.model_validate(item)
-        ports = service.ingress_ports()
-        if ports:
-            found[service.spec.name or service.id] = tuple(p.describe() for p in ports)
+    for service in await engine.services.list():
+        # The spec's ports count even before the engine allocated them (Endpoint.Ports).
+        declared = (service.spec_payload.get("EndpointSpec") or {}).get("Ports") or ()
+        ports = {*service.ports, *(PortInfo.model_validate(p) for p in declared)}
+        ingress = sorted(
+            {(p.protocol, p.published, p.target) for p in ports if p.mode != "host" and p.published}
+        )
+        if ingress:
+            found[service.name or service.id] = tuple(
+                f"{published}->{target}/{protocol}" for protocol, published, target in ingress
+            )
     return found
 
 
-def _previous_body(old: Network) -> dict[str, Any]:
-    options = {k: v for k, v in old.options.items() if k != OPT_VXLAN_IDS}
-    config = [
-        {k: v for k, v in (("Subnet", p.subnet), ("Gateway", p.gateway)) if v is not None}
-        for p in old.ipam.config
-    ]
-    return {
-        "Name": old.name,
-        "Driver": "overlay",
-        "Ingress": True,
-        "CheckDuplicate": True,
-        "IPAM": {
-            "Driver": "default",
-            "Config": [{k: str(v) for k, v in c.items()} for c in config],
-        },
-        "Options": options,
-        "Labels": dict(old.labels),
-    }
+def _previous_spec(old: Network) -> OverlaySpec:
+    """The old ingress's settings as a spec (its VXLAN ids left for the swarm to pick)."""
+    typed = (OPT_MTU, OPT_ENCRYPTED, OPT_VXLAN_IDS)
+    return OverlaySpec(
+        name=old.name,
+        ingress=True,
+        encrypted=OPT_ENCRYPTED in old.options,
+        mtu=_mtu(old.options),
+        pools=tuple(
+            IPAMPool(subnet=p.subnet, gateway=p.gateway)
+            for p in old.ipam.config
+            if p.subnet is not None
+        ),
+        extra_options={k: v for k, v in old.options.items() if k not in typed},
+        labels=old.labels,
+    )
 
 
 async def _until(check: Callable[[], Awaitable[bool]]) -> None:
@@ -777,11 +741,11 @@ async def _until(check: Callable[[], Awaitable[bool]]) -> None:
 
 
 async def _lacks(engine: Engine, network_id: str) -> bool:
-    return not any(n.id == network_id for n in await _networks(engine))
+    return not any(n.id == network_id for n in await engine.networks.list())
 
 
 async def _reports(engine: Engine, new_id: str, spec: IngressSpec) -> bool:
-    return any(_matches(n, new_id, spec) for n in await _networks(engine))
+    return any(_matches(n, new_id, spec) for n in await engine.networks.list())
 
 
 def _matches(network: Network, new_id: str, spec: IngressSpec) -> bool:
@@ -884,7 +848,7 @@ class _Recreation:
             )
 
         self.step = "checking the new subnet against the swarm's networks"
-        networks = await _networks(manager)
+        networks = await manager.networks.list()
         old = next((n for n in networks if n.ingress), None)
         if spec.subnet is not None:
             _check_subnet_free(manager, spec.subnet, networks, old)
@@ -892,7 +856,7 @@ class _Recreation:
         previous_id = ""
         if old is not None:
             previous_id = old.id
-            old = await _inspect(manager, old.id)
+            old = await manager.networks.get(old.id)
             self.step = "waiting for task containers to leave the old ingress"
             await _wait_tasks_gone(self.group, old.id)
             self.step = "removing the old ingress"
@@ -914,16 +878,13 @@ class _Recreation:
 
         self.step = "reading the result"
         known = {i.swarm.node_id for _, i in managers}
-        payload = await manager._transport.request(
-            "GET", "nodes", params={"filters": '{"role":["manager"]}'}
-        )
         others = sorted(
             node.hostname or node.id
-            for node in (Node.model_validate(n) for n in payload or ())
+            for node in await manager.nodes.list(role=NodeRole.MANAGER)
             if node.id not in known
         )
         view = IngressNetwork.from_network(
-            await _inspect(manager, new_id, verbose=True), engine=manager.name
+            await manager.networks.get(new_id, verbose=True), engine=manager.name
         )
         return IngressRecreated(
             network=view,
@@ -936,7 +897,7 @@ class _Recreation:
 def _check_subnet_free(
     manager: Engine,
     subnet: ipaddress.IPv4Network | ipaddress.IPv6Network,
-    networks: list[Network],
+    networks: Sequence[Network],
     old: Network | None,
 ) -> None:
     for other in networks:
@@ -956,7 +917,7 @@ async def _wait_tasks_gone(group: list[Engine], network_id: str) -> None:
         attached: list[str] = []
         for engine in group:
             try:
-                network = await _inspect(engine, network_id)
+                network = await engine.networks.get(network_id)
             except NetworkNotFound:
                 continue
             attached += [
@@ -972,8 +933,8 @@ async def _wait_tasks_gone(group: list[Engine], network_id: str) -> None:
 
 async def _delete_ingress(manager: Engine, network_id: str) -> None:
     try:
-        await manager._transport.request("DELETE", f"networks/{network_id}")
-    except NotFound:
+        await manager.networks.remove(network_id)
+    except NetworkNotFound:
         return
     except EngineAPIError as exc:
         if "depends on it" in exc.explanation:
@@ -986,22 +947,19 @@ async def _delete_ingress(manager: Engine, network_id: str) -> None:
 
 
 async def _create_ingress(manager: Engine, spec: IngressSpec, old: Network | None) -> str:
+    wanted = spec.network_spec()
     while True:
         try:
-            answer = await manager._transport.request(
-                "POST", "networks/create", json_body=spec.create_body()
-            )
-            return str(answer["Id"])
-        except Conflict:
-            # The swarm is still carrying out the removal; the name frees up shortly.
-            await anyio.sleep(_POLL)
+            return (await manager.networks.create(wanted)).id
         except EngineAPIError as exc:
+            if isinstance(exc, Conflict) and "already exists" in exc.explanation:
+                # The swarm is still carrying out the removal; the name frees up shortly.
+                await anyio.sleep(_POLL)
+                continue
             restored = "there was no previous ingress to restore"
             if old is not None:
                 try:
-                    await manager._transport.request(
-                        "POST", "networks/create", json_body=_previous_body(old)
-                    )
+                    await manager.networks.create(_previous_spec(old))
                     restored = "the previous ingress settings were restored"
                 except EngineAPIError as again:
                     restored = f"restoring the previous ingress failed too ({again.explanation})"

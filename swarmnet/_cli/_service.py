@@ -33,9 +33,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
 
     ls = command("ls", "list services, with running/desired task counts")
-    ls.add_argument("--name", help="exactly this name")
-    ls.add_argument("--label", action="append", default=[], help="key or key=value (repeatable)")
-    ls.add_argument("--mode", choices=["replicated", "global"])
+    ls.add_argument("--name", help="only the service of exactly this name (default: all)")
+    ls.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        help="only services with this label, key or key=value (repeatable; default: any)",
+    )
+    ls.add_argument(
+        "--mode",
+        choices=["replicated", "global"],
+        help="only services of this mode (default: both)",
+    )
     ls.set_defaults(handler=_ls)
 
     inspect = command("inspect", "show one service")
@@ -46,25 +55,63 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ensure.add_argument("name", nargs="?", help="the service's name (or give --spec)")
     ensure.add_argument("image", nargs="?", help="the image its tasks run")
     ensure.add_argument("args", nargs="*", help="arguments (the image's CMD)")
-    ensure.add_argument("--spec", type=Path, help="a JSON spec file ('-': stdin)")
-    ensure.add_argument("--replicas", type=int)
-    ensure.add_argument("--global", dest="global_mode", action="store_true", help="global mode")
-    ensure.add_argument("--network", action="append", default=[], help="NAME[:ALIAS,…]")
-    ensure.add_argument("--endpoint-mode", choices=["vip", "dnsrr"])
     ensure.add_argument(
-        "--publish", action="append", default=[], help="[PUBLISHED:]TARGET[/PROTOCOL]"
+        "--spec", type=Path, help="a JSON spec file, '-' for stdin (default: the flags below)"
     )
-    ensure.add_argument("--publish-mode", choices=["ingress", "host"], default="ingress")
-    ensure.add_argument("--env", action="append", default=[], help="KEY=VALUE (repeatable)")
-    ensure.add_argument("--label", action="append", default=[], help="KEY=VALUE (repeatable)")
-    ensure.add_argument("--constraint", action="append", default=[], help="KEY==VALUE")
+    ensure.add_argument(
+        "--replicas", type=int, help="how many tasks (default: 1 on create, else unchanged)"
+    )
+    ensure.add_argument(
+        "--global",
+        dest="global_mode",
+        action="store_true",
+        help="one task on every node (default: replicated)",
+    )
+    ensure.add_argument(
+        "--network",
+        action="append",
+        default=[],
+        help="NAME[:ALIAS,…], repeatable (default: none, so ingress only when publishing)",
+    )
+    ensure.add_argument(
+        "--endpoint-mode",
+        choices=["vip", "dnsrr"],
+        help="one virtual IP per network, or DNS round robin (default: vip)",
+    )
+    ensure.add_argument(
+        "--publish",
+        action="append",
+        default=[],
+        help="[PUBLISHED:]TARGET[/PROTOCOL], repeatable (default: nothing published)",
+    )
+    ensure.add_argument(
+        "--publish-mode",
+        choices=["ingress", "host"],
+        default="ingress",
+        help="through the routing mesh, or on each task's own node (default: ingress)",
+    )
+    ensure.add_argument(
+        "--env", action="append", default=[], help="KEY=VALUE, repeatable (default: none)"
+    )
+    ensure.add_argument(
+        "--label", action="append", default=[], help="KEY=VALUE, repeatable (default: none)"
+    )
+    ensure.add_argument(
+        "--constraint",
+        action="append",
+        default=[],
+        help="KEY==VALUE or KEY!=VALUE, repeatable (default: any node)",
+    )
     ensure.add_argument(
         "--on-drift",
         choices=[d.value for d in ServiceDrift],
         default=ServiceDrift.RAISE.value,
-        help="when the existing service differs: raise (exit 1), leave it, or update it",
+        help="when the existing service differs: raise (exit 1), leave it, or update it "
+        "(default: raise)",
     )
-    ensure.add_argument("--wait", action="store_true", help="wait until every task runs")
+    ensure.add_argument(
+        "--wait", action="store_true", help="wait until every task runs (default: do not wait)"
+    )
     ensure.set_defaults(handler=_ensure)
 
     rm = command("rm", "remove services")
@@ -73,16 +120,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     ps = command("ps", "a service's tasks: slot, node, state, addresses, errors")
     ps.add_argument("service", help="name or id")
-    ps.add_argument("--all", action="store_true", help="also tasks swarm no longer runs")
+    ps.add_argument(
+        "--all",
+        action="store_true",
+        help="also tasks swarm no longer runs (default: only current ones)",
+    )
     ps.set_defaults(handler=_ps)
 
     for name, verb in (("network-add", "attach to"), ("network-rm", "detach from")):
         sub = command(name, f"{verb} a network, and wait for the rolling update")
-        sub.add_argument("service")
-        sub.add_argument("network")
+        sub.add_argument("service", help="name or id")
+        sub.add_argument("network", help="name or id")
         if name == "network-add":
-            sub.add_argument("--alias", action="append", default=[], help="DNS alias")
-        sub.add_argument("--no-wait", action="store_true", help="do not wait for the update")
+            sub.add_argument(
+                "--alias", action="append", default=[], help="DNS alias, repeatable (default: none)"
+            )
+        sub.add_argument(
+            "--no-wait",
+            action="store_true",
+            help="return once the update is sent (default: wait until it converged)",
+        )
         sub.set_defaults(handler=_network_add if name == "network-add" else _network_rm)
 
 

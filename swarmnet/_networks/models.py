@@ -211,8 +211,14 @@ class Network(EngineModel):
 
     @property
     def container_ids(self) -> tuple[str, ...]:
-        """Ids of the containers attached on this engine (load-balancer endpoints left out)."""
-        return tuple(key for key in self.containers if not key.startswith("lb-"))
+        """Ids of the containers attached on this engine.
+
+        The engine's own endpoints are left out: load balancers (``lb-…``) and the
+        routing mesh's sandbox (``ingress-sbox``), which no container owns.
+        """
+        return tuple(
+            key for key in self.containers if not key.startswith("lb-") and key != "ingress-sbox"
+        )
 
 
 class EndpointIPAMConfig(EngineModel):

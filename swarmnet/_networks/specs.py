@@ -440,6 +440,8 @@ class OverlaySpec(_NetworkSpecBase):
             ``docker run --network`` and :meth:`NetworksAPI.connect` on any node.
         internal: no route out of the network.
         encrypted: IPsec between nodes (``--opt encrypted``).
+        ingress: the swarm's routing-mesh network (``--ingress``); a swarm has one, and
+            it is made this way only to replace it (see :func:`swarmnet.recreate_ingress`).
         mtu: the MTU of the overlay's interfaces.
         vxlan_ids: the VXLAN id of each IPv4 pool in order (1..16777215); the engine
             allocates ids for pools left without one.
@@ -461,6 +463,7 @@ class OverlaySpec(_NetworkSpecBase):
     attachable: bool = False
     internal: bool = False
     encrypted: bool = False
+    ingress: bool = False
     mtu: int | None = None
     vxlan_ids: tuple[int, ...] = ()
 
@@ -492,6 +495,13 @@ class OverlaySpec(_NetworkSpecBase):
     def expected_scope(self) -> str:
         """Overlays are swarm-scoped."""
         return "swarm"
+
+    def create_body(self) -> dict[str, Any]:
+        """The body of ``POST /networks/create`` (with ``Ingress`` for the routing mesh)."""
+        body = super().create_body()
+        if self.ingress:
+            body["Ingress"] = True
+        return body
 
     def driver_options(self) -> dict[str, str]:
         """The ``Options`` sent to the engine: typed fields and extra options, as strings."""
