@@ -6,6 +6,8 @@ a certificate or an SSH login, are here::
 
     from swarmnet.errors import CertificateExpired, SSHAuthFailed
 
+The tree::
+
     SwarmnetError
     ├── InvalidSpec (also ValueError)       bad input, refused before anything is sent
     │   └── TLSConfigError                   certificate files missing or unreadable
@@ -29,9 +31,12 @@ a certificate or an SSH login, are here::
     │   ├── UnsupportedEngine                the engine's API is older than swarmnet needs
     │   ├── EventStreamError                 the event stream could not be read as events
     │   │   └── EventsLost                   events were lost while away; re-read state
+    │   ├── ServiceUpdateFailed              a service's tasks failed, or its update paused
+    │   │                                    or rolled back; carries the tasks' errors
     │   └── EngineAPIError                   the engine answered with an error status
     │       ├── NotFound
-    │       │   └── NetworkNotFound
+    │       │   ├── NetworkNotFound
+    │       │   └── ServiceNotFound
     │       ├── Conflict
     │       │   ├── OutOfSequence            a versioned update raced another writer
     │       │   ├── NetworkInUse
