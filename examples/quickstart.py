@@ -1,5 +1,6 @@
 """swarmnet in one run: form a swarm, look at its built-in networks, put containers on
-two nodes on an attachable overlay, and print the network events callbacks receive.
+two nodes on an attachable overlay, run a service on it, and print the network events
+callbacks receive.
 
     python examples/quickstart.py                      # a local lab of 3 engines
     python examples/quickstart.py --hosts unix:///a.sock,tcp://b:2375,…
@@ -90,6 +91,7 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
     seen: list[swarmnet.NetworkEvent] = []
     removed = anyio.Event()
     overlay_removed = False
+    services_made: list[str] = []
     try:
         # 2. The networks swarm mode made on its own.
         say("\n2. Built-in networks")
@@ -105,7 +107,7 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
         else:
             say(f"  docker_gwbridge on {worker.name}: not created yet ({bridge.reason})")
 
-        # 4 (first, so nothing is missed). Watch network events on every node.
+        # 5 (first, so nothing is missed). Watch network events on every node.
         watcher = swarmnet.Watcher(*engines)
 
         @watcher.on(["create", "connect", "disconnect", "destroy", "remove"], network=overlay_name)
@@ -147,27 +149,67 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
                     f"icc={bridge.icc}, masquerade={bridge.ip_masquerade}"
                 )
 
+            # 4. A service on the same overlay: one task per node, reached by name.
+            service_name = f"hello-{suffix}"
+            say(f"\n4. Service {service_name} on {overlay_name}, one task per node (dnsrr)")
+            spec = swarmnet.ServiceSpec(
+                name=service_name,
+                image=LAB_IMAGE,
+                args=("sh", "-c", "hostname > /tmp/index.html; exec httpd -f -p 80 -h /tmp"),
+                mode="global",
+                networks=(overlay_name,),
+                # This kernel has no IPVS: a VIP would resolve but carry nothing.
+                endpoint_mode="dnsrr",
+            )
+            await manager.services.ensure(spec)
+            services_made.append(service_name)
+            await manager.services.wait_converged(
+                service_name, on_progress=lambda p: say(f"  {p}"), timeout=60
+            )
+            names = {node.id: node.description.hostname for node in cluster.nodes}
+            for task in await manager.services.tasks(service_name, desired_state="running"):
+                addresses = ", ".join(str(a) for a in task.addresses_on(overlay_name))
+                say(f"  task on {names.get(task.node_id, task.node_id)}: {addresses}")
+            answers = set()
+            for _ in range(6):  # dnsrr: each lookup may pick another task
+                fetched = await worker.containers.exec(
+                    client.id, "wget", "-T", "3", "-qO-", f"http://{service_name}/"
+                )
+                if fetched.ok:
+                    answers.add(fetched.output.strip()[:12])
+            say(f"  {worker.name} -> http://{service_name}/ answered from {sorted(answers)}")
+            await manager.services.remove(service_name)
+
             await worker.networks.disconnect(overlay_name, client.id)
             await worker.containers.remove(client.id)
             await manager.containers.remove(web.id)
-            await manager.networks.remove(overlay_name)
+            # The service's tasks leave the overlay as they stop (their grace period).
+            with anyio.fail_after(30):
+                while True:
+                    try:
+                        await manager.networks.remove(overlay_name)
+                        break
+                    except swarmnet.NetworkInUse:
+                        await anyio.sleep(0.5)
             overlay_removed = True
             # Give the last events time to arrive before the watcher stops.
             with anyio.move_on_after(5):
                 await removed.wait()
             stats = watcher.stats()
         say(
-            f"\n4. Callbacks received {len(seen)} events from "
+            f"\n5. Callbacks received {len(seen)} events from "
             f"{len({e.node for e in seen})} nodes; dropped {stats.dropped}, "
             f"reconnects {stats.reconnects}"
         )
     finally:
         with anyio.CancelScope(shield=True):
+            for name in services_made:
+                await manager.services.remove(name, missing_ok=True)
             for engine in engines:
                 for name in (f"client-{suffix}", f"web-{suffix}"):
                     await engine.containers.remove(name)
             if not overlay_removed:
-                with contextlib.suppress(swarmnet.NotFound):
+                with contextlib.suppress(swarmnet.NotFound, swarmnet.NetworkInUse):
                     await manager.networks.remove(overlay_name)
             if formed_here:
                 await swarmnet.dissolve(engines)

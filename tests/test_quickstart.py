@@ -14,7 +14,7 @@ QUICKSTART = Path(__file__).parent.parent / "examples" / "quickstart.py"
 
 
 @pytest.mark.lab
-def test_quickstart_forms_a_swarm_connects_two_nodes_and_prints_events(lab: Lab) -> None:
+def test_quickstart_forms_a_swarm_connects_two_nodes_runs_a_service_and_prints_events(lab: Lab) -> None:
     hosts = ",".join(node.docker_host for node in lab.nodes[:3])
     done = subprocess.run(
         [sys.executable, str(QUICKSTART), "--hosts", hosts],
@@ -30,6 +30,12 @@ def test_quickstart_forms_a_swarm_connects_two_nodes_and_prints_events(lab: Lab)
     assert "docker_gwbridge on node2: not created yet" in out
     assert "docker_gwbridge on node2 now exists" in out
     assert "by name: reachable" in out
+    # A service on the same overlay: a task on every node, each answering by name.
+    assert "3/3 running" in out
+    tasks = [line for line in out.splitlines() if line.strip().startswith("task on node")]
+    assert sorted(line.split()[2].rstrip(":") for line in tasks) == ["node1", "node2", "node3"]
+    answered = next(line for line in out.splitlines() if "answered from" in line)
+    assert "[]" not in answered, answered
     # Events arrive through callbacks, tagged with the node that reported them.
     event_lines = [line for line in out.splitlines() if line.strip().startswith("event")]
     assert any(" node1 " in line and " connect " in line for line in event_lines), out
