@@ -14,7 +14,9 @@ QUICKSTART = Path(__file__).parent.parent / "examples" / "quickstart.py"
 
 
 @pytest.mark.lab
-def test_quickstart_forms_a_swarm_connects_two_nodes_runs_a_service_and_prints_events(lab: Lab) -> None:
+def test_quickstart_forms_a_swarm_runs_containers_and_a_service_and_prints_events(
+    lab: Lab,
+) -> None:
     hosts = ",".join(node.docker_host for node in lab.nodes[:3])
     done = subprocess.run(
         [sys.executable, str(QUICKSTART), "--hosts", hosts],
