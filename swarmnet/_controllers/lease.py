@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
+from swarmnet._core.concurrency import close_background, open_background
 from swarmnet._core.errors import (
     Conflict,
     EngineAPIError,
@@ -213,14 +214,7 @@ class Lease:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def __aenter__(self) -> Lease:
-        group = anyio.create_task_group()
-        await group.__aenter__()
-        try:
-            await group.start(self.run)
-        except BaseException as exc:
-            await group.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        self._group = group
+        self._group = await open_background(self.run)
         return self
 
     async def __aexit__(
@@ -231,8 +225,7 @@ class Lease:
     ) -> None:
         group, self._group = self._group, None
         if group is not None:
-            group.cancel_scope.cancel()
-            await group.__aexit__(exc_type, exc, tb)
+            await close_background(group, cancel=True)
         await self.release()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from swarmnet._containers.api import Container
+from swarmnet._core.concurrency import run_all
 from swarmnet._core.engine_models import EngineInfo, LocalNodeState
 from swarmnet._core.errors import EngineError, InvalidSpec, NotFound
 from swarmnet._host.daemon_config import read_daemon_json
@@ -206,27 +207,6 @@ async def _read_host_of(facts: NodeFacts, probe: HostProbe | None, auto_probe: b
         facts.host = await read_host(facts.probe)
 
 
-async def _all(jobs: list[Callable[[], Awaitable[None]]]) -> None:
-    """Run the reads at once; the first engine error is raised once all are done.
-
-    Errors are collected rather than left to the task group, so a caller catches a
-    plain EngineError, not an exception group.
-    """
-    errors: list[EngineError] = []
-
-    async def guarded(job: Callable[[], Awaitable[None]]) -> None:
-        try:
-            await job()
-        except EngineError as exc:
-            errors.append(exc)
-
-    async with anyio.create_task_group() as tg:
-        for job in jobs:
-            tg.start_soon(guarded, job)
-    if errors:
-        raise errors[0]
-
-
 async def _read_engine(facts: NodeFacts) -> None:
     engine = facts.engine
     facts.info = info = await engine.info()
@@ -236,7 +216,9 @@ async def _read_engine(facts: NodeFacts) -> None:
         overlays = [
             n.id for n in facts.networks if n.driver == "overlay" and n.scope is NetworkScope.SWARM
         ]
-        await _all([functools.partial(overlay, network_id) for network_id in overlays])
+        await run_all(
+            [functools.partial(overlay, network_id) for network_id in overlays], catch=EngineError
+        )
         # In the engine's order, whatever order the inspects finished in.
         facts.overlays = {i: facts.overlays[i] for i in overlays}
 
@@ -255,7 +237,7 @@ async def _read_engine(facts: NodeFacts) -> None:
     jobs: list[Callable[[], Awaitable[None]]] = [networks, containers]
     if info.swarm.is_manager:
         jobs += [swarm, nodes]
-    await _all(jobs)
+    await run_all(jobs, catch=EngineError)
 
 
 async def inspect_verbose(engine: Engine, network_id: str) -> Network:

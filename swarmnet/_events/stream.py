@@ -27,7 +27,7 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import TracebackType
@@ -38,6 +38,7 @@ from anyio import CancelScope
 from anyio.abc import TaskGroup, TaskStatus
 from pydantic import Field
 
+from swarmnet._core.concurrency import close_background, open_background
 from swarmnet._core.errors import (
     EngineAPIError,
     EngineError,
@@ -803,35 +804,6 @@ class Feed:
             except FramingError:
                 return False
         return any(e is not None and e.identity in wanted for e in held)
-
-
-async def open_background(run: Callable[..., Coroutine[Any, Any, Any]]) -> TaskGroup:
-    """Enter a task group and ``start`` ``run`` in it, for an ``async with`` object to
-    hold between its ``__aenter__`` and ``__aexit__``.
-
-    If ``run`` fails before it reports started, the group is closed and ``run``'s own
-    exception raised, not an exception group.
-    """
-    task_group = anyio.create_task_group()
-    await task_group.__aenter__()
-    try:
-        await task_group.start(run)
-    except BaseException:
-        task_group.cancel_scope.cancel()
-        await task_group.__aexit__(None, None, None)
-        raise
-    return task_group
-
-
-async def close_background(task_group: TaskGroup, *, cancel: bool) -> None:
-    """Leave a group from :func:`open_background`, cancelling what runs in it if asked.
-
-    The ``async with`` body's own exception is not the group's business: it is not
-    passed in, so it leaves the caller as it is, never wrapped in an exception group.
-    """
-    if cancel:
-        task_group.cancel_scope.cancel()
-    await task_group.__aexit__(None, None, None)
 
 
 def format_time_nanos(nanos: int) -> str:

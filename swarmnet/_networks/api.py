@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import TypeAdapter
 
+from swarmnet._core.concurrency import run_all
 from swarmnet._core.errors import (
     AmbiguousNetwork,
     AttachmentConflict,
@@ -45,7 +46,6 @@ from swarmnet._networks.ensure import (
     Ensurer,
     describe_cluster_users,
     overlaps,
-    run_bounded,
     same_address_space,
     swarm_spec,
 )
@@ -202,7 +202,7 @@ class NetworksAPI:
             if endpoint is not None:
                 found[container_id] = endpoint
 
-        await run_bounded([partial(read, cid) for cid in current.container_ids], limit=8)
+        await run_all([partial(read, cid) for cid in current.container_ids], limit=8)
         return tuple(found[cid] for cid in current.container_ids if cid in found)
 
     # -- writing -----------------------------------------------------------------------

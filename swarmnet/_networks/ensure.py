@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import builtins
 import ipaddress
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import anyio
 
+from swarmnet._core.concurrency import run_all
 from swarmnet._core.errors import (
     AmbiguousNetwork,
     Conflict,
@@ -145,29 +146,6 @@ def swarm_spec(spec: AnyNetworkSpec) -> bool:
     return spec.expected_scope() == "swarm"
 
 
-async def run_bounded(jobs: Sequence[Callable[[], Awaitable[None]]], *, limit: int) -> None:
-    """Run jobs at most ``limit`` at a time; all run, then the first swarmnet error is raised.
-
-    Errors are collected rather than left to cancel the task group, so one failure
-    neither stops the others nor surfaces as an ExceptionGroup.
-    """
-    errors: builtins.list[SwarmnetError] = []
-    limiter = anyio.CapacityLimiter(max(1, limit))
-
-    async def run(job: Callable[[], Awaitable[None]]) -> None:
-        async with limiter:
-            try:
-                await job()
-            except SwarmnetError as exc:
-                errors.append(exc)
-
-    async with anyio.create_task_group() as tg:
-        for job in jobs:
-            tg.start_soon(run, job)
-    if errors:
-        raise errors[0]
-
-
 def overlaps(spec: AnyNetworkSpec, networks: Iterable[Network]) -> builtins.list[str]:
     """``"<mine> overlaps <name> (<theirs>)"`` for each pool of another network in the way."""
     clashes: builtins.list[str] = []
@@ -263,7 +241,7 @@ class Ensurer:
         # Every spec is tried; the first failure is raised once the batch is done.
         failure: SwarmnetError | None = None
         try:
-            await run_bounded([partial(one, s) for s in specs], limit=concurrency)
+            await run_all([partial(one, s) for s in specs], limit=concurrency)
         except SwarmnetError as exc:
             failure = exc
         if created:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
+from swarmnet._core.concurrency import run_all
 from swarmnet._core.errors import (
     Conflict,
     DriftDetected,
@@ -72,25 +73,6 @@ _TASKS_IN_ERRORS = 10
 
 def _short(object_id: str) -> str:
     return object_id[:12]
-
-
-async def _run_bounded(jobs: Sequence[Callable[[], Awaitable[None]]], *, limit: int) -> None:
-    """Run jobs at most ``limit`` at a time; all run, then the first swarmnet error is raised."""
-    errors: builtins.list[SwarmnetError] = []
-    limiter = anyio.CapacityLimiter(max(1, limit))
-
-    async def run(job: Callable[[], Awaitable[None]]) -> None:
-        async with limiter:
-            try:
-                await job()
-            except SwarmnetError as exc:
-                errors.append(exc)
-
-    async with anyio.create_task_group() as tg:
-        for job in jobs:
-            tg.start_soon(run, job)
-    if errors:
-        raise errors[0]
 
 
 def _task_order(task: Task) -> tuple[int, str, float]:
@@ -367,7 +349,7 @@ class ServicesAPI:
             except DriftDetected as exc:
                 drift_errors[spec.name] = exc
 
-        await _run_bounded([partial(one, s) for s in checked], limit=concurrency)
+        await run_all([partial(one, s) for s in checked], limit=concurrency)
         for name in names:
             if name in drift_errors:
                 raise drift_errors[name]

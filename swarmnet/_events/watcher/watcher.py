@@ -38,6 +38,7 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup, TaskStatus
 
+from swarmnet._core.concurrency import close_background, open_background
 from swarmnet._core.engine import Engine
 from swarmnet._core.errors import EngineError, InvalidSpec, NotFound, SwarmnetError
 from swarmnet._core.log import get_logger
@@ -49,8 +50,6 @@ from swarmnet._events.stream import (
     StreamStats,
     Subscribed,
     _Failed,
-    close_background,
-    open_background,
 )
 from swarmnet._events.watcher.cache import (
     EndpointState,
