@@ -21,6 +21,7 @@ BENCHMARKS = (
     "bench_ensure_overlays.py",
     "bench_builtin.py",
     "bench_events.py",
+    "bench_services.py",
 )
 
 
