@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="also form a swarm: the first K nodes managers, the rest workers",
     )
     up.add_argument(
+        "--recreate",
+        action="store_true",
+        help="rebuild a lab of this name made with other settings (node count, subnet, "
+        "TLS), losing what its engines hold (default: refuse)",
+    )
+    up.add_argument(
         "--tls",
         action="store_true",
         help="also listen with TLS on tcp://<node address>:2376 (lab CA, client certificate "
@@ -74,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 async def _up(args: argparse.Namespace) -> int:
     lab = Lab(args.name, args.nodes, subnet=args.subnet, tls=args.tls)
-    status = await lab.up(progress=_print_progress)
+    status = await lab.up(progress=_print_progress, rebuild=args.recreate)
     _print_table(status)
     if args.managers is not None:
         from swarmnet._cli._swarm import form_lab_swarm

@@ -42,7 +42,9 @@ from swarmnet._core.errors import (
     EngineAPIError,
     EngineError,
     InvalidSpec,
+    NotASwarmManager,
     NotFound,
+    NotInSwarm,
     OutOfSequence,
 )
 from swarmnet._core.log import get_logger
@@ -113,6 +115,10 @@ class Lease:
 
     Raises:
         InvalidSpec: a bad name, or intervals that cannot keep a lease alive.
+
+    ``run`` (and so ``async with``) raises :class:`swarmnet.NotASwarmManager` or
+    :class:`swarmnet.NotInSwarm` when the engine cannot hold swarm records, and any
+    other refusal (4xx); an unreachable manager or a lost quorum is waited out.
     """
 
     def __init__(
@@ -235,22 +241,31 @@ class Lease:
         ``await tg.start(lease.run)`` returns knowing who holds it.
         """
         started = False
+        refused: EngineError | None = None
         async with anyio.create_task_group() as group:
             group.start_soon(self._expire_on_deadline)
-            while True:
+            while refused is None:
                 try:
                     await self._step()
                 except EngineError as exc:
                     # An unreachable manager or a lost quorum (5xx) passes: keep trying,
                     # the deadline task ends the term if renewals stop getting through.
-                    # A refusal (4xx) will not pass by itself.
-                    if isinstance(exc, EngineAPIError) and exc.status < 500:
-                        raise
+                    # A refusal (4xx, or an engine that is no manager) will not pass.
+                    if isinstance(exc, NotASwarmManager | NotInSwarm) or (
+                        isinstance(exc, EngineAPIError) and exc.status < 500
+                    ):
+                        refused = exc
+                        group.cancel_scope.cancel()
+                        break
                     self._log.warning("lease.step_failed", error=str(exc))
                 if not started:
                     started = True
                     task_status.started()
                 await anyio.sleep(self.renew_interval if self.held else self.poll_interval)
+        if refused is not None:
+            # Raised here, outside the group, as itself: not wrapped in an exception group.
+            self._lose("refused")
+            raise refused
 
     async def release(self) -> None:
         """Give the lease up now (others may take it at once); nothing if not held."""

@@ -172,16 +172,22 @@ class Lab:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def up(self, progress: ProgressCallback | None = None) -> LabStatus:
+    async def up(
+        self, progress: ProgressCallback | None = None, *, rebuild: bool = True
+    ) -> LabStatus:
         """Bring the lab up: bridge, namespaces, engines, image. Idempotent.
 
         A lab that is already up, as asked, is left alone (this returns in well under a
-        second). Anything else of this lab's name on the host (a different node count, a
-        lab killed half-way, stale processes, mounts or pidfiles) is torn down first, and
-        the lab is built afresh; nodes start concurrently.
+        second). Anything else of this lab's name on the host (a lab killed half-way,
+        stale processes, mounts or pidfiles, and, with ``rebuild``, a lab made with other
+        settings) is torn down first, and the lab is built afresh; nodes start
+        concurrently.
 
         Args:
             progress: called with a :class:`LabProgress` for each step.
+            rebuild: tear down a lab of this name made with other settings (node count,
+                subnet, TLS): everything its engines held is lost. ``False`` refuses
+                instead, as ``swarmnet lab up`` does unless given ``--recreate``.
 
         Raises:
             LabError: the host lacks what the lab needs (the message says what to install),
@@ -195,6 +201,20 @@ class Lab:
             status = await self._finish(report)
             report("lab.up.ready", f"lab {self.name} is already up", already_up=True)
             return status
+        record = _cleanup.read_record(self._layout)
+        wanted = _cleanup.record_of(self._layout)
+        if not rebuild and record is not None and record != wanted:
+            differs = ", ".join(
+                f"{key} {record.get(key)!r} (asked: {wanted[key]!r})"
+                for key in wanted
+                if record.get(key) != wanted[key]
+            )
+            raise LabError(
+                f"lab {self.name} was made with other settings: {differs}; rebuilding it "
+                "loses everything its engines hold (swarm, networks, containers). Take it "
+                f"down first (`swarmnet lab down --name {self.name}`) or rebuild it "
+                "(`swarmnet lab up --recreate …`)"
+            )
         cleared = await _cleanup.clear(self._layout)
         if cleared.anything:
             report(
