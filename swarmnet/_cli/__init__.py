@@ -14,7 +14,9 @@ field names; errors turned into a message and an exit code in :func:`main` alone
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +30,7 @@ from swarmnet._cli import _net as _net
 from swarmnet._cli import _service as _service
 from swarmnet._cli import _swarm as _swarm
 from swarmnet._cli import _watch as _watch
-from swarmnet._cli._common import EXIT_INTERRUPTED, EXIT_USAGE, exit_status
+from swarmnet._cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, exit_status
 
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -88,6 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _logging(args.verbose):
             return anyio.run(handler, args)
+    except BrokenPipeError:
+        # The reader went away (`swarmnet … | head`): nothing more to say, and Python's
+        # own flush at exit must not complain either.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (left to the exit)
+        return EXIT_ERROR
     except BaseException as exc:
         status = exit_status(exc)
         if status is None:

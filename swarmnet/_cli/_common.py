@@ -345,6 +345,10 @@ def print_table(columns: Sequence[Column[RowT]], rows: Iterable[RowT]) -> None:
 # own flags and subcommands. Longest phrases first: later ones are parts of earlier ones.
 _CLI_WORDS: tuple[tuple[str, str], ...] = (
     (
+        "pass on_drift=ServiceDrift.UPDATE to update it in place, or ServiceDrift.LEAVE to keep it",
+        "add --on-drift update to update it in place, or --on-drift leave to keep it",
+    ),
+    (
         "pass on_drift=Drift.RECREATE to replace it, or Drift.LEAVE to keep it",
         "add --on-drift recreate to replace it, or --on-drift leave to keep it",
     ),

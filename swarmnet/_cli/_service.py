@@ -54,7 +54,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ensure = command("ensure", "create a service, or find it matching, or update it in place")
     ensure.add_argument("name", nargs="?", help="the service's name (or give --spec)")
     ensure.add_argument("image", nargs="?", help="the image its tasks run")
-    ensure.add_argument("args", nargs="*", help="arguments (the image's CMD)")
+    ensure.add_argument(
+        "args",
+        nargs=argparse.REMAINDER,
+        help="the task's command and its arguments: everything after IMAGE, dashes "
+        "included, as with `docker service create` (so give options before NAME)",
+    )
     ensure.add_argument(
         "--spec", type=Path, help="a JSON spec file, '-' for stdin (default: the flags below)"
     )

@@ -425,7 +425,11 @@ MEMBER_COLUMNS: tuple[Column[ClusterMember], ...] = (
 
 
 def _print_cluster(cluster: Cluster) -> None:
-    print(f"swarm {cluster.id}: {len(cluster.managers)} managers, {len(cluster.workers)} workers")
+    managers, workers = len(cluster.managers), len(cluster.workers)
+    print(
+        f"swarm {cluster.id}: {managers} manager{'s' * (managers != 1)}, "
+        f"{workers} worker{'s' * (workers != 1)}"
+    )
     print_table(MEMBER_COLUMNS, cluster.members)
 
 

@@ -646,7 +646,7 @@ class ServicesAPI:
         if on_drift is ServiceDrift.RAISE:
             raise DriftDetected(
                 f"{changes}; pass on_drift=ServiceDrift.UPDATE to update it in place, or "
-                "ServiceDrift.LEAVE to keep it",
+                "ServiceDrift.LEAVE to keep it",  # the CLI rewrites this (cli_words)
                 diff=changes,
                 engine=self._engine.url,
             )

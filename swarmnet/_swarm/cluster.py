@@ -367,7 +367,8 @@ class _Formation:
         workers = len(engines) - self.managers
         await self.report(
             "ready",
-            f"swarm {swarm.id}: {self.managers} managers, {workers} workers, all ready",
+            f"swarm {swarm.id}: {self.managers} manager{'s' * (self.managers != 1)}, "
+            f"{workers} worker{'s' * (workers != 1)}, all ready",
             count=False,
         )
         self.report.log.info(

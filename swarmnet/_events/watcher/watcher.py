@@ -215,7 +215,23 @@ class Watcher:
             @watcher.on(["create", "destroy"], driver="bridge", node="node1")
             def log_bridges(event, **kwargs):
                 print(event.action, event.name)
+
+        Raises:
+            InvalidSpec: a filter that could never match, at once (not when the
+                decorated function is given).
         """
+        # Check the filters now, where the mistake is written, not at decoration.
+        make_handler(
+            _no_op,
+            engines=self._nodes,
+            action=action,
+            network=network,
+            driver=driver,
+            scope=scope,
+            container=container,
+            node=node,
+            synthesized=synthesized,
+        )
 
         def register(fn: C) -> C:
             self.add(
@@ -719,3 +735,7 @@ class Watcher:
         else:
             fence = time.time_ns()
         return fresh, info.swarm.is_manager, fence
+
+
+def _no_op(event: object, **kwargs: object) -> None:
+    """Stands in for a callback while :meth:`Watcher.on` checks its filters."""
