@@ -304,17 +304,22 @@ async def test_one_object_never_runs_twice_at_once_a_change_meanwhile_reruns(
             running[ref.id] -= 1
 
         async with controller:
-            await wait_for(lambda: len(runs) == 3)  # the limit: 3 of the 4 at once
+            # The start's full read, and the stream's own once subscribed (which finds
+            # the three running: each is due once more).
+            await wait_for(lambda: len(runs) == 3 and controller.stats().resyncs == 2)
             for _ in range(5):
                 await docker.event("container", "start", ids[0])
-            await anyio.sleep(0.1)
+            await wait_for(lambda: controller.stats().events == 5)
+            await anyio.sleep(0.05)
             assert runs.count(ids[0]) == 1
             gate.set()
-            await wait_for(lambda: len(runs) == 5)
+            await wait_for(lambda: len(runs) == 7)
             await anyio.sleep(0.1)
-    assert max(at_once) == 3
+    assert max(at_once) == 3  # the limit: 3 of the 4 at once
     assert set(most.values()) == {1}
-    assert runs.count(ids[0]) == 2  # five events while running: one more run
+    # A resync and five events while running: one more run each, no more.
+    assert sorted(runs.count(i) for i in ids) == [1, 2, 2, 2]
+    assert runs.count(ids[0]) == 2
 
 
 async def test_keep_network_recreates_a_missing_network(docker: FakeDocker) -> None:

@@ -446,8 +446,10 @@ class Controller:
                     workers.start_soon(self._worker, limiter)
                 try:
                     async with anyio.create_task_group() as feeders:
+                        # Not waited for: an engine that is down now must not hold up
+                        # the others; each re-reads its engine once subscribed.
                         for engine in self.engines.values():
-                            await feeders.start(self._follow, engine)
+                            feeders.start_soon(self._follow, engine)
                         await self._resync_all()
                         if task_status is not None:
                             task_status.started()
@@ -468,10 +470,9 @@ class Controller:
 
     # -- triggers ------------------------------------------------------------------------
 
-    async def _follow(
-        self, engine: Engine, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        """Queue the objects one engine's events name; resync that engine after a gap."""
+    async def _follow(self, engine: Engine) -> None:
+        """Queue the objects one engine's events name; resync it once subscribed and
+        after every gap (a restarted daemon's events are all gone)."""
         stream = engine.events(
             type=["container", "network"],
             action=sorted(set(_CONTAINER_ACTIONS) | set(_NETWORK_ACTIONS)),
@@ -479,7 +480,7 @@ class Controller:
             on_gap="raise",
         )
         async with stream:
-            task_status.started()
+            await self._resync_safely(engine)
             while True:
                 try:
                     async for event in stream:
