@@ -87,24 +87,32 @@ async def raft_followers(managers: list[Engine]) -> list[int]:
 async def example(hosts: list[str], network: str, *extra: str) -> AsyncIterator[Process]:
     """Run examples/07 until the block ends; then SIGTERM, and it must exit 0 with stats."""
     argv = [sys.executable, str(EXAMPLE), *hosts, "--network", network, *extra]
-    async with await anyio.open_process(argv) as process:
+    out = bytearray()
+    err = bytearray()
+
+    async def drain(stream: anyio.abc.ByteReceiveStream, into: bytearray) -> None:
+        async for chunk in stream:
+            into.extend(chunk)
+
+    async with await anyio.open_process(argv) as process, anyio.create_task_group() as tg:
         assert process.stdout is not None
-        with anyio.fail_after(30):
-            seen = b""
-            while b"ready" not in seen:
-                seen += await process.stdout.receive()
+        assert process.stderr is not None
+        tg.start_soon(drain, process.stdout, out)
+        tg.start_soon(drain, process.stderr, err)
+
+        async def ready() -> bool | None:
+            assert process.returncode is None, err.decode()[-3000:]
+            return True if b"ready" in out else None
+
+        await eventually(ready, every=0.05)
         try:
             yield process
         finally:
             if process.returncode is None:
                 process.send_signal(signal.SIGTERM)
             with anyio.fail_after(15):
-                out = b"".join([chunk async for chunk in process.stdout])
                 code = await process.wait()
-    stderr = b""
-    if process.stderr is not None:
-        stderr = b"".join([chunk async for chunk in process.stderr])
-    assert code == 0, stderr.decode()[-3000:]
+    assert code == 0, err.decode()[-3000:]
     assert b"stopped:" in out, out.decode()
 
 
