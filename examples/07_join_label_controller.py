@@ -18,7 +18,7 @@ Run it with the first host a swarm manager::
 
 then ``docker run -d --label swarmnet.join=app busybox sleep 1d`` on any node. It
 prints ``ready`` once it has read every engine (or, with a lease, once it is running
-as a replica), and its counters when stopped (Ctrl-C or SIGTERM).
+as a replica), its counters on SIGUSR1, and again when stopped (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -63,18 +63,25 @@ async def main(args: argparse.Namespace) -> int:
         keep_network(controller, overlay, engine=manager)
         keep_connected(controller, args.network, labels={"swarmnet.join": args.network})
 
-        async with controller:
-            print(f"ready: {len(engines)} engines, network {args.network}", flush=True)
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                async for _ in signals:
-                    break
-        stats = controller.stats()
-        print(
-            f"stopped: {stats.runs} runs ({stats.failed} failed), {stats.events} events, "
-            f"{stats.resyncs} resyncs, {stats.gaps} gaps, {stats.activations} activations",
-            flush=True,
-        )
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGUSR1) as signals:
+            async with controller:
+                print(f"ready: {len(engines)} engines, network {args.network}", flush=True)
+                async for signum in signals:
+                    if signum != signal.SIGUSR1:
+                        break
+                    report("status", controller)  # kill -USR1: the counters, and go on
+        report("stopped", controller)
     return 0
+
+
+def report(what: str, controller: Controller) -> None:
+    """One line of the controller's counters."""
+    s = controller.stats()
+    print(
+        f"{what}: active={s.active} runs={s.runs} failed={s.failed} events={s.events} "
+        f"resyncs={s.resyncs} gaps={s.gaps} activations={s.activations}",
+        flush=True,
+    )
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -83,12 +83,31 @@ async def raft_followers(managers: list[Engine]) -> list[int]:
     return [i for i, node_id in enumerate(ids) if node_id != leader.id]
 
 
+class Running:
+    """examples/07 running in a subprocess, its output collected as it comes."""
+
+    def __init__(self, process: Process) -> None:
+        self.process = process
+        self.out = bytearray()
+        self.err = bytearray()
+
+    async def status(self) -> dict[str, str]:
+        """Ask for its counters (SIGUSR1) and return the line it prints, as a dict."""
+        before = self.out.count(b"status:")
+        self.process.send_signal(signal.SIGUSR1)
+
+        async def printed() -> str | None:
+            lines = [line for line in self.out.decode().splitlines() if line.startswith("status:")]
+            return lines[-1] if len(lines) > before else None
+
+        line = await eventually(printed, within=10, every=0.05)
+        return dict(part.split("=", 1) for part in line.split()[1:])
+
+
 @asynccontextmanager
-async def example(hosts: list[str], network: str, *extra: str) -> AsyncIterator[Process]:
+async def example(hosts: list[str], network: str, *extra: str) -> AsyncIterator[Running]:
     """Run examples/07 until the block ends; then SIGTERM, and it must exit 0 with stats."""
     argv = [sys.executable, str(EXAMPLE), *hosts, "--network", network, *extra]
-    out = bytearray()
-    err = bytearray()
 
     async def drain(stream: anyio.abc.ByteReceiveStream, into: bytearray) -> None:
         async for chunk in stream:
@@ -97,23 +116,24 @@ async def example(hosts: list[str], network: str, *extra: str) -> AsyncIterator[
     async with await anyio.open_process(argv) as process, anyio.create_task_group() as tg:
         assert process.stdout is not None
         assert process.stderr is not None
-        tg.start_soon(drain, process.stdout, out)
-        tg.start_soon(drain, process.stderr, err)
+        running = Running(process)
+        tg.start_soon(drain, process.stdout, running.out)
+        tg.start_soon(drain, process.stderr, running.err)
 
         async def ready() -> bool | None:
-            assert process.returncode is None, err.decode()[-3000:]
-            return True if b"ready" in out else None
+            assert process.returncode is None, running.err.decode()[-3000:]
+            return True if b"ready" in running.out else None
 
         await eventually(ready, every=0.05)
         try:
-            yield process
+            yield running
         finally:
             if process.returncode is None:
                 process.send_signal(signal.SIGTERM)
             with anyio.fail_after(15):
                 code = await process.wait()
-    assert code == 0, err.decode()[-3000:]
-    assert b"stopped:" in out, out.decode()
+    assert code == 0, running.err.decode()[-3000:]
+    assert b"stopped:" in running.out, running.out.decode()
 
 
 async def joined(engine: Engine, container: str, network: str) -> str | None:
@@ -215,7 +235,7 @@ async def test_two_replicas_one_acts_and_the_other_takes_over_when_its_daemon_di
             async for event in events:
                 connects[event.attributes.get("container", "")] += 1
 
-    def replica(first: int, identity: str) -> AbstractAsyncContextManager[Process]:
+    def replica(first: int, identity: str) -> AbstractAsyncContextManager[Running]:
         # Each replica keeps the overlay, and its lease, on its own manager.
         ordered = [hosts[first]] + [h for i, h in enumerate(hosts) if i != first]
         lease_args = ["--lease", lease, "--identity", identity]
@@ -224,7 +244,7 @@ async def test_two_replicas_one_acts_and_the_other_takes_over_when_its_daemon_di
     async with anyio.create_task_group() as counting:
         for engine in managers:
             counting.start_soon(count_connects, engine)
-        async with replica(a, "replica-a"):
+        async with replica(a, "replica-a") as replica_a:
 
             async def holder() -> str | None:
                 try:
@@ -234,13 +254,21 @@ async def test_two_replicas_one_acts_and_the_other_takes_over_when_its_daemon_di
                 return record.labels.get("swarmnet.lease.holder") or None
 
             assert await eventually(holder) == "replica-a"
-            async with replica(b, "replica-b"):
+            async with replica(b, "replica-b") as replica_b:
                 ids = [
                     await tracked.run(engine, f"{prefix}c{i}", labels=label)
                     for i, engine in enumerate(managers)
                 ]
                 await eventually(lambda: all_joined(managers, ids, network))
                 await anyio.sleep(LEASE_DURATION)  # both replicas had time to (not) act
+                # The standby has not even looked: no run, no resync.
+                standby = await replica_b.status()
+                assert (standby["active"], standby["runs"], standby["resyncs"]) == (
+                    "False",
+                    "0",
+                    "0",
+                ), standby
+                assert (await replica_a.status())["active"] == "True"
 
                 await lab.nodes[a].kill()
                 killed_at = time.monotonic()
@@ -253,8 +281,12 @@ async def test_two_replicas_one_acts_and_the_other_takes_over_when_its_daemon_di
                 late = await tracked.run(managers[b], f"{prefix}late", labels=label)
                 await eventually(lambda: joined(managers[b], late, network), within=15)
                 await lab.nodes[a].start()
-                await anyio.sleep(1)
+                # Back, the old holder sees the record changed hands and stays standby.
+                await anyio.sleep(LEASE_DURATION)
+                assert (await replica_a.status())["active"] == "False"
+                assert (await replica_b.status())["active"] == "True"
         counting.cancel_scope.cancel()
+    print(f"took over {took_over_after:.2f} s after the holder's daemon was killed")
     try:
         assert took_over_after <= LEASE_DURATION + 2.0, took_over_after
         for container in [*ids, late]:
