@@ -64,7 +64,13 @@ def keep_network(
     async def keep(ref: Ref, network: Network | None, *, engine: Engine, **_: Any) -> None:
         if network is None:
             result = await engine.networks.ensure(spec, on_drift=on_drift)
-            _log.info("controller.network_kept", network=name, engine=engine.name, id=result)
+            _log.info(
+                "controller.network_kept",
+                network=name,
+                engine=engine.name,
+                outcome=result.outcome.value,
+                id=result.network.id[:12],
+            )
 
 
 def keep_connected(
