@@ -162,7 +162,7 @@ async def test_labelled_containers_join_by_name_survive_a_disconnect_a_removal_a
     hosts = [node.docker_host for node in lab.nodes[:3]]
     victim = (await raft_followers(managers))[-1]
     keeper = managers[0] if victim != 0 else managers[1]
-    async with example(hosts, network, "--resync", "20"):
+    async with example(hosts, network, "--resync", "20") as running:
         names = [f"{prefix}c{i}" for i in range(3)]
         ids = [
             await tracked.run(engine, name, labels=label)
@@ -188,6 +188,9 @@ async def test_labelled_containers_join_by_name_survive_a_disconnect_a_removal_a
         await eventually(lambda: joined(managers[victim], fresh, network), within=30)
         survivor = next(i for i in range(3) if i != victim)
         assert await can_ping(managers[victim], fresh, names[survivor])
+        # The restarted daemon's events were gone: seen as a gap, and that engine re-read.
+        status = await running.status()
+        assert int(status["gaps"]) >= 1, status
 
         # The overlay removed behind the controller's back, once its endpoints are gone:
         # made again, and new labelled containers join the new one.
