@@ -366,3 +366,33 @@ async def test_bad_selectors_are_refused_before_anything_runs(docker: FakeDocker
             Controller(engine, engine)
     assert [r.path for r in transport.requests] == ["/version"]
     assert Kind("network") is Kind.NETWORK
+
+
+async def test_stopping_lets_runs_in_flight_finish_within_the_grace_then_cancels(
+    docker: FakeDocker,
+) -> None:
+    docker.run("web", join="app")
+    transport = MockTransport(docker.handler)
+    ended: list[str] = []
+
+    async def stop_during_a_run(grace: float) -> None:
+        async with Engine(transport=transport, name="n1") as engine:
+            controller = Controller(engine, settings=FAST.model_copy(update={"stop_grace": grace}))
+            began = anyio.Event()
+
+            @controller.reconcile("container", labels={"join": "app"})
+            async def slow(ref: Ref, container: Container | None, **kwargs: Any) -> None:
+                began.set()
+                try:
+                    await anyio.sleep(0.3)
+                except anyio.get_cancelled_exc_class():
+                    ended.append(f"cancelled (grace {grace})")
+                    raise
+                ended.append(f"finished (grace {grace})")
+
+            async with controller:
+                await began.wait()
+
+    await stop_during_a_run(2.0)
+    await stop_during_a_run(0.05)
+    assert ended == ["finished (grace 2.0)", "cancelled (grace 0.05)"]

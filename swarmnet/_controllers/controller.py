@@ -281,6 +281,7 @@ class Controller:
         self._attempts: dict[Ref, int] = {}
         self._counters = _Counters()
         self._active = False
+        self._run_scopes: set[anyio.CancelScope] = set()
         self._group: TaskGroup | None = None
 
     def __repr__(self) -> str:
@@ -463,6 +464,8 @@ class Controller:
                     with anyio.CancelScope(shield=True):
                         with anyio.move_on_after(grace):
                             await self._queue.idle()
+                    for scope in list(self._run_scopes):
+                        scope.cancel()
                     workers.cancel_scope.cancel()
         finally:
             self._active = False
@@ -554,7 +557,14 @@ class Controller:
                 wait = limiter.reserve()
                 if wait:
                     await anyio.sleep(wait)
-                await self._run_one(ref)
+                # Shielded so that a stop lets it finish within the grace; the stop
+                # (or a lost lease, at once) cancels this scope itself.
+                with anyio.CancelScope(shield=True) as scope:
+                    self._run_scopes.add(scope)
+                    try:
+                        await self._run_one(ref)
+                    finally:
+                        self._run_scopes.discard(scope)
             finally:
                 self._queue.done(ref)
 
