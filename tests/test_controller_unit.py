@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -396,3 +397,70 @@ async def test_stopping_lets_runs_in_flight_finish_within_the_grace_then_cancels
     await stop_during_a_run(2.0)
     await stop_during_a_run(0.05)
     assert ended == ["finished (grace 2.0)", "cancelled (grace 0.05)"]
+
+
+class FakeLease:
+    """What a Controller uses of swarmnet.Lease: ``held`` and ``leading()``."""
+
+    def __init__(self) -> None:
+        self.held = False
+        self._taken = anyio.Event()
+        self._scope: anyio.CancelScope | None = None
+
+    def take(self) -> None:
+        self.held = True
+        self._taken.set()
+
+    def lose(self) -> None:
+        self.held = False
+        self._taken = anyio.Event()
+        if self._scope is not None:
+            self._scope.cancel()
+
+    @asynccontextmanager
+    async def leading(self) -> AsyncIterator[None]:
+        while not self.held:
+            await self._taken.wait()
+        with anyio.CancelScope() as self._scope:
+            yield
+
+
+async def test_with_a_lease_it_acts_only_while_held_and_a_loss_cancels_runs_at_once(
+    docker: FakeDocker,
+) -> None:
+    web = docker.run("web", join="app")
+    transport = MockTransport(docker.handler)
+    lease = FakeLease()
+    runs: list[str] = []
+    release = anyio.Event()
+    async with Engine(transport=transport, name="n1") as engine:
+        settings = FAST.model_copy(update={"stop_grace": 30.0})
+        controller = Controller(engine, lease=lease, settings=settings)  # type: ignore[arg-type]
+
+        @controller.reconcile("container", labels={"join": "app"})
+        async def hold(ref: Ref, container: Container | None, **kwargs: Any) -> None:
+            runs.append("started")
+            try:
+                await release.wait()
+            except anyio.get_cancelled_exc_class():
+                runs.append("cancelled")
+                raise
+
+        async with controller:
+            await anyio.sleep(0.2)
+            assert not controller.stats().active
+            assert [r.path for r in transport.requests] == ["/version"]  # not even a read
+            lease.take()
+            await wait_for(lambda: runs == ["started"])
+            assert controller.stats().active
+            with anyio.fail_after(1):  # not the 30 s stop_grace: another replica may act
+                lease.lose()
+                await wait_for(lambda: runs == ["started", "cancelled"])
+            await wait_for(lambda: not controller.stats().active)
+            lease.take()  # taken again: everything is read again
+            await wait_for(lambda: runs == ["started", "cancelled", "started"])
+            release.set()
+            await wait_for(lambda: controller.stats().succeeded >= 1)
+    stats = controller.stats()
+    assert stats.activations == 2
+    assert web in {r.path.split("/")[2] for r in transport.requests if "/containers/" in r.path}
