@@ -33,8 +33,6 @@ import anyio
 import structlog
 
 import swarmnet
-from swarmnet._controllers.controller import Controller, ControllerSettings
-from swarmnet._controllers.desired import keep_connected, keep_network
 
 
 async def open_named(stack: AsyncExitStack, url: str) -> swarmnet.Engine:
@@ -56,12 +54,12 @@ async def main(args: argparse.Namespace) -> int:
             await stack.enter_async_context(lease)
 
         # The whole controller: a network kept on the manager, labelled containers on it.
-        controller = Controller(
-            *engines, lease=lease, settings=ControllerSettings(resync_interval=args.resync)
+        controller = swarmnet.Controller(
+            *engines, lease=lease, settings=swarmnet.ControllerSettings(resync_interval=args.resync)
         )
         overlay = swarmnet.OverlaySpec(name=args.network, attachable=True)
-        keep_network(controller, overlay, engine=manager)
-        keep_connected(controller, args.network, labels={"swarmnet.join": args.network})
+        swarmnet.keep_network(controller, overlay, engine=manager)
+        swarmnet.keep_connected(controller, args.network, labels={"swarmnet.join": args.network})
 
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGUSR1) as signals:
             async with controller:
@@ -74,7 +72,7 @@ async def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def report(what: str, controller: Controller) -> None:
+def report(what: str, controller: swarmnet.Controller) -> None:
     """One line of the controller's counters."""
     s = controller.stats()
     print(

@@ -17,6 +17,8 @@ from swarmnet._builtin.networks import (
     recreate_ingress,
     remove_gwbridge,
 )
+from swarmnet._controllers.controller import Controller, ControllerSettings
+from swarmnet._controllers.desired import keep_connected, keep_network
 from swarmnet._controllers.lease import Lease
 from swarmnet._core.address import TLSConfig
 from swarmnet._core.engine import Engine, open_engines
@@ -102,6 +104,8 @@ __all__ = [
     "Cluster",
     "ConfigOnlySpec",
     "Conflict",
+    "Controller",
+    "ControllerSettings",
     "DispatchSettings",
     "DoctorReport",
     "Drift",
@@ -174,6 +178,8 @@ __all__ = [
     "form_cluster",
     "gwbridge",
     "ingress",
+    "keep_connected",
+    "keep_network",
     "network_spec_from",
     "open_engines",
     "recreate_ingress",

@@ -18,6 +18,7 @@ from swarmnet._builtin.networks import (
 )
 from swarmnet._configs.api import ConfigsAPI, SwarmConfig
 from swarmnet._containers.api import Container, ContainersAPI, ExecResult
+from swarmnet._controllers.controller import ControllerStats, Kind, Ref
 from swarmnet._controllers.lease import LeaseStats
 from swarmnet._core.engine_models import EngineInfo, EngineVersion, LocalNodeState, SwarmMembership
 from swarmnet._doctor.doctor import Finding, FindingKind, PortCheck, PortStatus, Severity
@@ -94,6 +95,7 @@ __all__ = [
     "Container",
     "ContainerNetworking",
     "ContainersAPI",
+    "ControllerStats",
     "Endpoint",
     "EndpointIPAMConfig",
     "EndpointSettings",
@@ -120,6 +122,7 @@ __all__ = [
     "IpvlanFlag",
     "IpvlanMode",
     "JoinTokens",
+    "Kind",
     "LeaseStats",
     "LocalNodeState",
     "MacvlanMode",
@@ -147,6 +150,7 @@ __all__ = [
     "PortStatus",
     "Progress",
     "Reachability",
+    "Ref",
     "RemoteManager",
     "Service",
     "ServiceDiff",
