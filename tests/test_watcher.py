@@ -444,6 +444,20 @@ async def test_containers_re_attached_while_events_were_lost_come_as_disconnect_
     container comes as a disconnect and then a connect. Both kinds of cached endpoint
     count: one from the first read (``early``), one read after its connect event
     (``late``)."""
+    await _reattachments_are_delivered(node, engine, prefix)
+
+
+async def test_over_tls_re_attachments_after_a_kill_9_are_delivered_too(
+    node: LabNode, prefix: str
+) -> None:
+    """The same through the node's TLS listener (tcp://…:2376, --tlsverify): the
+    watcher's connection dies with the daemon and comes back over TLS."""
+    async with node.engine(tls=True) as engine:
+        assert engine.url.endswith(":2376"), engine.url
+        await _reattachments_are_delivered(node, engine, prefix)
+
+
+async def _reattachments_are_delivered(node: LabNode, engine: swarmnet.Engine, prefix: str) -> None:
     name = f"{prefix}br"
     network_id = await create_bridge(engine, name)
     early = await run_container(engine, f"{prefix}early", network=name, restart="always")
