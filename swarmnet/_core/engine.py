@@ -46,8 +46,10 @@ class Engine:
             print(engine.api_version, (await engine.info()).name)
 
     Args:
-        url: ``unix:///path``, ``tcp://host:port`` or ``ssh://…``. Default: ``DOCKER_HOST``,
-            then ``unix:///var/run/docker.sock``, as the docker CLI does.
+        url: ``unix:///path``, ``tcp://host:port``, ``https://host[:port]`` (TLS, 2376 by
+            default) or ``ssh://user@host[:port]`` (the ``ssh`` extra); a bare ``/path`` or
+            ``host:port`` as the docker CLI reads them. Default: ``DOCKER_HOST``, then
+            ``unix:///var/run/docker.sock``. A malformed address raises ``InvalidSpec``.
         tls: a :class:`TLSConfig`, an ``ssl.SSLContext``, ``True`` to read
             ``DOCKER_CERT_PATH``, or ``False`` for none. Default: from
             ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH`` for ``tcp://`` addresses.
