@@ -53,6 +53,10 @@ ENGINE_COMMANDS: dict[tuple[str, ...], bool] = {
     ("service", "ps"): False,
     ("service", "network-add"): False,
     ("service", "network-rm"): False,
+    ("stack", "plan"): False,
+    ("stack", "apply"): False,
+    ("stack", "ls"): False,
+    ("stack", "rm"): False,
     ("doctor",): True,
     ("watch",): True,
 }
@@ -141,6 +145,9 @@ def _required(path: tuple[str, ...]) -> list[str]:
         ("service", "ps"): ["s"],
         ("service", "network-add"): ["s", "n"],
         ("service", "network-rm"): ["s", "n"],
+        ("stack", "plan"): ["-c", "f.yaml", "s"],
+        ("stack", "apply"): ["-c", "f.yaml", "s"],
+        ("stack", "rm"): ["s"],
     }
     return needed.get(path, [])
 

@@ -227,15 +227,15 @@ async def _remove_network(engine: Engine, item: PlannedChange) -> None:
                 return
             except NotFound:
                 return
+            except NetworkInUse as exc:
+                last = exc
+                await anyio.sleep(delay)
+                delay = min(delay * 1.5, 2.0)
             except EngineAPIError as exc:
                 # A removed swarm network answers 500 "not found" by id.
                 if "not found" in exc.explanation:
                     return
                 raise
-            except NetworkInUse as exc:
-                last = exc
-                await anyio.sleep(delay)
-                delay = min(delay * 1.5, 2.0)
     raise SwarmnetError(
         f"network {item.name} was still in use after {NETWORK_RELEASE_TIMEOUT:g}s: {last}"
     )
