@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 
 DATA = Path(__file__).resolve().parent / "data"
 SHOP = DATA / "stack_shop.yaml"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "09_stack_plan_apply.py"
 
 
 def docker(lab: Lab, *args: str) -> str:
@@ -177,9 +179,14 @@ async def test_invalid_file_writes_nothing(
         await Stack.from_compose(file, name="bad").apply(engine)
     assert await engine.services.list(labels=[NAMESPACE_LABEL]) == before
     # A network change cannot be applied in place: refused before any write.
-    stack = Stack.from_compose(SHOP, name="net")
-    await stack.apply(engine)
-    file.write_text(SHOP.read_text().replace("    internal: true\n", "    internal: false\n"))
+    small = (
+        "networks:\n  back:\n    internal: true\n"
+        "services:\n  idle:\n    image: swarmnet-lab/busybox:latest\n"
+        "    networks: [back]\n    deploy:\n      replicas: 0\n"
+    )
+    file.write_text(small)
+    await Stack.from_compose(file, name="net").apply(engine)
+    file.write_text(small.replace("internal: true", "internal: false"))
     changed = Stack.from_compose(file, name="net")
     plan = await changed.plan(engine)
     assert summary(plan) == {("network", "net_back", "update", ("internal",))}
@@ -187,3 +194,19 @@ async def test_invalid_file_writes_nothing(
     with pytest.raises(InvalidSpec, match="networks cannot be changed in place"):
         await changed.apply(engine)
     assert {s.name: s.version for s in await engine.services.list()} == versions
+
+
+async def test_the_example_runs_against_the_lab(
+    lab: Lab, engine: swarmnet.Engine, clean: None
+) -> None:
+    result = await anyio.run_process(
+        [sys.executable, str(EXAMPLE), lab.nodes[0].docker_host],
+        check=False,
+        stderr=subprocess.STDOUT,
+    )
+    output = result.stdout.decode()
+    assert result.returncode == 0, output
+    assert "~ service swarmnet-example_api" in output
+    assert "deploy.replicas: wanted 3, found 2" in output
+    assert output.count("no changes") == 1
+    assert "removed 2 object(s)" in output
