@@ -59,6 +59,7 @@ ENGINE_COMMANDS: dict[tuple[str, ...], bool] = {
     ("stack", "rm"): False,
     ("doctor",): True,
     ("watch",): True,
+    ("graph",): True,
 }
 
 #: What a message in the CLI's words must never hold.

@@ -210,3 +210,77 @@ async def test_the_example_runs_against_the_lab(
     assert "deploy.replicas: wanted 3, found 2" in output
     assert output.count("no changes") == 1
     assert "removed 2 object(s)" in output
+
+
+SMALL = """\
+networks:
+  app:
+    attachable: true
+    ipam:
+      config:
+        - subnet: 10.231.9.0/24
+services:
+  api:
+    image: swarmnet-lab/busybox:latest
+    command: sleep 3600
+    networks: [app]
+    deploy:
+      replicas: 1
+      endpoint_mode: dnsrr
+"""
+
+
+async def swarmnet_cli(*args: str) -> tuple[int, str]:
+    done = await anyio.run_process(
+        [sys.executable, "-m", "swarmnet", *args], check=False, stderr=subprocess.STDOUT
+    )
+    return done.returncode, done.stdout.decode()
+
+
+async def test_the_cli_plans_applies_draws_and_removes(
+    lab: Lab, engine: swarmnet.Engine, clean: None, tmp_path: Path
+) -> None:
+    file = tmp_path / "small.yaml"
+    file.write_text(SMALL)
+    where = ("--lab", lab.name)
+    code, out = await swarmnet_cli("stack", "plan", "-c", str(file), "sm", *where)
+    assert code == 3, out  # changes pending
+    assert "+ network sm_app" in out
+    assert "+ service sm_api" in out
+    code, out = await swarmnet_cli("stack", "apply", "-c", str(file), "sm", *where)
+    assert code == 0, out
+    assert "1/1 running" in out
+    code, out = await swarmnet_cli("stack", "plan", "-c", str(file), "sm", *where, "--json")
+    assert code == 0, out
+    assert '"action": "unchanged"' in out
+    # docker stack ps shows the task swarmnet made.
+    assert "sm_api.1" in docker(lab, "stack", "ps", "sm", "--format", "{{.Name}}")
+    code, out = await swarmnet_cli("graph", *where)
+    assert code == 0, out
+    assert out.startswith("flowchart LR")
+    for node in ("node1", "node2", "node3"):
+        assert f'["node {node}"]' in out
+    assert "ingress<br/>overlay" in out
+    assert "sm_app<br/>overlay 10.231.9.0/24" in out
+    assert "docker_gwbridge<br/>bridge" in out
+    assert 'svc_sm_api{{"service sm_api"}}' in out
+    assert "svc_sm_api -->|running|" in out
+    # A plan drawn: the file edited to put the service on a second network.
+    file.write_text(
+        SMALL.replace("networks:\n  app:\n", "networks:\n  extra: {}\n  app:\n", 1).replace(
+            "networks: [app]", "networks: [app, extra]"
+        )
+    )
+    code, out = await swarmnet_cli(
+        "graph", "--format", "dot", "-c", str(file), "--stack", "sm", *where
+    )
+    assert code == 0, out
+    assert 'network_sm_extra [label="create sm_extra", shape=cylinder' in out
+    assert 'service_sm_api [label="update sm_api", shape=hexagon' in out
+    assert "service_sm_api -> network_sm_extra [dir=none];" in out
+    code, out = await swarmnet_cli("stack", "ls", *where)
+    assert code == 0, out
+    assert "sm " in out
+    code, out = await swarmnet_cli("stack", "rm", "sm", *where)
+    assert code == 0, out
+    assert "2 object(s) removed" in out

@@ -23,6 +23,7 @@ import anyio
 import structlog
 
 from swarmnet._cli import _doctor as _doctor
+from swarmnet._cli import _graph as _graph
 from swarmnet._cli import _lab
 from swarmnet._cli import _net as _net
 from swarmnet._cli import _service as _service
@@ -43,6 +44,7 @@ COMMANDS: tuple[Register, ...] = (
     _stack.register,
     _doctor.register,
     _watch.register,
+    _graph.register,
 )
 
 

@@ -164,8 +164,8 @@ def to_mermaid(topology: Topology) -> str:
             lines.append(f'    {key}(["{container.name}"])')
         lines.append("  end")
         for container in node.containers:
-            for network in container.networks:
-                lines.append(f"  {containers[container.id]} --- {_id(node.name, 'net', network)}")
+            for attached in container.networks:
+                lines.append(f"  {containers[container.id]} --- {_id(node.name, 'net', attached)}")
     for service in topology.services:
         key = _id("svc", service.name)
         lines.append(f'  {key}{{{{"service {service.name}"}}}}')
@@ -193,9 +193,9 @@ def to_dot(topology: Topology) -> str:
             lines.append(f'    {key} [label="{container.name}", shape=box, style=rounded];')
         lines.append("  }")
         for container in node.containers:
-            for network in container.networks:
+            for attached in container.networks:
                 lines.append(
-                    f"  {containers[container.id]} -> {_id(node.name, 'net', network)} [dir=none];"
+                    f"  {containers[container.id]} -> {_id(node.name, 'net', attached)} [dir=none];"
                 )
     for service in topology.services:
         key = _id("svc", service.name)
