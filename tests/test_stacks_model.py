@@ -14,6 +14,17 @@ import pytest
 from swarmnet import InvalidSpec
 from swarmnet._networks.models import Network
 from swarmnet._services.models import Service
+from swarmnet._stacks.graph import (
+    TopoContainer,
+    Topology,
+    TopoNetwork,
+    TopoNode,
+    TopoService,
+    TopoTask,
+    plan_to_mermaid,
+    to_dot,
+    to_mermaid,
+)
 from swarmnet._stacks.model import IMAGE_LABEL, NAMESPACE_LABEL, Stack, parse_duration
 from swarmnet._stacks.plan import Action, StackState, make_plan
 
@@ -235,3 +246,56 @@ def test_durations_read_as_go_writes_them() -> None:
     assert parse_duration("250ms") == 0.25
     with pytest.raises(ValueError, match="no duration"):
         parse_duration("5 s")
+
+
+def test_topology_and_plans_are_drawn_as_mermaid_and_dot() -> None:
+    topology = Topology(
+        nodes=(
+            TopoNode(
+                name="node1",
+                networks=(
+                    TopoNetwork(
+                        id="i1",
+                        name="ingress",
+                        driver="overlay",
+                        scope="swarm",
+                        subnets=("10.0.0.0/24",),
+                    ),
+                    TopoNetwork(
+                        id="b1",
+                        name="docker_gwbridge",
+                        driver="bridge",
+                        scope="local",
+                        subnets=("172.18.0.0/16",),
+                    ),
+                ),
+                containers=(TopoContainer(id="c" * 64, name="web.1.x", networks=("ingress",)),),
+            ),
+        ),
+        services=(
+            TopoService(
+                name="web",
+                tasks=(
+                    TopoTask(id="t1", node="node1", state="running", container_id="c" * 64),
+                    TopoTask(id="t2", node="node2", state="pending"),
+                ),
+            ),
+        ),
+    )
+    mermaid = to_mermaid(topology)
+    assert '  subgraph node_node1["node node1"]' in mermaid
+    assert '    node1_net_ingress[("ingress<br/>overlay 10.0.0.0/24")]' in mermaid
+    assert "  node1_ctr_cccccccccccc --- node1_net_ingress" in mermaid
+    assert "  svc_web -->|running| node1_ctr_cccccccccccc" in mermaid
+    assert "  svc_web -->|pending| node_node2" in mermaid  # no container yet: the node
+    dot = to_dot(topology)
+    assert 'node1_net_docker_gwbridge [label="docker_gwbridge\\nbridge 172.18.0.0/16"' in dot
+    assert dot.startswith("digraph swarm {")
+    assert dot.rstrip().endswith("}")
+
+    stack = Stack.from_compose(SHOP, name="shop", env={})
+    plan = make_plan(stack, StackState(networks=(), services=()))
+    drawn = plan_to_mermaid(stack, plan)
+    assert '  network_shop_data[("create network shop_data")]' in drawn
+    assert "  service_shop_worker --- network_shop_data" in drawn
+    assert drawn.count("style ") == 8
