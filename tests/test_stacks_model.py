@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from swarmnet import InvalidSpec
+from swarmnet import InvalidSpec, RestartPolicy
 from swarmnet._networks.models import Network
 from swarmnet._services.models import Service
 from swarmnet._stacks.graph import (
@@ -299,3 +299,15 @@ def test_topology_and_plans_are_drawn_as_mermaid_and_dot() -> None:
     assert '  network_shop_data[("create network shop_data")]' in drawn
     assert "  service_shop_worker --- network_shop_data" in drawn
     assert drawn.count("style ") == 8
+
+
+def test_keys_not_applied_are_listed_or_refused_with_strict(tmp_path: Path) -> None:
+    text = (
+        "services:\n  a:\n    image: x\n    healthcheck: {test: [CMD, true]}\n    restart: always\n"
+    )
+    stack = _worker_only(tmp_path, text)
+    assert stack.ignored == ("services.a.healthcheck",)
+    # `restart:` is converted as the CLI converts it (after its warning).
+    assert stack.service("a").spec.restart_policy == RestartPolicy(condition="any")
+    with pytest.raises(InvalidSpec, match=r"strict.*services\.a\.healthcheck"):
+        Stack.from_compose(tmp_path / "stack.yaml", name="shop", env={}, strict=True)

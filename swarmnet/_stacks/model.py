@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from swarmnet._core.errors import InvalidSpec
+from swarmnet._core.log import get_logger
 from swarmnet._networks.specs import IPAMPool, OverlaySpec
 from swarmnet._services.specs import (
     PublishedPort,
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from swarmnet._core.engine import Engine
     from swarmnet._stacks.apply import ProgressCallback, StackApplyResult
     from swarmnet._stacks.plan import StackPlan
+
+_log = get_logger("swarmnet.stacks")
 
 #: The label ``docker stack deploy`` puts on every object of a stack (and containers).
 NAMESPACE_LABEL = "com.docker.stack.namespace"
@@ -166,7 +169,11 @@ class Stack(BaseModel):
         variables = dict(read_env_file(env_file)) if env_file is not None else {}
         variables.update(_os_environ() if env is None else env)
         source = read_compose(path, env=variables, strict=strict)
-        return _Converter(source, name, variables).stack()
+        stack = _Converter(source, name, variables).stack()
+        if stack.ignored:
+            # One warning for the whole file, not one per key.
+            _log.warning("stack.keys_ignored", file=str(path), keys=list(stack.ignored))
+        return stack
 
     async def plan(self, engine: Engine, *, prune: bool = False) -> StackPlan:
         """What applying this stack to ``engine`` (a swarm manager) would change.
