@@ -159,8 +159,8 @@ async def main(args: argparse.Namespace) -> None:
             )
         mine, theirs, wrote_mine, wrote_cli = await unchanged(host, f"bst{run}u")
         print("\nunchanged file, applied again")
-        print(f"{'swarmnet apply':<34}{mine:>10.2f}  services written: {wrote_mine}")
-        print(f"{'docker stack deploy':<34}{theirs:>10.2f}  services written: {wrote_cli}")
+        print(f"{'swarmnet apply':<34}{mine:>10.3f}  services written: {wrote_mine}")
+        print(f"{'docker stack deploy':<34}{theirs:>10.3f}  services written: {wrote_cli}")
 
 
 def parse() -> argparse.Namespace:
