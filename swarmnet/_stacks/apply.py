@@ -1,9 +1,10 @@
 """Applying a stack plan in dependency order, through the capability APIs only.
 
-Order: networks to create; services to create or update (each waited on until
-converged, all at once); services to remove; networks to remove (retried while the
-removed services' tasks still hold them). The first failure stops the run: what was
-done and what was not are both reported (:class:`StackApplyFailed`).
+Order: networks to create; services to create or update (written a few at a time,
+each waited on until converged as soon as it is written); services to remove; networks
+to remove (retried while the removed services' tasks still hold them). A failure stops
+the run before the next phase (service writes already under way finish): what was done
+and what was not are both reported (:class:`StackApplyFailed`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from swarmnet._stacks.plan import (
 
 _log = get_logger("swarmnet.stacks")
 
+#: How many service writes are in flight at once.
+WRITE_CONCURRENCY = 4
 #: How long a removed network may stay in use by the exiting tasks of removed services.
 NETWORK_RELEASE_TIMEOUT = 60.0
 
@@ -155,15 +158,29 @@ async def apply_stack(
             network_spec = networks[item.name].spec
             assert network_spec is not None  # external networks are never planned
             await step(item, functools.partial(engine.networks.create, network_spec))
-        writes = of(ObjectKind.SERVICE, Action.CREATE, Action.UPDATE)
-        for item in writes:
+        failures: list[SwarmnetError] = []
+        limiter = anyio.CapacityLimiter(WRITE_CONCURRENCY)
+
+        async def write(item: PlannedChange) -> None:
+            # Each service is waited on as soon as it is written; a failure lets the
+            # others finish (a write cut off midway would leave its outcome unknown).
             spec = services[item.name].spec
-            if item.action is Action.CREATE:
-                await step(item, functools.partial(engine.services.create, spec))
-            else:
-                await step(item, functools.partial(engine.services.update, spec.name, spec))
-        if wait and writes:
-            await _converge(engine, writes, timeout, on_progress)
+            try:
+                async with limiter:
+                    if item.action is Action.CREATE:
+                        await step(item, functools.partial(engine.services.create, spec))
+                    else:
+                        await step(item, functools.partial(engine.services.update, spec.name, spec))
+                if wait:
+                    await _converge(engine, item, timeout, on_progress)
+            except SwarmnetError as exc:
+                failures.append(exc)
+
+        async with anyio.create_task_group() as group:
+            for item in of(ObjectKind.SERVICE, Action.CREATE, Action.UPDATE):
+                group.start_soon(write, item)
+        if failures:
+            raise failures[0]
         for item in of(ObjectKind.SERVICE, Action.REMOVE):
             await step(item, functools.partial(engine.services.remove, item.id, missing_ok=True))
         for item in of(ObjectKind.NETWORK, Action.REMOVE):
@@ -193,26 +210,14 @@ def _step(item: PlannedChange) -> dict[str, Any]:
 
 async def _converge(
     engine: Engine,
-    items: list[PlannedChange],
-    timeout: float,  # noqa: ASYNC109 (passed to wait_converged per service)
+    item: PlannedChange,
+    timeout: float,  # noqa: ASYNC109 (passed on to wait_converged)
     on_progress: ProgressCallback | None,
 ) -> None:
-    failures: list[SwarmnetError] = []
+    async def progress(p: Progress) -> None:
+        await _report(on_progress, StackStep(**_step(item), detail=str(p)))
 
-    async def one(item: PlannedChange) -> None:
-        async def progress(p: Progress) -> None:
-            await _report(on_progress, StackStep(**_step(item), detail=str(p)))
-
-        try:
-            await engine.services.wait_converged(item.name, timeout=timeout, on_progress=progress)
-        except SwarmnetError as exc:
-            failures.append(exc)
-
-    async with anyio.create_task_group() as group:
-        for item in items:
-            group.start_soon(one, item)
-    if failures:
-        raise failures[0]
+    await engine.services.wait_converged(item.name, timeout=timeout, on_progress=progress)
 
 
 async def _remove_network(engine: Engine, item: PlannedChange) -> None:
