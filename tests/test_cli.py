@@ -53,8 +53,13 @@ ENGINE_COMMANDS: dict[tuple[str, ...], bool] = {
     ("service", "ps"): False,
     ("service", "network-add"): False,
     ("service", "network-rm"): False,
+    ("stack", "plan"): False,
+    ("stack", "apply"): False,
+    ("stack", "ls"): False,
+    ("stack", "rm"): False,
     ("doctor",): True,
     ("watch",): True,
+    ("graph",): True,
 }
 
 #: What a message in the CLI's words must never hold.
@@ -141,6 +146,9 @@ def _required(path: tuple[str, ...]) -> list[str]:
         ("service", "ps"): ["s"],
         ("service", "network-add"): ["s", "n"],
         ("service", "network-rm"): ["s", "n"],
+        ("stack", "plan"): ["-c", "f.yaml", "s"],
+        ("stack", "apply"): ["-c", "f.yaml", "s"],
+        ("stack", "rm"): ["s"],
     }
     return needed.get(path, [])
 

@@ -25,9 +25,11 @@ import anyio
 import structlog
 
 from swarmnet._cli import _doctor as _doctor
+from swarmnet._cli import _graph as _graph
 from swarmnet._cli import _lab
 from swarmnet._cli import _net as _net
 from swarmnet._cli import _service as _service
+from swarmnet._cli import _stack as _stack
 from swarmnet._cli import _swarm as _swarm
 from swarmnet._cli import _watch as _watch
 from swarmnet._cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, exit_status
@@ -41,8 +43,10 @@ COMMANDS: tuple[Register, ...] = (
     _swarm.register,
     _net.register,
     _service.register,
+    _stack.register,
     _doctor.register,
     _watch.register,
+    _graph.register,
 )
 
 

@@ -38,6 +38,7 @@ _FIELD_OF: Mapping[Path, str] = {
     ("EndpointSpec", "Ports"): "ports",
     ("TaskTemplate", "Placement", "Constraints"): "constraints",
     ("TaskTemplate", "Placement", "Preferences"): "preferences",
+    ("TaskTemplate", "Placement", "MaxReplicas"): "max_replicas_per_node",
     ("TaskTemplate", "RestartPolicy"): "restart_policy",
     ("UpdateConfig",): "update_config",
     ("RollbackConfig",): "rollback_config",

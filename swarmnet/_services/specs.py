@@ -264,6 +264,7 @@ class ServiceSpec(_Part):
         ports: :class:`PublishedPort` s.
         constraints: placement constraints, ``KEY==VALUE`` or ``KEY!=VALUE``.
         preferences: spread preferences, as label keys (``node.labels.zone``).
+        max_replicas_per_node: at most this many tasks on one node (0: no limit).
         restart_policy, update_config, rollback_config: as their classes say.
         limits, reservations: :class:`Resources` for each task.
 
@@ -285,6 +286,7 @@ class ServiceSpec(_Part):
     ports: tuple[PublishedPort, ...] | None = None
     constraints: tuple[str, ...] | None = None
     preferences: tuple[str, ...] | None = None
+    max_replicas_per_node: int | None = Field(default=None, ge=0)
     restart_policy: RestartPolicy | None = None
     update_config: UpdateSettings | None = None
     rollback_config: UpdateSettings | None = None
@@ -409,6 +411,7 @@ class ServiceSpec(_Part):
                 (*task, "Placement", "Preferences"),
                 [{"Spread": {"SpreadDescriptor": key}} for key in self.preferences],
             )
+        put((*task, "Placement", "MaxReplicas"), self.max_replicas_per_node)
         for path, part in (
             ((*task, "RestartPolicy"), self.restart_policy),
             (("UpdateConfig",), self.update_config),
