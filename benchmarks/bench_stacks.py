@@ -39,8 +39,7 @@ import anyio
 import structlog
 
 import swarmnet
-from swarmnet._stacks.apply import remove_stack
-from swarmnet._stacks.model import Stack
+from swarmnet import Stack, remove_stack
 from swarmnet.lab import Lab
 
 SHOP = Path(__file__).resolve().parent.parent / "tests" / "data" / "stack_shop.yaml"

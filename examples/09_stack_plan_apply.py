@@ -27,8 +27,8 @@ from pathlib import Path
 import anyio
 
 import swarmnet
-from swarmnet._stacks.apply import StackStep, remove_stack
-from swarmnet._stacks.model import Stack
+from swarmnet import Stack, remove_stack
+from swarmnet.models import StackStep
 
 IMAGE = os.environ.get("SWARMNET_EXAMPLE_IMAGE", "swarmnet-lab/busybox:latest")
 NAME = "swarmnet-example"

@@ -91,6 +91,8 @@ from swarmnet._services.specs import (
     ServiceSpec,
     UpdateSettings,
 )
+from swarmnet._stacks.apply import StackApplyFailed, list_stacks, remove_stack
+from swarmnet._stacks.model import Stack
 from swarmnet._swarm.cluster import Cluster, dissolve, form_cluster
 from swarmnet._swarm.models import SwarmInitSpec, SwarmJoinSpec, SwarmSettings
 
@@ -158,6 +160,8 @@ __all__ = [
     "ServiceNotFound",
     "ServiceSpec",
     "ServiceUpdateFailed",
+    "Stack",
+    "StackApplyFailed",
     "SwarmError",
     "SwarmInitSpec",
     "SwarmJoinSpec",
@@ -180,8 +184,10 @@ __all__ = [
     "ingress",
     "keep_connected",
     "keep_network",
+    "list_stacks",
     "network_spec_from",
     "open_engines",
     "recreate_ingress",
     "remove_gwbridge",
+    "remove_stack",
 ]

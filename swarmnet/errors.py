@@ -101,6 +101,7 @@ from swarmnet._core.errors import (
     UnknownCertificateAuthority,
     UnsupportedEngine,
 )
+from swarmnet._stacks.apply import StackApplyFailed
 
 __all__ = [
     "AlreadyInSwarm",
@@ -137,6 +138,7 @@ __all__ = [
     "SSHHostKeyUnknown",
     "ServiceNotFound",
     "ServiceUpdateFailed",
+    "StackApplyFailed",
     "SwarmError",
     "SwarmLocked",
     "SwarmnetError",

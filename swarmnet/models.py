@@ -65,6 +65,17 @@ from swarmnet._services.models import (
     UpdateStatus,
     VirtualIP,
 )
+from swarmnet._stacks.apply import StackApplyResult, StackStep, StackSummary
+from swarmnet._stacks.graph import (
+    TopoContainer,
+    Topology,
+    TopoNetwork,
+    TopoNode,
+    TopoService,
+    TopoTask,
+)
+from swarmnet._stacks.model import StackNetwork, StackService
+from swarmnet._stacks.plan import ObjectKind, PlannedChange, StackAction, StackPlan
 from swarmnet._swarm.api import NodesAPI, SwarmAPI
 from swarmnet._swarm.cluster import ClusterMember, ClusterProgress, MemberAction
 from swarmnet._swarm.models import (
@@ -144,7 +155,9 @@ __all__ = [
     "NodeStats",
     "NodeStatus",
     "NodesAPI",
+    "ObjectKind",
     "PeerInfo",
+    "PlannedChange",
     "PortCheck",
     "PortInfo",
     "PortStatus",
@@ -161,6 +174,13 @@ __all__ = [
     "ServiceTaskInfo",
     "ServicesAPI",
     "Severity",
+    "StackAction",
+    "StackApplyResult",
+    "StackNetwork",
+    "StackPlan",
+    "StackService",
+    "StackStep",
+    "StackSummary",
     "StreamStats",
     "Swarm",
     "SwarmAPI",
@@ -171,6 +191,12 @@ __all__ = [
     "Task",
     "TaskNetwork",
     "TaskState",
+    "TopoContainer",
+    "TopoNetwork",
+    "TopoNode",
+    "TopoService",
+    "TopoTask",
+    "Topology",
     "UpdateState",
     "UpdateStatus",
     "VirtualIP",

@@ -24,7 +24,7 @@ import swarmnet
 from swarmnet._core.errors import InvalidSpec
 from swarmnet._stacks.apply import StackStep, list_stacks, remove_stack
 from swarmnet._stacks.model import NAMESPACE_LABEL, Stack
-from swarmnet._stacks.plan import Action, ObjectKind, StackPlan
+from swarmnet._stacks.plan import ObjectKind, StackAction, StackPlan
 from swarmnet.lab import Lab
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
@@ -86,8 +86,8 @@ async def test_apply_then_docker_stack_ps_deploy_and_edits(
     stack = Stack.from_compose(SHOP, name="shop")
     first = await stack.plan(engine)
     assert {(i.kind, i.action) for i in first.items} == {
-        (ObjectKind.NETWORK, Action.CREATE),
-        (ObjectKind.SERVICE, Action.CREATE),
+        (ObjectKind.NETWORK, StackAction.CREATE),
+        (ObjectKind.SERVICE, StackAction.CREATE),
     }
     assert len(first.items) == 8
     steps: list[StackStep] = []

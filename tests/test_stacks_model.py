@@ -26,7 +26,7 @@ from swarmnet._stacks.graph import (
     to_mermaid,
 )
 from swarmnet._stacks.model import IMAGE_LABEL, NAMESPACE_LABEL, Stack, parse_duration
-from swarmnet._stacks.plan import Action, StackState, make_plan
+from swarmnet._stacks.plan import StackAction, StackState, make_plan
 
 DATA = Path(__file__).resolve().parent / "data"
 SHOP = DATA / "stack_shop.yaml"
@@ -131,11 +131,11 @@ def test_a_plan_against_what_the_cli_stored_shows_no_change(tmp_path: Path) -> N
     only = stack.model_copy(update={"services": (stack.service("worker"),)})
     plan = make_plan(only, _state(CLI_WORKER))
     assert [(i.name, i.action) for i in plan.items] == [
-        ("shop_front", Action.UNCHANGED),
-        ("shop_back", Action.UNCHANGED),
-        ("shop_data", Action.UNCHANGED),
-        ("shop_default", Action.UNCHANGED),
-        ("shop_worker", Action.UNCHANGED),
+        ("shop_front", StackAction.UNCHANGED),
+        ("shop_back", StackAction.UNCHANGED),
+        ("shop_data", StackAction.UNCHANGED),
+        ("shop_default", StackAction.UNCHANGED),
+        ("shop_worker", StackAction.UNCHANGED),
     ]
     assert not plan
 
@@ -162,7 +162,7 @@ def test_each_difference_shows_as_one_field(edit: Any, field: str) -> None:
     stored = copy.deepcopy(CLI_WORKER)
     edit(stored)
     (item,) = make_plan(only, _state(stored)).pending
-    assert item.action is Action.UPDATE
+    assert item.action is StackAction.UPDATE
     assert [c.field for c in item.changes] == [field]
     # Values of environment variables are never shown.
     assert "jobs" not in str(item)

@@ -23,9 +23,9 @@ from swarmnet._core.log import get_logger
 from swarmnet._services.models import Progress
 from swarmnet._stacks.model import NAMESPACE_LABEL, Stack
 from swarmnet._stacks.plan import (
-    Action,
     ObjectKind,
     PlannedChange,
+    StackAction,
     StackPlan,
     current_networks,
     plan_stack,
@@ -54,7 +54,7 @@ class StackStep(BaseModel):
 
     kind: ObjectKind
     name: str
-    action: Action
+    action: StackAction
     detail: str
 
     def __str__(self) -> str:
@@ -124,7 +124,7 @@ async def apply_stack(
     """
     plan = plan if plan is not None else await plan_stack(engine, stack, prune=prune)
     for item in plan.pending:
-        if item.kind is ObjectKind.NETWORK and item.action is Action.UPDATE:
+        if item.kind is ObjectKind.NETWORK and item.action is StackAction.UPDATE:
             raise InvalidSpec(
                 f"network {item.name} differs from the file ("
                 + "; ".join(str(c) for c in item.changes)
@@ -150,11 +150,11 @@ async def apply_stack(
         log.info(f"stack.{item.kind.value}.{item.action.value}d", name=item.name)
         await _report(on_progress, StackStep(**_step(item), detail="done"))
 
-    def of(kind: ObjectKind, *actions: Action) -> list[PlannedChange]:
+    def of(kind: ObjectKind, *actions: StackAction) -> list[PlannedChange]:
         return [i for i in plan.pending if i.kind is kind and i.action in actions]
 
     try:
-        for item in of(ObjectKind.NETWORK, Action.CREATE):
+        for item in of(ObjectKind.NETWORK, StackAction.CREATE):
             network_spec = networks[item.name].spec
             assert network_spec is not None  # external networks are never planned
             await step(item, functools.partial(engine.networks.create, network_spec))
@@ -167,7 +167,7 @@ async def apply_stack(
             spec = services[item.name].spec
             try:
                 async with limiter:
-                    if item.action is Action.CREATE:
+                    if item.action is StackAction.CREATE:
                         await step(item, functools.partial(engine.services.create, spec))
                     else:
                         await step(item, functools.partial(engine.services.update, spec.name, spec))
@@ -177,13 +177,13 @@ async def apply_stack(
                 failures.append(exc)
 
         async with anyio.create_task_group() as group:
-            for item in of(ObjectKind.SERVICE, Action.CREATE, Action.UPDATE):
+            for item in of(ObjectKind.SERVICE, StackAction.CREATE, StackAction.UPDATE):
                 group.start_soon(write, item)
         if failures:
             raise failures[0]
-        for item in of(ObjectKind.SERVICE, Action.REMOVE):
+        for item in of(ObjectKind.SERVICE, StackAction.REMOVE):
             await step(item, functools.partial(engine.services.remove, item.id, missing_ok=True))
-        for item in of(ObjectKind.NETWORK, Action.REMOVE):
+        for item in of(ObjectKind.NETWORK, StackAction.REMOVE):
             await step(item, functools.partial(_remove_network, engine, item))
     except SwarmnetError as exc:
         result = StackApplyResult(

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from swarmnet._core.engine import Engine
 from swarmnet._core.errors import NotASwarmManager, NotInSwarm, SwarmError
 from swarmnet._stacks.model import Stack
-from swarmnet._stacks.plan import Action, ObjectKind, StackPlan
+from swarmnet._stacks.plan import ObjectKind, StackAction, StackPlan
 
 
 class TopoNetwork(BaseModel):
@@ -208,16 +208,16 @@ def to_dot(topology: Topology) -> str:
 
 
 _STYLE = {
-    Action.CREATE: "fill:#d4f7d4",
-    Action.UPDATE: "fill:#fff3c4",
-    Action.REMOVE: "fill:#f7d4d4",
-    Action.UNCHANGED: "fill:#eeeeee",
+    StackAction.CREATE: "fill:#d4f7d4",
+    StackAction.UPDATE: "fill:#fff3c4",
+    StackAction.REMOVE: "fill:#f7d4d4",
+    StackAction.UNCHANGED: "fill:#eeeeee",
 }
 _DOT_COLOUR = {
-    Action.CREATE: "#d4f7d4",
-    Action.UPDATE: "#fff3c4",
-    Action.REMOVE: "#f7d4d4",
-    Action.UNCHANGED: "#eeeeee",
+    StackAction.CREATE: "#d4f7d4",
+    StackAction.UPDATE: "#fff3c4",
+    StackAction.REMOVE: "#f7d4d4",
+    StackAction.UNCHANGED: "#eeeeee",
 }
 
 

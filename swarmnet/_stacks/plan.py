@@ -50,7 +50,7 @@ _UPDATE_DEFAULTS = {
 }
 
 
-class Action(str, enum.Enum):
+class StackAction(str, enum.Enum):
     """What applying a stack does to one object."""
 
     CREATE = "create"
@@ -81,7 +81,7 @@ class PlannedChange(BaseModel):
 
     kind: ObjectKind
     name: str
-    action: Action
+    action: StackAction
     changes: tuple[FieldDrift, ...] = ()
     id: str = ""
 
@@ -112,7 +112,7 @@ class StackPlan(BaseModel):
     @property
     def pending(self) -> tuple[PlannedChange, ...]:
         """The items that would change something."""
-        return tuple(i for i in self.items if i.action is not Action.UNCHANGED)
+        return tuple(i for i in self.items if i.action is not StackAction.UNCHANGED)
 
     def __bool__(self) -> bool:
         return bool(self.pending)
@@ -371,7 +371,7 @@ def make_plan(stack: Stack, state: StackState, *, prune: bool = False) -> StackP
             continue
         if not found:
             items.append(
-                PlannedChange(kind=ObjectKind.NETWORK, name=wanted.name, action=Action.CREATE)
+                PlannedChange(kind=ObjectKind.NETWORK, name=wanted.name, action=StackAction.CREATE)
             )
             continue
         changes = network_changes(wanted, found[0])
@@ -379,7 +379,7 @@ def make_plan(stack: Stack, state: StackState, *, prune: bool = False) -> StackP
             PlannedChange(
                 kind=ObjectKind.NETWORK,
                 name=wanted.name,
-                action=Action.UPDATE if changes else Action.UNCHANGED,
+                action=StackAction.UPDATE if changes else StackAction.UNCHANGED,
                 changes=changes,
                 id=found[0].id,
             )
@@ -389,7 +389,7 @@ def make_plan(stack: Stack, state: StackState, *, prune: bool = False) -> StackP
         existing = services.get(service.name)
         if existing is None:
             items.append(
-                PlannedChange(kind=ObjectKind.SERVICE, name=service.name, action=Action.CREATE)
+                PlannedChange(kind=ObjectKind.SERVICE, name=service.name, action=StackAction.CREATE)
             )
             continue
         if existing.labels.get(NAMESPACE_LABEL) != stack.name:
@@ -406,7 +406,7 @@ def make_plan(stack: Stack, state: StackState, *, prune: bool = False) -> StackP
             PlannedChange(
                 kind=ObjectKind.SERVICE,
                 name=service.name,
-                action=Action.UPDATE if changes else Action.UNCHANGED,
+                action=StackAction.UPDATE if changes else StackAction.UNCHANGED,
                 changes=changes,
                 id=existing.id,
             )
@@ -422,7 +422,7 @@ def make_plan(stack: Stack, state: StackState, *, prune: bool = False) -> StackP
                     PlannedChange(
                         kind=ObjectKind.SERVICE,
                         name=existing.name,
-                        action=Action.REMOVE,
+                        action=StackAction.REMOVE,
                         id=existing.id,
                     )
                 )
@@ -439,7 +439,7 @@ def make_plan(stack: Stack, state: StackState, *, prune: bool = False) -> StackP
                     PlannedChange(
                         kind=ObjectKind.NETWORK,
                         name=network.name,
-                        action=Action.REMOVE,
+                        action=StackAction.REMOVE,
                         id=network.id,
                     )
                 )
@@ -451,6 +451,6 @@ async def plan_stack(engine: Engine, stack: Stack, *, prune: bool = False) -> St
     return make_plan(stack, await read_state(engine), prune=prune)
 
 
-def pending_names(plan: StackPlan, kind: ObjectKind, actions: Sequence[Action]) -> list[str]:
+def pending_names(plan: StackPlan, kind: ObjectKind, actions: Sequence[StackAction]) -> list[str]:
     """The names of the plan's objects of ``kind`` whose action is one of ``actions``."""
     return [i.name for i in plan.items if i.kind is kind and i.action in actions]
