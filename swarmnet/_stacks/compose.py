@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swarmnet._core.errors import InvalidSpec
+from swarmnet._core.errors import InvalidSpec, MissingExtra
 from swarmnet._stacks.interpolate import InterpolationError, interpolate, read_env_file
 
 KeyPath = tuple[str | int, ...]
@@ -128,7 +128,7 @@ def _load_yaml(path: Path, text: str) -> tuple[Any, dict[KeyPath, int]]:
     try:
         import yaml
     except ImportError as exc:  # pragma: no cover - the extra is installed in tests
-        raise InvalidSpec(
+        raise MissingExtra(
             "reading compose files needs PyYAML: pip install 'swarmnet[stacks]'"
         ) from exc
     try:
