@@ -47,10 +47,19 @@ async def run_container(
     )
 
 
-async def ping(engine: swarmnet.Engine, container: str, target: str) -> bool:
-    """One ping from inside the container; its exit code says whether it was answered."""
-    result = await engine.containers.exec(container, "ping", "-c", "1", "-W", "2", target)
-    return result.ok
+async def ping(engine: swarmnet.Engine, container: str, target: str, within: float = 15) -> bool:
+    """Ping from inside the container until answered, for up to ``within`` seconds.
+
+    A container's name reaches the other nodes' DNS by gossip, a moment after it starts
+    (longer on a busy host); until then the name does not resolve there.
+    """
+    with anyio.move_on_after(within):
+        while not (  # noqa: ASYNC110 (polling a container)
+            await engine.containers.exec(container, "ping", "-c", "1", "-W", "2", target)
+        ).ok:
+            await anyio.sleep(0.5)
+        return True
+    return False
 
 
 async def main(hosts: list[str]) -> int:

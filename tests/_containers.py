@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import anyio
+
 import swarmnet
 from swarmnet.lab import LAB_IMAGE
 from swarmnet.models import ExecResult
@@ -49,6 +51,21 @@ async def can_ping(engine: swarmnet.Engine, container: str, target: str) -> bool
 async def resolve(engine: swarmnet.Engine, container: str, name: str) -> ExecResult:
     """``nslookup name`` in the container (through the engine's embedded DNS)."""
     return await exec_in(engine, container, "nslookup", name)
+
+
+async def resolve_eventually(
+    engine: swarmnet.Engine, container: str, name: str, within: float = 15
+) -> ExecResult:
+    """:func:`resolve` until it succeeds, for up to ``within`` seconds.
+
+    A name on another node reaches this node's embedded DNS by gossip, a moment after
+    the container starts (longer on a busy host): "eventually", not "at once".
+    """
+    with anyio.move_on_after(within):
+        while not (result := await resolve(engine, container, name)).exit_code == 0:
+            await anyio.sleep(0.5)
+        return result
+    return await resolve(engine, container, name)
 
 
 async def container_address(engine: swarmnet.Engine, container: str, network: str) -> str:

@@ -23,7 +23,7 @@ from _containers import (
     can_ping,
     container_address,
     exec_in,
-    resolve,
+    resolve_eventually,
     unique_prefix,
 )
 
@@ -57,7 +57,7 @@ async def test_standalone_containers_on_two_nodes_reach_each_other_over_an_attac
         there_address = await container_address(worker, there, overlay.name)
         here_address = await container_address(engine, here, overlay.name)
 
-        looked_up = await resolve(engine, here, f"{prefix}there")
+        looked_up = await resolve_eventually(engine, here, f"{prefix}there")
         assert looked_up.exit_code == 0, looked_up.output
         assert there_address in looked_up.output
         assert await can_ping(engine, here, f"{prefix}there")
