@@ -62,7 +62,7 @@ async def resolve_eventually(
     the container starts (longer on a busy host): "eventually", not "at once".
     """
     with anyio.move_on_after(within):
-        while not (result := await resolve(engine, container, name)).exit_code == 0:
+        while (result := await resolve(engine, container, name)).exit_code != 0:  # noqa: ASYNC110
             await anyio.sleep(0.5)
         return result
     return await resolve(engine, container, name)
