@@ -111,11 +111,28 @@ def containerd_pids(node: NodeLayout) -> set[int]:
 
 
 def log_tail(node: NodeLayout, lines: int = 12) -> str:
+    """The end of the node's daemon log since its last start, with the reason first.
+
+    A dockerd that panics ends its log with a long Go stack; the line that says why
+    (``panic: …``, ``level=fatal``, ``failed to start …``) comes before it, so it is
+    picked out and shown first.
+    """
     try:
         text = node.log_file.read_text(errors="replace")
     except OSError:
         return "(no log)"
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+    start = text.rfind("--- swarmnet lab: starting dockerd")
+    run = text[start:] if start >= 0 else text
+    run_lines = run.rstrip().splitlines()
+    reasons = [
+        line
+        for line in run_lines
+        if line.startswith(("panic:", "fatal error:"))
+        or "level=fatal" in line
+        or "failed to start" in line
+    ][:3]
+    tail = run_lines[-lines:]
+    return "\n".join([*[r for r in reasons if r not in tail], *tail])
 
 
 async def answers(node: NodeLayout) -> bool:
