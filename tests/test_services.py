@@ -581,13 +581,14 @@ async def test_the_service_command_ensures_lists_shows_tasks_and_removes(
     host = ("-H", lab.nodes[0].docker_host)
     overlay = await engine.networks.create(swarmnet.OverlaySpec(name=f"{prefix}ov"))
     name = f"{prefix}cli"
-    ensure = ("service", "ensure", *host, name, LAB_IMAGE, "sleep", "600", "--replicas", "2")
-    flags = ("--network", f"{overlay.name}:al", "--endpoint-mode", "dnsrr", "--wait")
-    code, out = await _cli(*ensure, *flags)
+    # Options first: everything after the image is the task's command, dashes too.
+    flags = ("--replicas", "2", "--network", f"{overlay.name}:al", "--endpoint-mode", "dnsrr")
+    ensure = ("service", "ensure", *host, *flags, "--wait", name, LAB_IMAGE, "sleep", "600")
+    code, out = await _cli(*ensure)
     assert code == 0, out
     assert f"{name}: created" in out
     assert "2/2 running" in out
-    code, out = await _cli(*ensure, *flags)
+    code, out = await _cli(*ensure)
     assert (code, f"{name}: unchanged" in out) == (0, True), out
     code, out = await _cli("service", "ls", *host, "--name", name, "--json")
     assert code == 0, out
@@ -596,9 +597,9 @@ async def test_the_service_command_ensures_lists_shows_tasks_and_removes(
     code, out = await _cli("service", "ps", *host, name)
     assert code == 0, out
     assert out.count(f"{overlay.name}=") == 2
-    code, out = await _cli("service", "ensure", *host, name, LAB_IMAGE, "--endpoint-mode", "x")
+    code, out = await _cli("service", "ensure", *host, "--endpoint-mode", "x", name, LAB_IMAGE)
     assert code == 2, out  # argparse refuses the choice
-    code, out = await _cli("service", "ensure", *host, name, LAB_IMAGE, "--publish", "80:80")
+    code, out = await _cli("service", "ensure", *host, "--publish", "80:80", name, LAB_IMAGE)
     assert code == 1
     assert "ports" in out  # a port the service lacks is drift, refused by default
     code, out = await _cli("service", "rm", *host, name)
