@@ -130,6 +130,7 @@ def log_tail(node: NodeLayout, lines: int = 12) -> str:
         if line.startswith(("panic:", "fatal error:"))
         or "level=fatal" in line
         or "failed to start" in line
+        or "reservePools" in line
     ][:3]
     tail = run_lines[-lines:]
     return "\n".join([*[r for r in reasons if r not in tail], *tail])
@@ -164,26 +165,49 @@ async def start(node: NodeLayout) -> None:
     """Start the node's dockerd (unless it runs) and wait until its engine answers.
 
     Gives up after :data:`START_LIMIT` seconds with a LabError carrying the end of the log.
+
+    dockerd 20.10 cannot start again after a kill -9 that landed in the middle of a
+    network removal: the half-removed network is stored without its address pools, and
+    libnetwork's ``reservePools`` panics on it at every start. The lab then sets the
+    node's local network store aside (``local-kv.db.broken-…``, kept for inspection)
+    and starts once more; the node's local networks are gone, as after a reinstall.
     """
     pid = daemon_pid(node)
-    if pid is None:
-        # After a kill -9 the old containerd gets SIGKILL from the kernel (dockerd sets
-        # its parent-death signal) but may not have exited yet; a dockerd started
-        # meanwhile fails with "timeout waiting for containerd to start".
-        leftover = containerd_pids(node)
-        if leftover:
-            await _terminate(leftover, 5.0)
-        _clear_stale_pidfiles(node)
-        for directory in (node.state_dir, node.run_dir):
-            directory.mkdir(parents=True, exist_ok=True)
-        if not node.config_file.exists():
-            write_config(node)
-        with node.log_file.open("ab") as log:
-            log.write(f"--- swarmnet lab: starting dockerd at {time.ctime()}\n".encode())
-            log.flush()
-            pid = _host.spawn_daemon(dockerd_argv(node), log=log, env=DOCKERD_ENV)
-        _log.debug("lab.node.spawned", node=node.name, lab=node.lab.name, pid=pid)
-    await _wait_ready(node, pid)
+    if pid is not None:
+        await _wait_ready(node, pid)
+        return
+    try:
+        await _wait_ready(node, await _spawn(node))
+    except LabError as exc:
+        store = node.data_root / "network" / "files" / "local-kv.db"
+        if "reservePools" not in str(exc) or not store.exists():
+            raise
+        aside = store.with_name(f"local-kv.db.broken-{int(time.time())}")
+        store.rename(aside)
+        _log.warning(
+            "lab.node.network_store_reset", node=node.name, lab=node.lab.name, kept=str(aside)
+        )
+        await _wait_ready(node, await _spawn(node))
+
+
+async def _spawn(node: NodeLayout) -> int:
+    # After a kill -9 the old containerd gets SIGKILL from the kernel (dockerd sets its
+    # parent-death signal) but may not have exited yet; a dockerd started meanwhile
+    # fails with "timeout waiting for containerd to start".
+    leftover = containerd_pids(node)
+    if leftover:
+        await _terminate(leftover, 5.0)
+    _clear_stale_pidfiles(node)
+    for directory in (node.state_dir, node.run_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    if not node.config_file.exists():
+        write_config(node)
+    with node.log_file.open("ab") as log:
+        log.write(f"--- swarmnet lab: starting dockerd at {time.ctime()}\n".encode())
+        log.flush()
+        pid = _host.spawn_daemon(dockerd_argv(node), log=log, env=DOCKERD_ENV)
+    _log.debug("lab.node.spawned", node=node.name, lab=node.lab.name, pid=pid)
+    return pid
 
 
 async def _wait_ready(node: NodeLayout, pid: int) -> None:
