@@ -2,7 +2,7 @@
 
 A library must not print. structlog, left unconfigured, prints every event to stdout,
 so swarmnet does not hand its events to structlog unless the application configured
-structlog (``structlog.configure(...)``, or ``structlog.testing.capture_logs()``).
+structlog (with ``structlog.configure``, or inside ``structlog.testing.capture_logs``).
 Until then each event goes to the standard :mod:`logging` module, to the logger of the
 same name (``swarmnet.engine``, ``swarmnet.events``, …): nothing shows by default (the
 ``swarmnet`` logger has a ``NullHandler``, as the logging HOWTO asks of libraries, so not
