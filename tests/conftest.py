@@ -11,13 +11,16 @@ and fails loudly instead of quietly bringing up a lab in the fast tier.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
+import anyio
 import pytest
 from _containers import Tracker
+from _engines import engines_of
 
 import swarmnet
 from swarmnet.lab import Lab
+from swarmnet.lab.pytest_plugin import remove_gwbridges
 
 # pytester runs pytest inside a test (to check what the lab fixture does when it fails).
 pytest_plugins = ["pytester"]
@@ -82,3 +85,35 @@ async def tracker(engine: swarmnet.Engine, prefix: str) -> AsyncIterator[Tracker
         yield made
     finally:
         await made.cleanup()
+
+
+# -- three managers (test_lease, test_controller): one daemon may die, the swarm still writes --
+
+
+@pytest.fixture(scope="module")
+def three_managers(lab: Lab) -> Iterator[None]:
+    """node1..node3 as three managers, for one module: a quorum survives one of them down."""
+
+    async def form() -> None:
+        async with engines_of(lab.nodes[:3]) as engines:
+            await swarmnet.dissolve(engines)
+            await swarmnet.form_cluster(
+                engines, managers=3, advertise_addrs=[n.address for n in lab.nodes[:3]]
+            )
+
+    async def dissolve() -> None:
+        async with engines_of(lab.nodes[:3]) as engines:
+            await swarmnet.dissolve(engines)
+        await remove_gwbridges(lab.nodes[:3])
+
+    anyio.run(form)
+    try:
+        yield
+    finally:
+        anyio.run(dissolve)
+
+
+@pytest.fixture
+async def managers(lab: Lab, three_managers: None) -> AsyncIterator[list[swarmnet.Engine]]:
+    async with engines_of(lab.nodes[:3]) as engines:
+        yield engines

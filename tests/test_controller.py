@@ -14,55 +14,25 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import anyio
 import pytest
 from _containers import Tracker, can_ping, unique_prefix
-from _engines import engines_of, eventually
+from _engines import eventually
 from anyio.abc import Process
 
 import swarmnet
 from swarmnet import Engine
 from swarmnet.lab import Lab
-from swarmnet.lab.pytest_plugin import remove_gwbridges
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "07_join_label_controller.py"
 LABEL = "swarmnet.join"
 LEASE_DURATION = 3.0
-
-
-@pytest.fixture(scope="module")
-def three_managers(lab: Lab) -> Iterator[None]:
-    """node1..node3 as three managers, so one daemon can die and the swarm still writes."""
-
-    async def form() -> None:
-        async with engines_of(lab.nodes[:3]) as engines:
-            await swarmnet.dissolve(engines)
-            await swarmnet.form_cluster(
-                engines, managers=3, advertise_addrs=[n.address for n in lab.nodes[:3]]
-            )
-
-    async def dissolve() -> None:
-        async with engines_of(lab.nodes[:3]) as engines:
-            await swarmnet.dissolve(engines)
-        await remove_gwbridges(lab.nodes[:3])
-
-    anyio.run(form)
-    try:
-        yield
-    finally:
-        anyio.run(dissolve)
-
-
-@pytest.fixture
-async def managers(lab: Lab, three_managers: None) -> AsyncIterator[list[Engine]]:
-    async with engines_of(lab.nodes[:3]) as engines:
-        yield engines
 
 
 @pytest.fixture

@@ -7,50 +7,17 @@ the failure it must survive is a manager's daemon killed with -9.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import pytest
-from _engines import engines_of
 
-import swarmnet
 from swarmnet import Engine, InvalidSpec, Lease, OutOfSequence
 from swarmnet.lab import Lab
-from swarmnet.lab.pytest_plugin import remove_gwbridges
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 
 DURATION = 3.0
 POLL = 0.2
-
-
-@pytest.fixture(scope="module")
-def three_managers(lab: Lab) -> Iterator[None]:
-    """node1..node3 as three managers (a quorum survives one of them down)."""
-
-    async def form() -> None:
-        async with engines_of(lab.nodes[:3]) as engines:
-            await swarmnet.dissolve(engines)
-            await swarmnet.form_cluster(
-                engines, managers=3, advertise_addrs=[n.address for n in lab.nodes[:3]]
-            )
-
-    async def dissolve() -> None:
-        async with engines_of(lab.nodes[:3]) as engines:
-            await swarmnet.dissolve(engines)
-        await remove_gwbridges(lab.nodes[:3])
-
-    anyio.run(form)
-    try:
-        yield
-    finally:
-        anyio.run(dissolve)
-
-
-@pytest.fixture
-async def managers(lab: Lab, three_managers: None) -> AsyncIterator[list[Engine]]:
-    async with engines_of(lab.nodes[:3]) as engines:
-        yield engines
 
 
 class Terms:
