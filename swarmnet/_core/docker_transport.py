@@ -129,7 +129,13 @@ class DockerTransport(Transport):
             # Our own connector, so TLS is exactly what the address and settings say
             # (aiodocker would add TLS from DOCKER_TLS_VERIFY even for tls=False).
             self._connector = aiohttp.TCPConnector(
-                ssl=self._ssl_context if self._ssl_context is not None else False
+                ssl=self._ssl_context if self._ssl_context is not None else False,
+                # A TLS connection to an engine that went away (a cut link) never
+                # finishes its TLS shutdown, and asyncio before 3.12.7 leaks its socket;
+                # aiohttp aborts such transports itself when asked (and says it need
+                # not where Python is fixed).
+                enable_cleanup_closed=self._ssl_context is not None
+                and getattr(aiohttp.connector, "NEEDS_CLEANUP_CLOSED", True),
             )
             url = ("https://" if self._ssl_context is not None else "http://") + rest
             self._docker = aiodocker.Docker(
