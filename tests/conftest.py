@@ -98,7 +98,7 @@ def three_managers(lab: Lab) -> Iterator[None]:
         async with engines_of(lab.nodes[:3]) as engines:
             await swarmnet.dissolve(engines)
             await swarmnet.form_cluster(
-                engines, managers=3, advertise_addrs=[n.address for n in lab.nodes[:3]]
+                engines, managers=3, advertise_addrs=[n.address for n in lab.nodes[:3]], timeout=90
             )
 
     async def dissolve() -> None:

@@ -53,6 +53,11 @@ def recorder_of(engines: list[Engine]) -> Recorder:
     return hook
 
 
+async def ingress_peers(engines: list[Engine]) -> list[int]:
+    """How many nodes each engine's overlay gossip knows (the peers of ``ingress``)."""
+    return [len((await e.networks.get("ingress", verbose=True)).peers) for e in engines]
+
+
 def addresses(lab: Lab, count: int) -> list[str | None]:
     return [node.address for node in lab.nodes[:count]]
 
@@ -79,8 +84,11 @@ async def test_three_engines_form_a_swarm_and_a_second_run_changes_nothing(
     assert steps[0].step == "initialised"
     assert sorted(step.step for step in steps) == ["initialised", "joined", "joined", "ready"]
     assert steps[-1].done == steps[-1].total == 3
+    # Ready means ready for overlays too: every node's gossip already knows every node.
+    assert await ingress_peers(engines[:3]) == [3, 3, 3]
     events = [entry["event"] for entry in logs]
     assert events[0] == "cluster.forming"
+    assert "cluster.gossip" in events
     assert events[-1] == "cluster.formed"
     tokens = await engines[0].swarm.join_tokens()
     assert tokens.worker.reveal() not in repr(logs)
@@ -114,6 +122,7 @@ async def test_five_engines_form_a_swarm_of_three_managers_and_two_workers(
     for member in cluster.workers:
         assert by_id[member.node_id].manager_status is None
     assert all(node.state is NodeState.READY for node in cluster.nodes)
+    assert await ingress_peers(engines) == [5] * 5
     statuses = [await engine.swarm.status() for engine in engines]
     assert [status.is_manager for status in statuses] == [True, True, True, False, False]
     assert {status.cluster_id for status in statuses[:3]} == {cluster.id}

@@ -53,6 +53,8 @@ _Outcome = tuple[int, SwarmStatus | SwarmnetError]
 
 #: How often the node list is polled while waiting for readiness (seconds).
 _POLL = 0.02
+#: How often the nodes' gossip peers are polled after they are ready (seconds).
+_GOSSIP_POLL = 0.25
 
 
 class MemberAction(str, enum.Enum):
@@ -251,45 +253,52 @@ async def form_cluster(
     init: SwarmInitSpec | None = None,
     timeout: float = 60.0,  # noqa: ASYNC109 (a typed JoinFailed naming the laggards, not a cancel)
     on_progress: ProgressCallback | None = None,
+    wait_for_gossip: bool = True,
 ) -> Cluster:
     """Make a swarm of ``engines``: the first ``managers`` are managers, the rest workers.
 
-    Inits on the first engine, joins the other managers one after another (raft takes
-    members one at a time), joins the workers concurrently, then waits until every node
-    is ``ready`` and every manager ``reachable``. Engines already in place are left as
-    they are, a worker that should be a manager is promoted and a manager that should
-    be a worker demoted, and an engine stuck in ``pending`` or ``error`` after an
-    earlier failed join is recovered. So a re-run completes an interrupted run, and on
-    a formed cluster it changes nothing (``cluster.changed`` is False).
+        Inits on the first engine, joins the other managers one after another (raft takes
+        members one at a time), joins the workers concurrently, then waits until every node
+        is ``ready`` and every manager ``reachable``, and then until every engine's overlay
+    gossip knows every node (service names and overlay traffic between nodes work from
+    then on; usually a second or two, up to a minute when a node's first gossip join
+    failed and the engine retries it). Engines already in place are left as
+        they are, a worker that should be a manager is promoted and a manager that should
+        be a worker demoted, and an engine stuck in ``pending`` or ``error`` after an
+        earlier failed join is recovered. So a re-run completes an interrupted run, and on
+        a formed cluster it changes nothing (``cluster.changed`` is False).
 
-    Args:
-        engines: open engines, in order; engines[0] is where a new swarm is initialised.
-        managers: how many of the first engines are managers (1 to len(engines)).
-        advertise_addrs: for each engine, the address the others reach it at (``None``
-            lets that engine pick); needed when engines have several addresses.
-        init: options for a new swarm (address pools, data path port, settings…); its
-            ``advertise_addr`` wins over ``advertise_addrs[0]``.
-        timeout: seconds to wait for every node to be ready (and for each join).
-        on_progress: called with a :class:`ClusterProgress` after each step (may be async);
-            each step is also logged as a ``cluster.<step>`` event.
+        Args:
+            engines: open engines, in order; engines[0] is where a new swarm is initialised.
+            managers: how many of the first engines are managers (1 to len(engines)).
+            advertise_addrs: for each engine, the address the others reach it at (``None``
+                lets that engine pick); needed when engines have several addresses.
+            init: options for a new swarm (address pools, data path port, settings…); its
+                ``advertise_addr`` wins over ``advertise_addrs[0]``.
+            timeout: seconds to wait for every node to be ready (and for each join).
+            on_progress: called with a :class:`ClusterProgress` after each step (may be async);
+                each step is also logged as a ``cluster.<step>`` event.
+            wait_for_gossip: False returns as soon as the nodes are ready, before the
+                overlays' gossip has reached every node.
 
-    Returns:
-        the :class:`Cluster` view.
+        Returns:
+            the :class:`Cluster` view.
 
-    Raises:
-        InvalidSpec: bad arguments, before anything is sent.
-        AlreadyInSwarm: an engine is in a swarm other than the one being formed
-            (checked on every engine before any change).
-        SwarmLocked: an engine is a locked manager.
-        InvalidJoinToken, JoinFailed: a join failed (the others were still attempted;
-            a re-run retries the failed ones), or nodes were not ready in time.
+        Raises:
+            InvalidSpec: bad arguments, before anything is sent.
+            AlreadyInSwarm: an engine is in a swarm other than the one being formed
+                (checked on every engine before any change).
+            SwarmLocked: an engine is a locked manager.
+            InvalidJoinToken, JoinFailed: a join failed (the others were still attempted;
+                a re-run retries the failed ones), or nodes were not ready (or their
+                gossip not complete) within ``timeout`` seconds.
 
-    Example::
+        Example::
 
-        cluster = await swarmnet.form_cluster(
-            [e1, e2, e3], managers=1, advertise_addrs=["198.18.0.2", "198.18.0.3", "198.18.0.4"]
-        )
-        print(cluster.id, [m.role.value for m in cluster.members])
+            cluster = await swarmnet.form_cluster(
+                [e1, e2, e3], managers=1, advertise_addrs=["198.18.0.2", "198.18.0.3", "198.18.0.4"]
+            )
+            print(cluster.id, [m.role.value for m in cluster.members])
     """
     _check_engines(engines)
     if not 1 <= managers <= len(engines):
@@ -312,7 +321,7 @@ async def form_cluster(
     statuses = await _statuses(engines)
     anchor = _pick_anchor(engines, statuses)
     _check_membership(engines, statuses, anchor)
-    formation = _Formation(engines, statuses, managers, addrs, timeout, report)
+    formation = _Formation(engines, statuses, managers, addrs, timeout, report, wait_for_gossip)
     return await formation.run(anchor, init_spec)
 
 
@@ -327,8 +336,10 @@ class _Formation:
         addrs: list[str | None],
         timeout: float,
         report: _Reporter,
+        wait_for_gossip: bool,
     ) -> None:
         self.engines = engines
+        self.wait_for_gossip = wait_for_gossip
         self.statuses = statuses
         self.managers = managers
         self.addrs = addrs
@@ -353,6 +364,8 @@ class _Formation:
         # over to engines[0] then.
         leader = engines[anchor] if anchor < self.managers else engines[0]
         nodes = await _wait_ready(leader, self._wanted(), self.timeout)
+        if self.wait_for_gossip:
+            await _wait_gossip(leader, engines, nodes, self.timeout, self.report)
         members = tuple(
             ClusterMember(
                 engine=engine.name,
@@ -692,6 +705,57 @@ async def _wait_ready(
     raise JoinFailed(
         f"the swarm was formed but {', '.join(lagging)} did not become ready in their role "
         f"within {timeout:g} s; check `engine.nodes.list()` on {leader.name}",
+        engine=leader.url,
+    )
+
+
+async def _wait_gossip(
+    leader: Engine,
+    engines: Sequence[Engine],
+    nodes: Sequence[Node],
+    timeout: float,  # noqa: ASYNC109
+    report: _Reporter,
+) -> None:
+    """Poll until every engine's overlay gossip (networkdb) knows every ready node.
+
+    A node that swarm reports ``ready`` may not have joined the other nodes' gossip yet:
+    until it has, service names and overlay traffic between it and the others fail. It
+    normally takes a second or two; a gossip join that failed is retried by the engine
+    only once a minute. The peers of ``ingress`` (which every node joins) are the
+    measure; a swarm whose ingress network was removed is not checked.
+    """
+    ingress = next((n for n in await leader.networks.list() if n.ingress), None)
+    if ingress is None:
+        return
+    wanted = sum(node.state is NodeState.READY for node in nodes)
+    started = time.monotonic()
+    seen: dict[str, int] = {}
+
+    async def peers(engine: Engine) -> None:
+        try:
+            network = await engine.networks.get(ingress.id, verbose=True)
+        except NotFound:  # a worker makes its ingress a moment after it joined
+            seen[engine.name] = 0
+            return
+        seen[engine.name] = len(network.peers)
+
+    with anyio.move_on_after(timeout):
+        while True:
+            async with anyio.create_task_group() as tg:
+                for engine in engines:
+                    tg.start_soon(peers, engine)
+            if all(count >= wanted for count in seen.values()):
+                report.log.info("cluster.gossip", elapsed=round(time.monotonic() - started, 3))
+                return
+            await anyio.sleep(_GOSSIP_POLL)
+    lagging = ", ".join(
+        f"{name} sees {count} of {wanted}" for name, count in seen.items() if count < wanted
+    )
+    raise JoinFailed(
+        f"the swarm was formed and its nodes are ready, but after {timeout:g} s the overlay "
+        f"gossip has not reached every node ({lagging}); service names and overlay traffic "
+        "between those nodes fail until it does. Check that the nodes reach each other on "
+        "TCP and UDP 7946 (`swarmnet doctor`)",
         engine=leader.url,
     )
 

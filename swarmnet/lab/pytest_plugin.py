@@ -155,8 +155,9 @@ async def _form_swarm_cluster(nodes: Sequence[LabNode]) -> Cluster:
     async with AsyncExitStack() as stack:
         engines = [await stack.enter_async_context(node.engine()) for node in nodes]
         await dissolve(engines)
+        # 90 s: a node whose first gossip join failed is retried by its engine a minute later.
         return await form_cluster(
-            engines, managers=1, advertise_addrs=[node.address for node in nodes]
+            engines, managers=1, advertise_addrs=[node.address for node in nodes], timeout=90
         )
 
 
