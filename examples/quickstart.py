@@ -222,7 +222,7 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     # An application decides how to log (swarmnet never does): show warnings and errors.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--hosts",
         default=os.environ.get("SWARMNET_DEMO_HOSTS", ""),

@@ -265,6 +265,11 @@ async def test_the_cli_plans_applies_draws_and_removes(
     assert "docker_gwbridge<br/>bridge" in out
     assert 'svc_sm_api{{"service sm_api"}}' in out
     assert "svc_sm_api -->|running|" in out
+    # The same picture as SVG, drawn by Graphviz's dot (installed by .ci/setup).
+    code, out = await swarmnet_cli("graph", "--format", "svg", *where)
+    assert code == 0, out
+    assert "<svg" in out and "</svg>" in out
+    assert ">service sm_api</text>" in out
     # A plan drawn: the file edited to put the service on a second network.
     file.write_text(
         SMALL.replace("networks:\n  app:\n", "networks:\n  extra: {}\n  app:\n", 1).replace(

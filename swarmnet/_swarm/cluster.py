@@ -53,6 +53,8 @@ _Outcome = tuple[int, SwarmStatus | SwarmnetError]
 
 #: How often the node list is polled while waiting for readiness (seconds).
 _POLL = 0.02
+#: How long joins wait for a new manager's gossip to listen before going ahead (seconds).
+_GOSSIP_START = 15.0
 #: How often the nodes' gossip peers are polled after they are ready (seconds).
 _GOSSIP_POLL = 0.25
 
@@ -438,6 +440,8 @@ class _Formation:
     async def _join_all(self, anchor: int, tokens: JoinTokens) -> None:
         """Managers one by one, then the extra managers demoted, then workers at once."""
         leader = self.engines[anchor]
+        if any(i not in self.actions and not self._active(i) for i in range(len(self.engines))):
+            await self._gossip_started(leader)
         await self._managers(leader, tokens)
         # The engine that made the swarm may be asked to be a worker: hand over first.
         if anchor >= self.managers:
@@ -525,6 +529,37 @@ class _Formation:
                 joined = await self._join(index, tokens.manager)
                 self.remotes = _merge(self.remotes, joined)
                 await self._done(index, MemberAction.JOINED, joined.node_id)
+
+    def _active(self, index: int) -> bool:
+        return self.statuses[index].local_node_state is LocalNodeState.ACTIVE
+
+    async def _gossip_started(self, leader: Engine) -> None:
+        """Wait until the leader's overlay gossip listens, before anyone joins.
+
+        A new manager starts its gossip (networkdb, TCP/UDP 7946) about a second after
+        the init, once its own agent has its network keys. A node that joins before then
+        finds nobody listening, and its engine retries only a minute later: for that
+        minute service names and overlay traffic between it and the others fail. The
+        leader's gossip is up once it counts itself among the peers of ``ingress``.
+        """
+        started = time.monotonic()
+        with anyio.move_on_after(_GOSSIP_START):
+            while True:
+                try:
+                    ingress = await leader.networks.get("ingress", verbose=True)
+                except NotFound:
+                    if self._initialised is None:
+                        return  # a swarm whose ingress was removed: nothing to wait for
+                    ingress = None
+                except (EngineAPIError, EngineTimeout):
+                    ingress = None  # a manager still being made
+                if ingress is not None and ingress.peers:
+                    self.report.log.debug(
+                        "cluster.gossip_started", elapsed=round(time.monotonic() - started, 3)
+                    )
+                    return
+                await anyio.sleep(_POLL)
+        self.report.log.warning("cluster.gossip_not_started", waited=_GOSSIP_START)
 
     async def _join(self, index: int, token: Secret) -> SwarmStatus:
         spec = SwarmJoinSpec(
