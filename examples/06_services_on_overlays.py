@@ -75,6 +75,8 @@ async def demo(manager: swarmnet.Engine) -> None:
             networks=(ServiceNetwork(target=BACK, aliases=("api",)),),
             endpoint_mode="dnsrr",
             update_config=rollout,
+            # `sleep` as PID 1 ignores SIGTERM: stop it at once, not after 10 s.
+            stop_grace_period=0,
             labels={"example": "06"},
         ),
         ServiceSpec(
@@ -85,6 +87,8 @@ async def demo(manager: swarmnet.Engine) -> None:
             networks=(FRONT, BACK),
             endpoint_mode="dnsrr",
             update_config=rollout,
+            # `sleep` as PID 1 ignores SIGTERM: stop it at once, not after 10 s.
+            stop_grace_period=0,
             labels={"example": "06"},
         ),
     ]

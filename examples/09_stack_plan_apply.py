@@ -41,6 +41,7 @@ services:
   api:
     image: ${IMAGE}
     command: sleep 3600
+    stop_grace_period: 0s  # sleep as PID 1 ignores SIGTERM: do not wait 10 s per task
     networks:
       app:
         aliases: [backend]

@@ -160,6 +160,8 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
                 networks=(overlay_name,),
                 # This kernel has no IPVS: a VIP would resolve but carry nothing.
                 endpoint_mode="dnsrr",
+                # httpd as PID 1 ignores SIGTERM: removing it would wait 10 s.
+                stop_grace_period=0,
             )
             await manager.services.ensure(spec)
             services_made.append(service_name)

@@ -357,7 +357,11 @@ async def test_an_ingress_removed_under_a_task_leaves_a_stale_copy_that_doctor_n
             json_body={
                 "Name": service,
                 "TaskTemplate": {
-                    "ContainerSpec": {"Image": LAB_IMAGE, "Command": ["sleep", "600"]},
+                    "ContainerSpec": {
+                        "Image": LAB_IMAGE,
+                        "Command": ["sleep", "600"],
+                        "StopGracePeriod": 0,  # sleep as PID 1 ignores SIGTERM
+                    },
                     "Placement": {"Constraints": ["node.hostname==node3"]},
                 },
                 "EndpointSpec": {"Ports": [{"TargetPort": 80, "PublishedPort": 18081}]},

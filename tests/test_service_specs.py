@@ -60,6 +60,8 @@ def test_a_full_spec_becomes_the_engines_service_spec_with_network_ids() -> None
         update_config=UpdateSettings(parallelism=2, monitor=1.5, failure_action="rollback"),
         limits=Resources(cpus=0.5, memory=64 * 2**20),
         reservations=Resources(cpus=0.25),
+        stop_signal="SIGINT",
+        stop_grace_period=2.5,
     )
     assert _body(spec) == {
         "Name": "web",
@@ -72,6 +74,8 @@ def test_a_full_spec_becomes_the_engines_service_spec_with_network_ids() -> None
                 "Args": ["-f", "-p", "80"],
                 "Env": ["A=1", "B=2"],
                 "Labels": {"tier": "web"},
+                "StopSignal": "SIGINT",
+                "StopGracePeriod": 2_500_000_000,
             },
             "Networks": [{"Target": "f" * 25}, {"Target": "b" * 25, "Aliases": ["api"]}],
             "Placement": {
@@ -155,6 +159,8 @@ def test_specs_are_immutable() -> None:
         ({"restart_policy": {"condition": "always"}}, "restart_policy.condition"),
         ({"endpoint_mode": "round-robin"}, "endpoint_mode"),
         ({"replicas_count": 3}, "replicas_count"),
+        ({"stop_grace_period": -1}, "stop_grace_period"),
+        ({"stop_signal": ""}, "stop_signal"),
     ],
 )
 def test_invalid_specs_are_refused_naming_the_field(fields: dict[str, Any], named: str) -> None:

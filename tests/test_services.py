@@ -84,6 +84,8 @@ def _svc(name: str, networks: tuple[str | ServiceNetwork, ...], **fields: Any) -
     fields.setdefault("args", SLEEP)
     fields.setdefault("endpoint_mode", "dnsrr")
     fields.setdefault("update_config", FAST)
+    # `sleep` as PID 1 ignores SIGTERM: without this every removal waits 10 s per task.
+    fields.setdefault("stop_grace_period", 0)
     return ServiceSpec(name=name, image=LAB_IMAGE, networks=networks, **fields)
 
 
@@ -582,7 +584,8 @@ async def test_the_service_command_ensures_lists_shows_tasks_and_removes(
     overlay = await engine.networks.create(swarmnet.OverlaySpec(name=f"{prefix}ov"))
     name = f"{prefix}cli"
     # Options first: everything after the image is the task's command, dashes too.
-    flags = ("--replicas", "2", "--network", f"{overlay.name}:al", "--endpoint-mode", "dnsrr")
+    flags: tuple[str, ...] = ("--replicas", "2", "--network", f"{overlay.name}:al")
+    flags += ("--endpoint-mode", "dnsrr", "--stop-grace-period", "0")
     ensure = ("service", "ensure", *host, *flags, "--wait", name, LAB_IMAGE, "sleep", "600")
     code, out = await _cli(*ensure)
     assert code == 0, out
@@ -590,6 +593,8 @@ async def test_the_service_command_ensures_lists_shows_tasks_and_removes(
     assert "2/2 running" in out
     code, out = await _cli(*ensure)
     assert (code, f"{name}: unchanged" in out) == (0, True), out
+    (made_service,) = await engine.services.list(name=name)
+    assert made_service.spec_payload["TaskTemplate"]["ContainerSpec"]["StopGracePeriod"] == 0
     code, out = await _cli("service", "ls", *host, "--name", name, "--json")
     assert code == 0, out
     (listed,) = json.loads(out)

@@ -43,7 +43,7 @@ CLI_WORKER: dict[str, Any] = {
             "Env": ["LEVEL=3", "QUEUE=jobs"],
             "Privileges": {"CredentialSpec": None, "SELinuxContext": None},
             "Init": False,
-            "StopGracePeriod": 10000000000,
+            "StopGracePeriod": 0,
             "DNSConfig": {},
             "Isolation": "default",
         },
@@ -150,6 +150,8 @@ def test_a_plan_against_what_the_cli_stored_shows_no_change(tmp_path: Path) -> N
         (lambda s: s["TaskTemplate"]["ContainerSpec"]["Env"].pop(), "environment.QUEUE"),
         (lambda s: s["TaskTemplate"].pop("RestartPolicy"), "deploy.restart_policy"),
         (lambda s: s["EndpointSpec"].pop("Mode"), "deploy.endpoint_mode"),
+        (lambda s: s["TaskTemplate"]["ContainerSpec"].pop("StopGracePeriod"), "stop_grace_period"),
+        (lambda s: s["TaskTemplate"]["ContainerSpec"].update(StopSignal="9"), "stop_signal"),
         (
             lambda s: s["TaskTemplate"]["Placement"].update(Constraints=["node.role==worker"]),
             "deploy.placement.constraints",
@@ -311,3 +313,19 @@ def test_keys_not_applied_are_listed_or_refused_with_strict(tmp_path: Path) -> N
     assert stack.service("a").spec.restart_policy == RestartPolicy(condition="any")
     with pytest.raises(InvalidSpec, match=r"strict.*services\.a\.healthcheck"):
         Stack.from_compose(tmp_path / "stack.yaml", name="shop", env={}, strict=True)
+
+
+def test_stop_grace_period_and_signal_come_from_the_file(tmp_path: Path) -> None:
+    file = tmp_path / "stack.yaml"
+    file.write_text(
+        "services:\n  api:\n    image: busybox\n    stop_grace_period: 1m30s\n"
+        "    stop_signal: SIGINT\n  plain:\n    image: busybox\n"
+    )
+    stack = Stack.from_compose(file, name="st", env={})
+    api = stack.service("api").spec
+    assert (api.stop_grace_period, api.stop_signal) == (90.0, "SIGINT")
+    plain = stack.service("plain").spec
+    assert (plain.stop_grace_period, plain.stop_signal) == (None, None)
+    file.write_text("services:\n  api:\n    image: busybox\n    stop_grace_period: soon\n")
+    with pytest.raises(InvalidSpec, match=r"services\.api\.stop_grace_period"):
+        Stack.from_compose(file, name="st", env={})

@@ -108,6 +108,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="KEY==VALUE or KEY!=VALUE, repeatable (default: any node)",
     )
     ensure.add_argument(
+        "--stop-grace-period",
+        type=float,
+        metavar="SECONDS",
+        help="seconds a stopping task gets before it is killed (default: the engine's, 10)",
+    )
+    ensure.add_argument(
         "--on-drift",
         choices=[d.value for d in ServiceDrift],
         default=ServiceDrift.RAISE.value,
@@ -198,6 +204,7 @@ def _spec(args: argparse.Namespace) -> ServiceSpec:
         "env": _pairs(args.env, "--env") or None,
         "labels": _pairs(args.label, "--label") or None,
         "constraints": tuple(args.constraint) or None,
+        "stop_grace_period": args.stop_grace_period,
     }
     data.update({k: v for k, v in optional.items() if v is not None})
     return service_spec_from(data)

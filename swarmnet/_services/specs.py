@@ -267,6 +267,12 @@ class ServiceSpec(_Part):
         max_replicas_per_node: at most this many tasks on one node (0: no limit).
         restart_policy, update_config, rollback_config: as their classes say.
         limits, reservations: :class:`Resources` for each task.
+        stop_signal: the signal that asks a task's container to stop (``SIGTERM``
+            when not given; ``SIGINT``, ``SIGQUIT``, a number…).
+        stop_grace_period: seconds a stopping task gets before it is killed (the
+            engine's default is 10). A process that is PID 1 and has no handler for
+            the stop signal ignores it, so every update, scale-down and removal of
+            such a service waits this long per task.
 
     Raises:
         InvalidSpec: on construction, naming the field at fault.
@@ -292,6 +298,8 @@ class ServiceSpec(_Part):
     rollback_config: UpdateSettings | None = None
     limits: Resources | None = None
     reservations: Resources | None = None
+    stop_signal: str | None = Field(default=None, min_length=1)
+    stop_grace_period: float | None = Field(default=None, ge=0)
 
     @field_validator("name")
     @classmethod
@@ -412,6 +420,10 @@ class ServiceSpec(_Part):
                 [{"Spread": {"SpreadDescriptor": key}} for key in self.preferences],
             )
         put((*task, "Placement", "MaxReplicas"), self.max_replicas_per_node)
+        put((*container, "StopSignal"), self.stop_signal)
+        if self.stop_grace_period is not None:
+            # The engine stores a Go duration: nanoseconds.
+            put((*container, "StopGracePeriod"), round(self.stop_grace_period * 1e9))
         for path, part in (
             ((*task, "RestartPolicy"), self.restart_policy),
             (("UpdateConfig",), self.update_config),

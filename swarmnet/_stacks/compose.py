@@ -65,6 +65,8 @@ _SCHEMA: dict[str, Any] = {
             "networks": None,  # a list of names, or a map checked below
             "ports": None,  # short strings or long maps, checked by the model
             "restart": None,
+            "stop_grace_period": None,
+            "stop_signal": None,
             "deploy": {
                 "mode": None,
                 "replicas": None,

@@ -514,6 +514,8 @@ class _Converter:
             "rollback_config": self.update(
                 deploy.get("rollback_config"), (*dat, "rollback_config")
             ),
+            "stop_grace_period": self.duration(body.get("stop_grace_period"), at),
+            "stop_signal": None if body.get("stop_signal") is None else str(body["stop_signal"]),
             "limits": self.resources(resources.get("limits"), (*dat, "resources", "limits")),
             "reservations": self.resources(
                 resources.get("reservations"), (*dat, "resources", "reservations")
@@ -609,6 +611,15 @@ class _Converter:
         except (ValueError, InvalidSpec) as exc:
             raise self.fail(rat, _message(exc)) from None
 
+    def duration(self, value: Any, at: KeyPath) -> float | None:
+        """``stop_grace_period``, in seconds (None when the file does not give it)."""
+        if value is None:
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise self.fail((*at, "stop_grace_period"), _message(exc)) from None
+
     def update(self, value: Any, at: KeyPath) -> UpdateSettings:
         data = self.mapping(value, at)
         try:
@@ -653,6 +664,8 @@ _COMPOSE_PATH: Mapping[str, KeyPath] = {
     "constraints": ("deploy", "placement", "constraints"),
     "preferences": ("deploy", "placement", "preferences"),
     "max_replicas_per_node": ("deploy", "placement", "max_replicas_per_node"),
+    "stop_grace_period": ("stop_grace_period",),
+    "stop_signal": ("stop_signal",),
 }
 
 

@@ -160,6 +160,14 @@ def _seconds(block: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: The engine's stop grace period when a spec names none (`docker stack deploy` stores it).
+_DEFAULT_STOP_GRACE = 10.0
+
+
+def _nanos_to_seconds(value: Any) -> float:
+    return value / _NS if isinstance(value, int) else _DEFAULT_STOP_GRACE
+
+
 def _ports(value: Any) -> list[str]:
     out = []
     for port in value or ():
@@ -217,6 +225,8 @@ def service_view(spec: Mapping[str, Any], network_names: Mapping[str, str]) -> d
         "deploy.rollback_config": _seconds(
             _filled(spec.get("RollbackConfig"), _UPDATE_DEFAULTS, zeros_absent=True)
         ),
+        "stop_grace_period": _nanos_to_seconds(container.get("StopGracePeriod")),
+        "stop_signal": container.get("StopSignal") or None,
         "deploy.resources.limits": {
             k: v for k, v in sorted((resources.get("Limits") or {}).items()) if v
         },
