@@ -271,7 +271,11 @@ def test_topology_and_plans_are_drawn_as_mermaid_and_dot() -> None:
                         subnets=("172.18.0.0/16",),
                     ),
                 ),
-                containers=(TopoContainer(id="c" * 64, name="web.1.x", networks=("ingress",)),),
+                containers=(
+                    TopoContainer(id="c" * 64, name=f"web.1.{'t' * 25}", networks=("ingress",)),
+                    TopoContainer(id="d" * 64, name=f"edge.{'n' * 25}.{'u' * 25}", networks=()),
+                    TopoContainer(id="e" * 64, name="client", networks=()),
+                ),
             ),
         ),
         services=(
@@ -288,6 +292,10 @@ def test_topology_and_plans_are_drawn_as_mermaid_and_dot() -> None:
     assert '  subgraph node_node1["node node1"]' in mermaid
     assert '    node1_net_ingress[("ingress<br/>overlay 10.0.0.0/24")]' in mermaid
     assert "  node1_ctr_cccccccccccc --- node1_net_ingress" in mermaid
+    # Task containers are drawn as their service and slot (global ones: the service).
+    assert '    node1_ctr_cccccccccccc(["web.1"])' in mermaid
+    assert '    node1_ctr_dddddddddddd(["edge"])' in mermaid
+    assert '    node1_ctr_eeeeeeeeeeee(["client"])' in mermaid
     assert "  svc_web -->|running| node1_ctr_cccccccccccc" in mermaid
     assert "  svc_web -->|pending| node_node2" in mermaid  # no container yet: the node
     dot = to_dot(topology)

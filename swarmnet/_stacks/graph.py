@@ -144,6 +144,19 @@ def _id(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", "_".join(parts))
 
 
+#: A task's container name: ``<service>.<slot, or node id if global>.<task id>``.
+_TASK_CONTAINER = re.compile(r"^(?P<service>.+)\.(?P<slot>[^.]+)\.[a-z0-9]{25}$")
+
+
+def _container_label(name: str) -> str:
+    """A task's container as ``web.2`` (``edge`` for a global one); others by name."""
+    match = _TASK_CONTAINER.match(name)
+    if match is None:
+        return name
+    slot = match["slot"]
+    return f"{match['service']}.{slot}" if slot.isdigit() else match["service"]
+
+
 def _network_label(network: TopoNetwork) -> str:
     subnets = ", ".join(network.subnets)
     return f"{network.name}\\n{network.driver} {subnets}".rstrip()
@@ -161,7 +174,7 @@ def to_mermaid(topology: Topology) -> str:
         for container in node.containers:
             key = _id(node.name, "ctr", container.id[:12])
             containers[container.id] = key
-            lines.append(f'    {key}(["{container.name}"])')
+            lines.append(f'    {key}(["{_container_label(container.name)}"])')
         lines.append("  end")
         for container in node.containers:
             for attached in container.networks:
@@ -190,7 +203,8 @@ def to_dot(topology: Topology) -> str:
         for container in node.containers:
             key = _id(node.name, "ctr", container.id[:12])
             containers[container.id] = key
-            lines.append(f'    {key} [label="{container.name}", shape=box, style=rounded];')
+            label = _container_label(container.name)
+            lines.append(f'    {key} [label="{label}", shape=box, style=rounded];')
         lines.append("  }")
         for container in node.containers:
             for attached in container.networks:
