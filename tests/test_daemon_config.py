@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from swarmnet import InvalidSpec
 from swarmnet._host.daemon_config import BRIDGE_KEYS
@@ -87,7 +86,7 @@ def test_daemon_json_spellings_are_accepted_as_input() -> None:
     ],
 )
 def test_settings_dockerd_would_refuse_are_refused(fields: dict[str, Any], complaint: str) -> None:
-    with pytest.raises(ValidationError, match=complaint):
+    with pytest.raises(InvalidSpec, match=complaint):
         DaemonBridgeConfig(**fields)
 
 

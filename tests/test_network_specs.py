@@ -22,7 +22,7 @@ from swarmnet.lab import Lab
 
 pytestmark = pytest.mark.anyio
 
-REFUSED = (ValidationError, swarmnet.InvalidSpec)
+REFUSED = swarmnet.InvalidSpec  # never pydantic's own error
 BRIDGE = {"driver": "bridge", "name": "n"}
 OVERLAY = {"driver": "overlay", "name": "n"}
 
@@ -215,8 +215,8 @@ def test_specs_are_immutable() -> None:
             },
             "set by the field 'mtu'",
         ),
-        ({"driver": "overlay", "name": "n", "bridge_name": "b0"}, "Extra inputs"),
-        ({"driver": "macvlan", "name": "n", "vxlan_ids": [5000]}, "Extra inputs"),
+        ({"driver": "overlay", "name": "n", "bridge_name": "b0"}, "not a field of OverlaySpec"),
+        ({"driver": "macvlan", "name": "n", "vxlan_ids": [5000]}, "not a field of MacvlanSpec"),
         ({"driver": "overlay", "name": "n", "mtu": 40}, "outside 68..65535"),
         ({"driver": "overlay", "name": "n", "vxlan_ids": [1 << 24]}, "outside 1..16777215"),
         ({"driver": "overlay", "name": "n", "vxlan_ids": [4097, 4098]}, "at most one id"),
@@ -251,13 +251,13 @@ def test_invalid_specs_are_refused_with_a_message_that_says_why(
 
 
 def test_attachment_specs_refuse_bad_aliases_and_the_default_bridge() -> None:
-    with pytest.raises(ValidationError, match="not a valid DNS name"):
+    with pytest.raises(swarmnet.InvalidSpec, match="not a valid DNS name"):
         swarmnet.EndpointConfig(network="n", aliases=("bad alias",))
-    with pytest.raises(ValidationError, match="takes no aliases"):
+    with pytest.raises(swarmnet.InvalidSpec, match="takes no aliases"):
         swarmnet.EndpointConfig(network="bridge", aliases=("web",))
-    with pytest.raises(ValidationError, match="not an IPv4 address"):
+    with pytest.raises(swarmnet.InvalidSpec, match="not an IPv4 address"):
         swarmnet.EndpointConfig(network="n", ipv4="fd00::1")
-    with pytest.raises(ValidationError, match="appears twice"):
+    with pytest.raises(swarmnet.InvalidSpec, match="appears twice"):
         swarmnet.attach("a", swarmnet.EndpointConfig(network="a", aliases=("x",)))
 
 

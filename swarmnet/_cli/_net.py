@@ -44,6 +44,7 @@ from swarmnet._cli._common import (
     print_json,
     print_table,
 )
+from swarmnet._core.models import RefusedSpec
 from swarmnet.models import Endpoint
 
 #: Any network spec ``network_spec_from`` returns.
@@ -431,17 +432,17 @@ def _spec(args: argparse.Namespace) -> AnyNetworkSpec:
     data.update({k: v for k, v in optional.items() if v is not None})
     try:
         return network_spec_from(data)
-    except ValidationError as exc:
-        raise InvalidSpec(_refusal(exc, driver, defaulted=args.driver is None)) from None
+    except RefusedSpec as exc:
+        raise InvalidSpec(_refusal(exc.errors, driver, defaulted=args.driver is None)) from None
 
 
 def _spec_from_file(path: Path) -> AnyNetworkSpec:
     try:
         text = sys.stdin.read() if str(path) == "-" else path.read_text()
         return network_spec_from(json.loads(text))
-    except ValidationError as exc:
+    except RefusedSpec as exc:
         # A file speaks in spec fields, not flags: name them as written.
-        raise InvalidSpec(f"invalid spec in {path}: {describe_invalid(exc, skip=1)}") from None
+        raise InvalidSpec(f"invalid spec in {path}: {describe_invalid(exc.errors)}") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise InvalidSpec(f"cannot read --spec {path}: {exc}") from exc
 
@@ -450,14 +451,13 @@ def _a(word: str) -> str:
     return f"an {word}" if word[0] in "aeiou" else f"a {word}"
 
 
-def _refusal(exc: ValidationError, driver: str, *, defaulted: bool) -> str:
+def _refusal(errors: list[ErrorDetails], driver: str, *, defaulted: bool) -> str:
     """The flags' fault, in flags; a flag the driver cannot take says which drivers can."""
     problems: list[str] = []
     rest: list[ErrorDetails] = []
     unfit = False
-    for error in exc.errors(include_url=False, include_input=False):
-        # The location starts with the union's tag (the driver), then the field.
-        loc = [str(part) for part in error["loc"]][1:]
+    for error in errors:
+        loc = [str(part) for part in error["loc"]]
         if error["type"] != "extra_forbidden" or len(loc) != 1:
             rest.append(error)
             continue
@@ -468,7 +468,7 @@ def _refusal(exc: ValidationError, driver: str, *, defaulted: bool) -> str:
             + (f" (it does to {', '.join(takers)})" if takers else "")
         )
     if rest:
-        problems.append(describe_invalid(rest, SPEC_FLAGS, skip=1))
+        problems.append(describe_invalid(rest, SPEC_FLAGS))
     message = "; ".join(problems)
     if defaulted and unfit:
         message += (
@@ -574,9 +574,10 @@ async def _connect(args: argparse.Namespace) -> int:
                 ipv6=args.ip6,
                 links=args.link,
             )
-        except ValidationError as exc:
+        except (ValidationError, RefusedSpec) as exc:
             flags = {"aliases": "--alias", "ipv4": "--ip", "ipv6": "--ip6", "links": "--link"}
-            raise InvalidSpec(f"invalid attachment: {describe_invalid(exc, flags)}") from None
+            errors = exc.errors if isinstance(exc, RefusedSpec) else exc
+            raise InvalidSpec(f"invalid attachment: {describe_invalid(errors, flags)}") from None
     if args.json:
         print_json(endpoint)
     else:

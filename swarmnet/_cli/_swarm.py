@@ -37,6 +37,7 @@ from swarmnet._cli._common import (
     print_table,
     to_json,
 )
+from swarmnet._core.models import RefusedSpec
 from swarmnet.lab import Lab
 from swarmnet.models import ClusterMember, ClusterProgress, SwarmStatus
 
@@ -290,9 +291,10 @@ async def _init(args: argparse.Namespace) -> int:
     given["force_new_cluster"] = args.force_new_cluster
     try:
         spec = SwarmInitSpec(**given, spec=SwarmSettings(**settings))
-    except ValidationError as exc:
+    except (ValidationError, RefusedSpec) as exc:
         # Refused before any engine is opened, in the flags' names.
-        raise InvalidSpec(f"swarm init: {describe_invalid(exc, _INIT_FLAGS)}") from None
+        errors = exc.errors if isinstance(exc, RefusedSpec) else exc
+        raise InvalidSpec(f"swarm init: {describe_invalid(errors, _INIT_FLAGS)}") from None
     async with open_cli_engine(args, timeout=None) as engine:
         swarm = await engine.swarm.init(spec)
         status = await engine.swarm.status()

@@ -86,7 +86,7 @@ class ContainersAPI:
 
         Raises:
             InvalidSpec: an empty image or an invalid name (before anything is sent).
-            pydantic.ValidationError: invalid endpoints (before anything is sent).
+            InvalidSpec: invalid endpoints (before anything is sent).
             NotFound: no such image or network on this engine.
             Conflict: a container with that name exists.
         """

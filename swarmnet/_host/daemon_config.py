@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from swarmnet._core.errors import InvalidSpec
 from swarmnet._core.log import get_logger
-from swarmnet._core.models import Spec
+from swarmnet._core.models import RefusedSpec, Spec, field_path, invalid_spec
 
 _log = get_logger("swarmnet.daemon_config")
 
@@ -92,7 +92,7 @@ class DaemonBridgeConfig(Spec):
     Every field is optional; only the fields you set are written. Setting a field to
     ``None`` explicitly removes that key from the file on merge.
 
-    Checks (a ``pydantic.ValidationError`` names the field):
+    Checks (an :class:`swarmnet.InvalidSpec` names the field):
         * ``bip`` is the bridge's own address with its prefix (``192.168.1.1/24``), not
           the network address or the broadcast address;
         * ``fixed-cidr`` lies inside ``bip``'s network;
@@ -193,10 +193,14 @@ class DaemonBridgeConfig(Spec):
         """Read the bridge keys out of a parsed ``daemon.json``; other keys are ignored.
 
         Raises:
-            pydantic.ValidationError: a bridge key holds a value dockerd would refuse,
-                or the keys contradict each other.
+            InvalidSpec: a bridge key holds a value dockerd would refuse, or the keys
+                contradict each other (the message names them).
         """
-        return cls.model_validate({k: document[k] for k in BRIDGE_KEYS if k in document})
+        try:
+            return cls.model_validate({k: document[k] for k in BRIDGE_KEYS if k in document})
+        except ValidationError as exc:
+            # Validation runs the model's own __init__, whose InvalidSpec pydantic wraps.
+            raise invalid_spec(exc, cls) from None
 
     def to_daemon_json(self) -> dict[str, Any]:
         """The fields set on this config, as daemon.json spells them (JSON-ready)."""
@@ -226,7 +230,7 @@ class DaemonBridgeConfig(Spec):
                 merged[key] = value
         try:
             DaemonBridgeConfig.from_daemon_json(merged)
-        except ValidationError as exc:
+        except RefusedSpec as exc:
             raise InvalidSpec(
                 "the merged daemon.json would hold bridge settings dockerd refuses or that "
                 f"contradict each other: {_describe(exc)}"
@@ -269,7 +273,7 @@ def read_daemon_json(path: str | Path = DEFAULT_DAEMON_JSON) -> DaemonConfigFile
     document = _load(target)
     try:
         bridge = DaemonBridgeConfig.from_daemon_json(document)
-    except ValidationError as exc:
+    except RefusedSpec as exc:
         raise InvalidSpec(f"{target} holds invalid bridge settings: {_describe(exc)}") from exc
     return DaemonConfigFile(
         path=target,
@@ -372,13 +376,8 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(parts)
+def _describe(refused: RefusedSpec) -> str:
+    return "; ".join(f"{field_path(loc)}: {msg}" if loc else msg for loc, msg in refused.problems)
 
 
 def _load(target: Path) -> dict[str, Any]:

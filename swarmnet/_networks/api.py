@@ -214,7 +214,7 @@ class NetworksAPI:
         :meth:`ensure` to accept it).
 
         Raises:
-            pydantic.ValidationError, InvalidSpec: the spec is invalid; nothing was sent.
+            InvalidSpec: the spec is invalid; nothing was sent.
             Conflict: a network of that name exists, or a requested subnet overlaps a
                 network this engine already has (the message names it).
             NotASwarmManager, NotInSwarm: a swarm-scoped network (an overlay) on an
@@ -314,7 +314,7 @@ class NetworksAPI:
             drifted, recreated) and the diff.
 
         Raises:
-            pydantic.ValidationError, InvalidSpec: invalid spec; nothing was sent.
+            InvalidSpec: invalid spec; nothing was sent.
             NotASwarmManager, NotInSwarm: a swarm-scoped spec on an engine that is not a
                 swarm manager; nothing was sent.
             Conflict: a subnet overlaps another network's (the message names it); for a
@@ -345,7 +345,7 @@ class NetworksAPI:
             One :class:`EnsureResult` per spec, in order.
 
         Raises:
-            pydantic.ValidationError, InvalidSpec: a spec is invalid, or two specs share
+            InvalidSpec: a spec is invalid, or two specs share
                 a name; nothing was sent.
             DriftDetected: as :meth:`ensure`, after the rest of the batch is done (so
                 do the other errors of :meth:`ensure`).
@@ -389,7 +389,7 @@ class NetworksAPI:
             driver_opts: endpoint options for the driver.
 
         Raises:
-            pydantic.ValidationError: invalid alias, address or name; nothing was sent.
+            InvalidSpec: invalid alias, address or name; nothing was sent.
             AttachmentConflict: already attached with other settings (says which).
             NetworkNotFound: no such network; NotFound: no such container.
             EngineAPIError: the engine refused (an address outside the pools, taken…).

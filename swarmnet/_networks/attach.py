@@ -43,7 +43,7 @@ class EndpointConfig(Spec):
         driver_opts: endpoint options passed to the network driver.
 
     Raises:
-        pydantic.ValidationError: a name, alias or address is not valid, or aliases or
+        InvalidSpec: a name, alias or address is not valid, or aliases or
             static addresses are asked for on the engine's own ``bridge``/``host``/``none``.
 
     Example::
@@ -170,7 +170,7 @@ def attach(*endpoints: EndpointConfig | str) -> ContainerNetworking:
         body = {"Image": "busybox", "Cmd": ["sleep", "60"], **networking.create_fields("1.41")}
 
     Raises:
-        pydantic.ValidationError: no network, a network twice, or an invalid endpoint.
+        InvalidSpec: no network, a network twice, or an invalid endpoint.
     """
     return ContainerNetworking(
         endpoints=tuple(EndpointConfig(network=e) if isinstance(e, str) else e for e in endpoints)

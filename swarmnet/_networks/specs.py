@@ -28,12 +28,13 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationError,
     field_validator,
     model_validator,
 )
 
 from swarmnet._core.errors import InvalidSpec
-from swarmnet._core.models import Spec
+from swarmnet._core.models import Spec, invalid_spec
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -208,7 +209,7 @@ class IPAMPool(Spec):
             (``{"router": "10.20.0.2"}``); inside the subnet, none equal to the gateway.
 
     Raises:
-        pydantic.ValidationError: when any of the above does not hold; the message
+        InvalidSpec: when any of the above does not hold; the message
             names the field and says why.
 
     Example::
@@ -786,8 +787,8 @@ def network_spec_from(data: Mapping[str, Any] | AnyNetworkSpec) -> AnyNetworkSpe
     """Build the right spec class from a mapping (``{"driver": "overlay", "name": …}``).
 
     Raises:
-        pydantic.ValidationError: the mapping is not a valid spec of its driver.
-        InvalidSpec: ``driver`` is missing.
+        InvalidSpec: ``driver`` is missing, or the mapping is not a valid spec of its
+            driver (the message names each field at fault).
     """
     if isinstance(data, OverlaySpec | BridgeSpec | MacvlanSpec | IpvlanSpec | ConfigOnlySpec):
         return data
@@ -796,4 +797,18 @@ def network_spec_from(data: Mapping[str, Any] | AnyNetworkSpec) -> AnyNetworkSpe
             "a network spec needs a 'driver': overlay, bridge, macvlan, ipvlan or "
             "null (config-only)"
         )
-    return _SPEC_ADAPTER.validate_python(dict(data))
+    try:
+        return _SPEC_ADAPTER.validate_python(dict(data))
+    except ValidationError as exc:
+        # The errors' locations start with the union's tag, the driver: drop it.
+        spec_class = _BY_DRIVER.get(str(data["driver"]), OverlaySpec)
+        raise invalid_spec(exc, spec_class, skip=1) from None
+
+
+_BY_DRIVER: dict[str, type[Spec]] = {
+    "overlay": OverlaySpec,
+    "bridge": BridgeSpec,
+    "macvlan": MacvlanSpec,
+    "ipvlan": IpvlanSpec,
+    "null": ConfigOnlySpec,
+}

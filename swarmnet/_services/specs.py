@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from swarmnet._core.errors import InvalidSpec
 from swarmnet._core.models import Spec
@@ -39,45 +39,8 @@ _CONSTRAINT_KEYS = frozenset(
 _CONSTRAINT_PREFIXES = ("node.labels.", "engine.labels.")
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-class _Refused(InvalidSpec):
-    """InvalidSpec that keeps its problems by field, so an enclosing spec can prefix them."""
-
-    def __init__(self, what: str, problems: list[tuple[tuple[int | str, ...], str]]) -> None:
-        self.problems = problems
-        text = "; ".join(
-            f"{_field_path(loc)}: {message}" if loc else message for loc, message in problems
-        )
-        super().__init__(f"invalid {what}: {text}")
-
-
-def _invalid(exc: ValidationError, what: str) -> _Refused:
-    problems: list[tuple[tuple[int | str, ...], str]] = []
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        inner = (error.get("ctx") or {}).get("error")
-        if isinstance(inner, _Refused):
-            # A part validated through its own __init__: keep its field names.
-            problems.extend((loc + sub, message) for sub, message in inner.problems)
-            continue
-        problems.append((loc, str(error["msg"]).removeprefix("Value error, ")))
-    return _Refused(what, problems)
-
-
 class _Part(Spec):
     """A spec whose construction errors are :class:`InvalidSpec` naming the field."""
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise _invalid(exc, type(self).__name__) from None
 
 
 def _seconds_ns(value: float | None) -> int | None:

@@ -653,7 +653,7 @@ class SwarmInitSpec(Spec):
         spec: swarm settings (raft, dispatcher, CA, task history, labels, autolock…).
 
     Raises:
-        pydantic.ValidationError: a value that the engine would refuse or misread.
+        InvalidSpec: a value that the engine would refuse or misread (named).
     """
 
     advertise_addr: AdvertiseAddr | None = None
