@@ -27,7 +27,6 @@ import anyio
 import pytest
 from _engines import engines_of, eventually
 from _gwbridge import remove_gwbridges
-from pydantic import ValidationError
 
 import swarmnet
 from swarmnet import (
@@ -109,13 +108,13 @@ async def test_outside_a_swarm_ingress_raises_not_in_swarm(lab: Lab) -> None:
 
 
 def test_gwbridge_and_ingress_specs_are_checked_before_anything_is_sent() -> None:
-    with pytest.raises(ValidationError, match="outside subnet"):
+    with pytest.raises(swarmnet.InvalidSpec, match="outside subnet"):
         GatewayBridgeSpec(subnet="10.11.0.0/16", gateway="10.12.0.1")
-    with pytest.raises(ValidationError, match="typed field"):
+    with pytest.raises(swarmnet.InvalidSpec, match="typed field"):
         GatewayBridgeSpec(extra_options={"com.docker.network.bridge.enable_icc": "true"})
-    with pytest.raises(ValidationError, match="need a subnet"):
+    with pytest.raises(swarmnet.InvalidSpec, match="need a subnet"):
         IngressSpec(gateway="10.11.0.1")
-    with pytest.raises(ValidationError, match="host bits"):
+    with pytest.raises(swarmnet.InvalidSpec, match="host bits"):
         IngressSpec(subnet="10.11.0.1/24")
 
     body = IngressSpec(subnet="10.11.0.0/24", gateway="10.11.0.2", mtu=1400).create_body()
@@ -138,9 +137,9 @@ def test_gwbridge_and_ingress_specs_are_checked_before_anything_is_sent() -> Non
         mtu=1400,
     )
     assert IngressSpec(vxlan_id=4100).network_spec().ingress is True
-    with pytest.raises(ValidationError, match="belongs to the overlay driver"):
+    with pytest.raises(swarmnet.InvalidSpec, match="belongs to the overlay driver"):
         GatewayBridgeSpec(extra_options={"com.docker.network.driver.overlay.vxlanid_list": "9"})
-    with pytest.raises(ValidationError, match="belongs to the bridge driver"):
+    with pytest.raises(swarmnet.InvalidSpec, match="belongs to the bridge driver"):
         IngressSpec(extra_options={"com.docker.network.bridge.enable_icc": "true"})
 
 
