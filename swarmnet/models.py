@@ -22,7 +22,17 @@ from swarmnet._controllers.controller import ControllerStats, Kind, Ref
 from swarmnet._controllers.lease import LeaseStats
 from swarmnet._core.engine_models import EngineInfo, EngineVersion, LocalNodeState, SwarmMembership
 from swarmnet._doctor.doctor import Finding, FindingKind, PortCheck, PortStatus, Severity
-from swarmnet._events.models import EventScope, EventType, NetworkAction
+from swarmnet._events.models import (
+    ContainerAction,
+    ContainerEvent,
+    EventScope,
+    EventType,
+    NetworkAction,
+    NodeAction,
+    NodeEvent,
+    ServiceAction,
+    ServiceEvent,
+)
 from swarmnet._events.stream import StreamStats
 from swarmnet._events.watcher import (
     CachedEndpoint,
@@ -104,6 +114,8 @@ __all__ = [
     "ClusterProgress",
     "ConfigsAPI",
     "Container",
+    "ContainerAction",
+    "ContainerEvent",
     "ContainerNetworking",
     "ContainersAPI",
     "ControllerStats",
@@ -147,8 +159,10 @@ __all__ = [
     "NetworkScope",
     "NetworksAPI",
     "Node",
+    "NodeAction",
     "NodeAvailability",
     "NodeDescription",
+    "NodeEvent",
     "NodeRole",
     "NodeSpec",
     "NodeState",
@@ -166,8 +180,10 @@ __all__ = [
     "Ref",
     "RemoteManager",
     "Service",
+    "ServiceAction",
     "ServiceDiff",
     "ServiceEnsureResult",
+    "ServiceEvent",
     "ServiceInfo",
     "ServiceNetworkInfo",
     "ServiceOutcome",
