@@ -42,7 +42,16 @@ from swarmnet._core.concurrency import close_background, open_background
 from swarmnet._core.engine import Engine
 from swarmnet._core.errors import EngineError, InvalidSpec, NotFound, SwarmnetError
 from swarmnet._core.log import get_logger
-from swarmnet._events.models import EventScope, NetworkAction, NetworkEvent
+from swarmnet._events.models import (
+    ContainerAction,
+    Event,
+    EventScope,
+    EventType,
+    NetworkAction,
+    NetworkEvent,
+    NodeAction,
+    ServiceAction,
+)
 from swarmnet._events.stream import (
     EventFilters,
     Feed,
@@ -69,6 +78,9 @@ __all__ = ["Watcher"]
 _log = get_logger("swarmnet.watcher")
 _NS = 1_000_000_000
 
+_Action = NetworkAction | ContainerAction | ServiceAction | NodeAction | str
+ActionFilter = _Action | Iterable[_Action] | None
+
 
 # -- one engine ------------------------------------------------------------------------------
 
@@ -93,6 +105,7 @@ class _Node:
         self.synthesized = 0
         self.suppressed = 0
         self.swarm_duplicates = 0
+        self.dispatched = 0
         self.failed: BaseException | None = None
         self.log = _log.bind(engine=self.name)
 
@@ -106,6 +119,7 @@ class _Node:
             synthesized=self.synthesized,
             suppressed=self.suppressed,
             swarm_duplicates=self.swarm_duplicates,
+            dispatched=self.dispatched,
         )
 
 
@@ -178,9 +192,11 @@ class Watcher:
         self._nodes = {engine.name: _Node(engine) for engine in engines}
         self._runners: list[HandlerRunner] = []
         self._cache = NetworkCache()
-        # (action, network id) -> [times delivered, {node: times reported}]
-        self._swarm_reports: OrderedDict[tuple[str, str], list[Any]] = OrderedDict()
+        # (type, action, object id) -> [times delivered, {node: times reported}]
+        self._swarm_reports: OrderedDict[tuple[str, str, str], list[Any]] = OrderedDict()
+        self._other_types: frozenset[str] = frozenset()  # followed, besides networks
         self._task_group: TaskGroup | None = None
+        self._followed: frozenset[str] | None = None  # set while running
         self._stopping = anyio.Event()
         self._running = False
         self._context_group: TaskGroup | None = None
@@ -194,8 +210,9 @@ class Watcher:
 
     def on(
         self,
-        action: NetworkAction | str | Iterable[NetworkAction | str] | None = None,
+        action: ActionFilter = None,
         *,
+        type: EventType | str | Iterable[EventType | str] | None = None,
         network: str | Iterable[str] | None = None,
         driver: str | Iterable[str] | None = None,
         scope: EventScope | str | Iterable[EventScope | str] | None = None,
@@ -208,7 +225,10 @@ class Watcher:
         """Register the decorated function as a callback; it is returned unchanged.
 
         Every filter takes one value or several; leave it out to match everything.
-        See :class:`Handler` for what each matches.
+        See :class:`Handler` for what each matches. ``type`` picks the event types
+        (``network``, the default, ``container``, ``service``, ``node``): the
+        callback then gets :class:`swarmnet.NetworkEvent`, or
+        ``swarmnet.models.ContainerEvent``, ``ServiceEvent``, ``NodeEvent``.
 
         Example::
 
@@ -216,27 +236,37 @@ class Watcher:
             def log_bridges(event, **kwargs):
                 print(event.action, event.name)
 
+            @watcher.on("update", type="node")
+            def node_changed(event: NodeEvent, **kwargs):
+                if event.state == "down":
+                    print(f"{event.name} went down")
+
         Raises:
             InvalidSpec: a filter that could never match, at once (not when the
-                decorated function is given).
+                decorated function is given); a type the running watcher does not
+                follow (register every type before it runs).
         """
         # Check the filters now, where the mistake is written, not at decoration.
-        make_handler(
-            _no_op,
-            engines=self._nodes,
-            action=action,
-            network=network,
-            driver=driver,
-            scope=scope,
-            container=container,
-            node=node,
-            synthesized=synthesized,
+        self._check_followed(
+            make_handler(
+                _no_op,
+                engines=self._nodes,
+                type=type,
+                action=action,
+                network=network,
+                driver=driver,
+                scope=scope,
+                container=container,
+                node=node,
+                synthesized=synthesized,
+            )
         )
 
         def register(fn: C) -> C:
             self.add(
                 fn,
                 action,
+                type=type,
                 network=network,
                 driver=driver,
                 scope=scope,
@@ -253,8 +283,9 @@ class Watcher:
     def add(
         self,
         fn: Callback,
-        action: NetworkAction | str | Iterable[NetworkAction | str] | None = None,
+        action: ActionFilter = None,
         *,
+        type: EventType | str | Iterable[EventType | str] | None = None,
         network: str | Iterable[str] | None = None,
         driver: str | Iterable[str] | None = None,
         scope: EventScope | str | Iterable[EventScope | str] | None = None,
@@ -268,11 +299,13 @@ class Watcher:
 
         Raises:
             InvalidSpec: ``fn`` is not callable, a filter value is empty or unknown,
-                or ``thread=True`` for an async function.
+                ``thread=True`` for an async function, or a type the running watcher
+                does not follow.
         """
         handler = make_handler(
             fn,
             engines=self._nodes,
+            type=type,
             action=action,
             network=network,
             driver=driver,
@@ -283,11 +316,29 @@ class Watcher:
             thread=thread,
             name=name,
         )
+        self._check_followed(handler)
         runner = HandlerRunner(handler, self)
         self._runners.append(runner)
         if self._task_group is not None:
             runner.start(self._task_group)
         return handler
+
+    def _check_followed(self, handler: Handler) -> None:
+        followed = self._followed
+        if followed is not None and not handler.types <= followed:
+            # The engines' streams were opened for the types wanted then.
+            raise InvalidSpec(
+                f"this watcher runs and follows {sorted(followed)} events; register "
+                f"handlers for {sorted(handler.types - followed)} before it runs"
+            )
+
+    @property
+    def types(self) -> frozenset[str]:
+        """The event types followed: those the handlers want (``network`` without any)."""
+        if self._followed is not None:
+            return self._followed
+        wanted = frozenset().union(*(r.types for r in self._runners))
+        return wanted or frozenset({EventType.NETWORK.value})
 
     def remove(self, handler: Handler | Callback) -> None:
         """Unregister a handler (or every handler of a function); events queued for
@@ -377,6 +428,8 @@ class Watcher:
         for node in self._nodes.values():
             node.engine._require_open()
         self._running = True
+        self._followed = self.types
+        self._other_types = self._followed - {EventType.NETWORK.value}
         try:
             async with anyio.create_task_group() as task_group:
                 self._task_group = task_group
@@ -403,6 +456,7 @@ class Watcher:
                 task_group.cancel_scope.cancel()
         finally:
             self._task_group = None
+            self._followed = None
             self._running = False
             self._stopping.set()
             self.log.info("events.stopped")
@@ -413,7 +467,7 @@ class Watcher:
         settings = self.settings
         feed = Feed(
             node.engine,
-            EventFilters(types=frozenset({"network"})),
+            EventFilters(types=self.types),
             reconnect=settings.reconnect,
             buffer_bytes=settings.feed_buffer_bytes,
             stall=settings.feed_stall,
@@ -477,8 +531,18 @@ class Watcher:
         unread = node.unread
         connected = len(unread)
         suppressed = 0
+        others: dict[str, list[Event]] = {}
         for event in batch:
             if not isinstance(event, NetworkEvent):
+                # Containers, services, nodes: no cache of them to keep, only swarm-scope
+                # repeats to drop (every manager reports each service and node event).
+                kind = event.type
+                if kind not in self._other_types:
+                    continue
+                if event.scope == "swarm" and not self._first_report(node.name, event):
+                    node.swarm_duplicates += 1
+                    continue
+                others.setdefault(kind, []).append(event)
                 continue
             # The fields read straight from the model's dict: this runs for every event,
             # and pydantic models define __getattr__, which slows every attribute read.
@@ -521,21 +585,28 @@ class Watcher:
         node.suppressed += suppressed
         if len(unread) != connected:
             node.unread_added.set()
+        node.dispatched += len(wanted)
         await self._dispatch(wanted)
+        for kind, events in others.items():
+            node.dispatched += len(events)
+            await self._dispatch(events, kind)
 
-    async def _dispatch(self, events: list[NetworkEvent]) -> None:
-        """Hand events to every handler that wants them, waiting where a buffer is full."""
+    async def _dispatch(self, events: list[Any], kind: str = EventType.NETWORK.value) -> None:
+        """Hand events (all of type ``kind``) to every handler that wants them, waiting
+        where a buffer is full."""
         if not events:
             return
         for runner in self._runners:
+            if kind not in runner.types:
+                continue
             done = runner.offer(events)
             while done < len(events):
                 await runner.room()
                 done += runner.offer(events, done)
 
-    def _first_report(self, node: str, event: NetworkEvent) -> bool:
+    def _first_report(self, node: str, event: Event) -> bool:
         """Whether this swarm-scope event is news (each manager reports the cluster's)."""
-        key = (str(event.action), event.network_id)
+        key = (str(event.type), str(event.action), event.actor_id)
         reports = self._swarm_reports
         record = reports.get(key)
         if record is None:
