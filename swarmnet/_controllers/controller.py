@@ -214,6 +214,8 @@ class ControllerStats:
         queued, running, delayed: objects waiting now, being reconciled now, waiting
             for a retry.
         activations: times the controller started acting (taking the lease).
+        run_seconds: time spent in the runs that ended (reading the object and calling
+            its reconcilers), in seconds: with ``runs``, the mean duration of a run.
     """
 
     active: bool
@@ -229,12 +231,14 @@ class ControllerStats:
     running: int
     delayed: int
     activations: int
+    run_seconds: float = 0.0
 
 
 class _Counters:
     def __init__(self) -> None:
         self.runs = self.succeeded = self.failed = self.retries = self.gave_up = 0
         self.events = self.resyncs = self.gaps = self.activations = 0
+        self.run_seconds = 0.0
 
 
 class Controller:
@@ -413,6 +417,7 @@ class Controller:
             running=self._queue.running,
             delayed=self._queue.delayed,
             activations=c.activations,
+            run_seconds=c.run_seconds,
         )
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -628,8 +633,14 @@ class Controller:
             return None
 
     async def _run_one(self, ref: Ref) -> None:
-        engine = self.engines[ref.engine]
         started = time.monotonic()
+        try:
+            await self._run_timed(ref, started)
+        finally:
+            self._counters.run_seconds += time.monotonic() - started
+
+    async def _run_timed(self, ref: Ref, started: float) -> None:
+        engine = self.engines[ref.engine]
         try:
             obj = await self._read(engine, ref)
             before = self._cache.get(ref)
