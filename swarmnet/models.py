@@ -35,12 +35,16 @@ from swarmnet._events.models import (
 )
 from swarmnet._events.stream import StreamStats
 from swarmnet._events.watcher import (
+    CachedContainer,
     CachedEndpoint,
     CachedNetwork,
+    CachedNode,
+    CachedService,
     Handler,
     HandlerStats,
     NetworkCache,
     NodeStats,
+    ObjectCache,
     WatcherStats,
 )
 from swarmnet._images.api import Image, ImagesAPI
@@ -108,8 +112,11 @@ from swarmnet._swarm.models import (
 
 __all__ = [
     "AttachedEndpoint",
+    "CachedContainer",
     "CachedEndpoint",
     "CachedNetwork",
+    "CachedNode",
+    "CachedService",
     "ClusterMember",
     "ClusterProgress",
     "ConfigsAPI",
@@ -169,6 +176,7 @@ __all__ = [
     "NodeStats",
     "NodeStatus",
     "NodesAPI",
+    "ObjectCache",
     "ObjectKind",
     "PeerInfo",
     "PlannedChange",

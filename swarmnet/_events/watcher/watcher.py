@@ -50,7 +50,9 @@ from swarmnet._events.models import (
     NetworkAction,
     NetworkEvent,
     NodeAction,
+    NodeEvent,
     ServiceAction,
+    ServiceEvent,
 )
 from swarmnet._events.stream import (
     EventFilters,
@@ -60,6 +62,7 @@ from swarmnet._events.stream import (
     Subscribed,
     _Failed,
 )
+from swarmnet._events.watcher import objects as _objects
 from swarmnet._events.watcher.cache import (
     EndpointState,
     NetState,
@@ -70,6 +73,7 @@ from swarmnet._events.watcher.cache import (
     new_net,
 )
 from swarmnet._events.watcher.handlers import C, Callback, Handler, HandlerRunner, make_handler
+from swarmnet._events.watcher.objects import ObjectCache
 from swarmnet._events.watcher.settings import WatcherSettings
 from swarmnet._events.watcher.stats import NodeStats, WatcherStats
 
@@ -101,6 +105,10 @@ class _Node:
         # endpoints are read (ids, addresses) so a later re-read can tell a re-attachment.
         self.unread: set[str] = set()
         self.unread_added = anyio.Event()
+        # Services and nodes an event changed in ways it does not tell (labels,
+        # networks): read back from this manager shortly after.
+        self.dirty: set[tuple[str, str]] = set()
+        self.dirty_added = anyio.Event()
         self.resyncs = 0
         self.synthesized = 0
         self.suppressed = 0
@@ -128,6 +136,12 @@ class _Node:
 _CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+_ObjectsRead = tuple[
+    "dict[str, _objects.CachedContainer] | None",
+    "dict[str, _objects.CachedService] | None",
+    "dict[str, _objects.CachedNode] | None",
+]
 
 
 # -- the watcher ---------------------------------------------------------------------------
@@ -192,6 +206,7 @@ class Watcher:
         self._nodes = {engine.name: _Node(engine) for engine in engines}
         self._runners: list[HandlerRunner] = []
         self._cache = NetworkCache()
+        self._objects = ObjectCache(network_ids=self._network_ids)
         # (type, action, object id) -> [times delivered, {node: times reported}]
         self._swarm_reports: OrderedDict[tuple[str, str, str], list[Any]] = OrderedDict()
         self._other_types: frozenset[str] = frozenset()  # followed, besides networks
@@ -334,11 +349,11 @@ class Watcher:
 
     @property
     def types(self) -> frozenset[str]:
-        """The event types followed: those the handlers want (``network`` without any)."""
+        """The event types followed: those the handlers want, and ``network`` always
+        (network events keep :attr:`cache` and the containers' networks current)."""
         if self._followed is not None:
             return self._followed
-        wanted = frozenset().union(*(r.types for r in self._runners))
-        return wanted or frozenset({EventType.NETWORK.value})
+        return frozenset({EventType.NETWORK.value}).union(*(r.types for r in self._runners))
 
     def remove(self, handler: Handler | Callback) -> None:
         """Unregister a handler (or every handler of a function); events queued for
@@ -358,6 +373,20 @@ class Watcher:
     def cache(self) -> NetworkCache:
         """Networks and endpoints per node, kept current by the events."""
         return self._cache
+
+    @property
+    def objects(self) -> ObjectCache:
+        """Containers, services and swarm nodes, kept current by their events (for the
+        types the handlers want: ``type="container"`` fills the containers, …)."""
+        return self._objects
+
+    def _network_ids(self, name: str) -> frozenset[str]:
+        return frozenset(
+            network_id
+            for state in self._cache._nodes.values()
+            for network_id, net in state.nets.items()
+            if net.name == name
+        )
 
     @property
     def engines(self) -> tuple[Engine, ...]:
@@ -486,6 +515,8 @@ class Watcher:
                 delay = self.settings.resync.endpoint_read_delay
                 if delay is not None:
                     sweeping.start_soon(self._read_endpoints, node, delay)
+                    if self._other_types & {EventType.SERVICE.value, EventType.NODE.value}:
+                        sweeping.start_soon(self._read_dirty, node, delay)
                 await self._pump(node, feed)
                 sweeping.cancel_scope.cancel()  # the feed ended for good: so does sweeping
 
@@ -532,16 +563,26 @@ class Watcher:
         connected = len(unread)
         suppressed = 0
         others: dict[str, list[Event]] = {}
+        objects = self._objects
         for event in batch:
             if not isinstance(event, NetworkEvent):
-                # Containers, services, nodes: no cache of them to keep, only swarm-scope
-                # repeats to drop (every manager reports each service and node event).
+                # Containers, services, nodes: swarm-scope repeats dropped (every
+                # manager reports each service and node event), then as networks.
                 kind = event.type
                 if kind not in self._other_types:
                     continue
                 if event.scope == "swarm" and not self._first_report(node.name, event):
                     node.swarm_duplicates += 1
                     continue
+                if fence:
+                    if event.time_nano > fence:
+                        node.fence_nano = fence = 0
+                    elif _objects.already_there(objects, event):
+                        suppressed += 1
+                        continue
+                _objects.apply(objects, event)
+                if isinstance(event, (ServiceEvent, NodeEvent)) and event.action != "remove":
+                    node.dirty.add((kind, event.actor_id))
                 others.setdefault(kind, []).append(event)
                 continue
             # The fields read straight from the model's dict: this runs for every event,
@@ -585,6 +626,12 @@ class Watcher:
         node.suppressed += suppressed
         if len(unread) != connected:
             node.unread_added.set()
+        if node.dirty:
+            node.dirty_added.set()
+        if EventType.CONTAINER.value in self._other_types:
+            # The containers' networks, from the connects and disconnects.
+            for event in wanted:
+                _objects.apply(objects, event)
         node.dispatched += len(wanted)
         await self._dispatch(wanted)
         for kind, events in others.items():
@@ -628,6 +675,7 @@ class Watcher:
         try:
             with anyio.fail_after(self.settings.resync.timeout):
                 fresh, manager, fence = await self._read_networks(node)
+                read = await self._read_objects(node, manager)
         except (EngineError, TimeoutError) as exc:
             node.needs_resync = True
             node.log.warning("events.resync_failed", error=str(exc))
@@ -635,6 +683,7 @@ class Watcher:
         state = self._cache._node(node.name)
         announce = not initial or self.settings.resync.initial_events
         events = differences(node.name, state.nets, fresh, fence) if announce else []
+        typed = self._refresh_objects(node.name, read, fence, announce)
         state.nets = fresh
         node.unread.clear()  # every endpoint was just read
         state.manager = manager
@@ -648,14 +697,84 @@ class Watcher:
             for delivered, seen in self._swarm_reports.values():
                 if seen.get(node.name, 0) < delivered:
                     seen[node.name] = delivered
-        node.synthesized += len(events)
+        node.synthesized += len(events) + sum(len(group) for group in typed.values())
         node.log.info(
             "events.resynced" if not initial else "events.synced",
             networks=len(fresh),
             synthesized=len(events),
+            **{kind: len(group) for kind, group in typed.items()},
         )
         node.synced.set()
         await self._dispatch(events)
+        for kind, group in typed.items():
+            await self._dispatch(group, kind)
+
+    async def _read_objects(self, node: _Node, manager: bool) -> _ObjectsRead:
+        """The node's containers, and (on a manager) the swarm's services and nodes, for
+        the types followed; None for those not read."""
+        engine = node.engine
+        types = self._other_types
+        containers = services = nodes = None
+        if EventType.CONTAINER.value in types:
+            listed = await engine.containers.list(all=True)
+            containers = _objects.containers_by_id(listed, node.name)
+        if manager and EventType.SERVICE.value in types:
+            services = {s.id: _objects.service_of(s) for s in await engine.services.list()}
+        if manager and EventType.NODE.value in types:
+            nodes = {n.id: _objects.node_of(n) for n in await engine.nodes.list()}
+        return containers, services, nodes
+
+    def _refresh_objects(
+        self, node: str, read: _ObjectsRead, fence: int, announce: bool
+    ) -> dict[str, list[Event]]:
+        """Put a re-read in the object cache; the differences as synthesized events."""
+        objects = self._objects
+        containers, services, nodes = read
+        out: dict[str, list[Event]] = {}
+        if containers is not None:
+            old_containers = objects._containers.get(node, {})
+            if announce:
+                out["container"] = _objects.container_differences(
+                    node, old_containers, containers, fence
+                )
+            objects._containers[node] = containers
+        if services is not None:
+            if announce:
+                out["service"] = _objects.service_differences(
+                    node, objects._services, services, fence
+                )
+            objects._services = services
+        if nodes is not None:
+            if announce:
+                out["node"] = _objects.node_differences(node, objects._nodes, nodes, fence)
+            objects._nodes = nodes
+        return {kind: group for kind, group in out.items() if group}
+
+    async def _read_dirty(self, node: _Node, delay: float) -> None:
+        """Read back the services and nodes this manager's events changed, ``delay``
+        after: their events do not carry labels or networks."""
+        engine = node.engine
+        while True:
+            await node.dirty_added.wait()
+            node.dirty_added = anyio.Event()
+            await anyio.sleep(delay)
+            batch, node.dirty = node.dirty, set()
+            objects = self._objects
+            for kind, object_id in sorted(batch):
+                try:
+                    with anyio.fail_after(self.settings.resync.timeout):
+                        if kind == EventType.SERVICE.value:
+                            service = await engine.services.get(object_id)
+                            if object_id in objects._services:
+                                objects._services[object_id] = _objects.service_of(service)
+                        else:
+                            found = await engine.nodes.get(object_id)
+                            if object_id in objects._nodes:
+                                objects._nodes[object_id] = _objects.node_of(found)
+                except NotFound:
+                    continue  # removed since: its remove event says so
+                except (EngineError, TimeoutError) as exc:
+                    node.log.debug("events.object_read_failed", error=str(exc))
 
     async def _sweep(self, node: _Node, interval: float) -> None:
         """Every ``interval``, list the node's networks; deliver lasting differences.
