@@ -1,7 +1,8 @@
-"""Network events to user callbacks: typed, ordered, resumable, cluster-wide.
+"""Engine events to user callbacks: typed, ordered, resumable, cluster-wide.
 
-A :class:`Watcher` follows the network events of one engine or many (every node of a
-swarm) and calls the callbacks registered on it. Its pieces, from the socket up:
+A :class:`Watcher` follows the network events (and the container, service and node
+events its handlers ask for) of one engine or many (every node of a swarm) and calls
+the callbacks registered on it. Its pieces, from the socket up:
 
 - one :class:`~swarmnet._events.Feed` per engine reads, frames and parses events into
   a bounded buffer, reconnects with jittered backoff, resumes with ``since=``, skips
@@ -148,7 +149,8 @@ _ObjectsRead = tuple[
 
 
 class Watcher:
-    """Follows the network events of one engine or many and calls your callbacks.
+    """Follows the network events of one engine or many and calls your callbacks;
+    container, service and node events too, for handlers registered with ``type=``.
 
     Register callbacks with :meth:`on` (a decorator) or :meth:`add`, then run the
     watcher with ``async with`` or in your own task group (``await tg.start(watcher.run)``).
@@ -182,7 +184,9 @@ class Watcher:
       events carry its :attr:`~swarmnet.Engine.name` in ``event.node``; a node that
       goes away does not stop the others and is followed again when it returns;
       swarm-scope events that several managers report are delivered once;
-    - :attr:`cache` holds every node's networks and endpoints, kept current.
+    - :attr:`cache` holds every node's networks and endpoints, kept current;
+      :attr:`objects` the containers, services and nodes of the types followed (re-read
+      after lost events too, the difference delivered as synthesized typed events).
 
     Args:
         engines: open :class:`swarmnet.Engine` objects with distinct names. The
