@@ -309,3 +309,27 @@ def test_a_synthesized_container_event_reads_like_a_real_one() -> None:
     assert died.action is ContainerAction.DIE
     assert renamed.synthesized
     assert renamed.node == "n1"
+
+
+def test_after_a_re_read_only_what_it_could_have_made_up_counts_as_a_repeat() -> None:
+    cache = objects.ObjectCache()
+    stopped = CachedContainer(id="c" * 64, name="web", node="n1", state="exited")
+    cache._containers = {"n1": {stopped.id: stopped}}
+
+    def event(action: str) -> ContainerEvent:
+        line = (
+            f'{{"Type":"container","Action":"{action}","Actor":{{"ID":"{stopped.id}",'
+            f'"Attributes":{{"name":"web"}}}},"scope":"local","timeNano":1}}'
+        ).encode()
+        parsed = parse_event(line, "n1")
+        assert isinstance(parsed, ContainerEvent)
+        return parsed
+
+    # A re-read synthesizes create, start, die, destroy: those the cache shows are repeats.
+    assert objects.already_there(cache, event("create"))
+    assert objects.already_there(cache, event("die"))
+    assert not objects.already_there(cache, event("start"))
+    assert not objects.already_there(cache, event("destroy"))
+    # A stop or kill is never made up: it is always news, whatever the cache shows.
+    assert not objects.already_there(cache, event("stop"))
+    assert not objects.already_there(cache, event("kill"))

@@ -175,7 +175,8 @@ def test_types_and_the_filters_each_allows_are_checked_when_registered() -> None
         watcher.on(type="node", container="0123456789abcdef")
     handler = watcher.add(callback, ["update", "remove"], type=["service", "node"])
     assert handler.types == {"service", "node"}
-    assert watcher.types == {"container", "service", "node"}
+    # Network events are always followed: they keep the caches' networks current.
+    assert watcher.types == {"network", "container", "service", "node"}
     assert swarmnet.Watcher(swarmnet.Engine("unix:///x.sock", name="n")).types == {"network"}
 
 
@@ -208,4 +209,4 @@ async def test_a_running_watcher_refuses_a_handler_of_a_type_it_does_not_follow(
         with pytest.raises(swarmnet.InvalidSpec, match=r"register handlers for \['container'\]"):
             watcher.add(Seen(), type="container")
         watcher.add(Seen(), "update", type="node")  # a followed type is fine
-    assert watcher.types == {"node"}  # idle again: what the handlers want
+    assert watcher.types == {"network", "node"}  # idle again: what the handlers want

@@ -242,7 +242,8 @@ class _Counters:
 
 
 class Controller:
-    """Reconcile containers and networks on several engines toward what you declare.
+    """Reconcile containers, networks and services on several engines toward what you
+    declare.
 
     Register reconcilers with :meth:`reconcile`, then run it::
 

@@ -382,9 +382,11 @@ def already_there(cache: ObjectCache, event: Event) -> bool:
             return current is not None
         if action is ContainerAction.DESTROY:
             return current is None
-        if action in (ContainerAction.START, ContainerAction.RESTART):
+        # Only what a re-read may have synthesized (create, start, die, destroy): a
+        # stop, kill or restart is never made up, so it is never a repeat either.
+        if action is ContainerAction.START:
             return current is not None and current.running
-        if action in _STOPPED:
+        if action is ContainerAction.DIE:
             return current is None or not current.running
         return False
     if isinstance(event, ServiceEvent):
