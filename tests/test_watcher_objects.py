@@ -1,20 +1,18 @@
-"""``watcher.objects``: containers, services and swarm nodes kept current by their events,
-queryable without engine calls (by label, network, node, state), and re-read after events
-were lost, the difference delivered as synthesized typed events.
+"""``watcher.objects``, engine-free: containers, services and swarm nodes kept current by
+their events, queryable without engine calls (by label, network, node, state), and re-read
+after events were lost, the difference delivered as synthesized typed events. (The same
+on three real managers: ``test_watcher_types.py``.)
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from _containers import unique_prefix
-from _engines import eventually
 from _netevents import wait_for
 
 import swarmnet
@@ -200,100 +198,6 @@ def test_a_re_read_describes_node_changes_as_the_engine_would() -> None:
     cache._nodes = dict(new)
     assert objects.already_there(cache, changed)
     assert not objects.already_there(cache, gone[-1])
-
-
-# -- on the lab ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def prefix() -> str:
-    return unique_prefix("wo")
-
-
-@pytest.fixture
-async def cleanup(managers: list[swarmnet.Engine], prefix: str) -> AsyncIterator[None]:
-    try:
-        yield
-    finally:
-        manager = managers[0]
-        for service in await manager.services.list():
-            if service.name.startswith(prefix):
-                await manager.services.remove(service.id, missing_ok=True)
-        for container in await manager.containers.list(all=True):
-            if container.name.startswith(prefix):
-                await manager.containers.remove(container.id)
-        with anyio.move_on_after(20):
-            while left := [n for n in await manager.networks.list() if n.name.startswith(prefix)]:
-                for network in left:
-                    try:
-                        await manager.networks.remove(network.id)
-                    except swarmnet.EngineAPIError:
-                        await anyio.sleep(0.3)
-
-
-@pytest.mark.lab
-async def test_containers_services_and_nodes_are_queried_without_engine_calls(
-    managers: list[swarmnet.Engine], prefix: str, cleanup: None
-) -> None:
-    manager = managers[0]
-    watcher = swarmnet.Watcher(*managers, settings=FAST)
-    watcher.add(Seen(), type=["container", "service", "node"])
-    overlay = f"{prefix}ov"
-    await manager.networks.create(swarmnet.OverlaySpec(name=overlay, attachable=True))
-    worker = (await manager.nodes.list())[-1]
-    async with watcher:
-        cached = watcher.objects
-        assert {n.id for n in cached.nodes()} == {n.id for n in await manager.nodes.list()}
-        web = await manager.containers.run(
-            LAB_IMAGE,
-            ["sleep", "600"],
-            name=f"{prefix}web",
-            labels={"app": "web"},
-            networks=[overlay],
-        )
-        service = await manager.services.create(
-            swarmnet.ServiceSpec(
-                name=f"{prefix}api",
-                image=LAB_IMAGE,
-                args=("sleep", "600"),
-                endpoint_mode="dnsrr",
-                networks=(overlay,),
-                labels={"tier": "api"},
-            )
-        )
-        await manager.nodes.set_availability(worker.id, "drain")
-
-        async def known() -> bool | None:
-            found = cached.containers(label={"app": "web"}, network=overlay)
-            services = cached.services(network=overlay, label={"tier": "api"})
-            drained = cached.nodes(availability="drain")
-            ok = [c.id for c in found] == [web.id] and found[0].running
-            ok = ok and [s.id for s in services] == [service.id]
-            return True if ok and [n.id for n in drained] == [worker.id] else None
-
-        try:
-            await eventually(known, within=10)
-        finally:
-            await manager.nodes.set_availability(worker.id, "active")
-        await manager.containers.stop(web.id, grace=0)
-        await eventually(
-            lambda: _value(not cached.containers(label={"app": "web"}, running=True)), within=10
-        )
-        await manager.containers.remove(web.id)
-        await manager.services.remove(service.id)
-        await eventually(
-            lambda: _value(
-                not cached.containers(label={"app": "web"})
-                and not cached.services(label={"tier": "api"})
-            ),
-            within=10,
-        )
-        assert cached.node(worker.id) is not None
-        assert cached.containers(node=manager.name, label={"app": "web"}) == []
-
-
-async def _value(ok: bool) -> bool | None:
-    return True if ok else None
 
 
 def test_a_synthesized_container_event_reads_like_a_real_one() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import pytest
 from _containers import unique_prefix
+from _engines import eventually
 from _netevents import Collector, wait_for
 
 import swarmnet
@@ -210,3 +211,99 @@ async def test_a_running_watcher_refuses_a_handler_of_a_type_it_does_not_follow(
             watcher.add(Seen(), type="container")
         watcher.add(Seen(), "update", type="node")  # a followed type is fine
     assert watcher.types == {"network", "node"}  # idle again: what the handlers want
+
+
+# -- watcher.objects: what the events keep, queried without engine calls --------------
+
+
+OBJECTS_FAST = swarmnet.WatcherSettings(
+    reconnect=swarmnet.ReconnectSettings(initial_delay=0.1, max_delay=0.5),
+    resync=swarmnet.ResyncSettings(endpoint_read_delay=0.2),  # services, nodes read back
+    stop_grace=1.0,
+)
+
+
+@pytest.fixture
+async def cleanup(managers: list[swarmnet.Engine], prefix: str) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        manager = managers[0]
+        for service in await manager.services.list():
+            if service.name.startswith(prefix):
+                await manager.services.remove(service.id, missing_ok=True)
+        for container in await manager.containers.list(all=True):
+            if container.name.startswith(prefix):
+                await manager.containers.remove(container.id)
+        with anyio.move_on_after(20):
+            while left := [n for n in await manager.networks.list() if n.name.startswith(prefix)]:
+                for network in left:
+                    try:
+                        await manager.networks.remove(network.id)
+                    except swarmnet.EngineAPIError:
+                        await anyio.sleep(0.3)
+
+
+@pytest.mark.lab
+async def test_containers_services_and_nodes_are_queried_without_engine_calls(
+    managers: list[swarmnet.Engine], prefix: str, cleanup: None
+) -> None:
+    manager = managers[0]
+    watcher = swarmnet.Watcher(*managers, settings=OBJECTS_FAST)
+    watcher.add(Seen(), type=["container", "service", "node"])
+    overlay = f"{prefix}ov"
+    await manager.networks.create(swarmnet.OverlaySpec(name=overlay, attachable=True))
+    worker = (await manager.nodes.list())[-1]
+    async with watcher:
+        cached = watcher.objects
+        assert {n.id for n in cached.nodes()} == {n.id for n in await manager.nodes.list()}
+        web = await manager.containers.run(
+            LAB_IMAGE,
+            ["sleep", "600"],
+            name=f"{prefix}web",
+            labels={"app": "web"},
+            networks=[overlay],
+        )
+        service = await manager.services.create(
+            swarmnet.ServiceSpec(
+                name=f"{prefix}api",
+                image=LAB_IMAGE,
+                args=("sleep", "600"),
+                endpoint_mode="dnsrr",
+                networks=(overlay,),
+                labels={"tier": "api"},
+            )
+        )
+        await manager.nodes.set_availability(worker.id, "drain")
+
+        async def known() -> bool | None:
+            found = cached.containers(label={"app": "web"}, network=overlay)
+            services = cached.services(network=overlay, label={"tier": "api"})
+            drained = cached.nodes(availability="drain")
+            ok = [c.id for c in found] == [web.id] and found[0].running
+            ok = ok and [s.id for s in services] == [service.id]
+            return True if ok and [n.id for n in drained] == [worker.id] else None
+
+        try:
+            await eventually(known, within=10)
+        finally:
+            await manager.nodes.set_availability(worker.id, "active")
+        await manager.containers.stop(web.id, grace=0)
+        await eventually(
+            lambda: _value(not cached.containers(label={"app": "web"}, running=True)), within=10
+        )
+        await manager.containers.remove(web.id)
+        await manager.services.remove(service.id)
+        await eventually(
+            lambda: _value(
+                not cached.containers(label={"app": "web"})
+                and not cached.services(label={"tier": "api"})
+            ),
+            within=10,
+        )
+        assert cached.node(worker.id) is not None
+        assert cached.containers(node=manager.name, label={"app": "web"}) == []
+
+
+async def _value(ok: bool) -> bool | None:
+    return True if ok else None
