@@ -18,7 +18,7 @@ from swarmnet._builtin.networks import (
     remove_gwbridge,
 )
 from swarmnet._controllers.controller import Controller, ControllerSettings
-from swarmnet._controllers.desired import keep_connected, keep_network
+from swarmnet._controllers.desired import keep_connected, keep_network, keep_service_attached
 from swarmnet._controllers.lease import Lease
 from swarmnet._core.address import TLSConfig
 from swarmnet._core.engine import Engine, open_engines
@@ -184,6 +184,7 @@ __all__ = [
     "ingress",
     "keep_connected",
     "keep_network",
+    "keep_service_attached",
     "list_stacks",
     "network_spec_from",
     "open_engines",

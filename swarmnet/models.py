@@ -22,15 +22,29 @@ from swarmnet._controllers.controller import ControllerStats, Kind, Ref
 from swarmnet._controllers.lease import LeaseStats
 from swarmnet._core.engine_models import EngineInfo, EngineVersion, LocalNodeState, SwarmMembership
 from swarmnet._doctor.doctor import Finding, FindingKind, PortCheck, PortStatus, Severity
-from swarmnet._events.models import EventScope, EventType, NetworkAction
+from swarmnet._events.models import (
+    ContainerAction,
+    ContainerEvent,
+    EventScope,
+    EventType,
+    NetworkAction,
+    NodeAction,
+    NodeEvent,
+    ServiceAction,
+    ServiceEvent,
+)
 from swarmnet._events.stream import StreamStats
 from swarmnet._events.watcher import (
+    CachedContainer,
     CachedEndpoint,
     CachedNetwork,
+    CachedNode,
+    CachedService,
     Handler,
     HandlerStats,
     NetworkCache,
     NodeStats,
+    ObjectCache,
     WatcherStats,
 )
 from swarmnet._images.api import Image, ImagesAPI
@@ -98,12 +112,17 @@ from swarmnet._swarm.models import (
 
 __all__ = [
     "AttachedEndpoint",
+    "CachedContainer",
     "CachedEndpoint",
     "CachedNetwork",
+    "CachedNode",
+    "CachedService",
     "ClusterMember",
     "ClusterProgress",
     "ConfigsAPI",
     "Container",
+    "ContainerAction",
+    "ContainerEvent",
     "ContainerNetworking",
     "ContainersAPI",
     "ControllerStats",
@@ -147,14 +166,17 @@ __all__ = [
     "NetworkScope",
     "NetworksAPI",
     "Node",
+    "NodeAction",
     "NodeAvailability",
     "NodeDescription",
+    "NodeEvent",
     "NodeRole",
     "NodeSpec",
     "NodeState",
     "NodeStats",
     "NodeStatus",
     "NodesAPI",
+    "ObjectCache",
     "ObjectKind",
     "PeerInfo",
     "PlannedChange",
@@ -166,8 +188,10 @@ __all__ = [
     "Ref",
     "RemoteManager",
     "Service",
+    "ServiceAction",
     "ServiceDiff",
     "ServiceEnsureResult",
+    "ServiceEvent",
     "ServiceInfo",
     "ServiceNetworkInfo",
     "ServiceOutcome",

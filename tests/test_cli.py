@@ -26,7 +26,8 @@ from _containers import Tracker, unique_prefix
 import swarmnet
 from swarmnet._cli import build_parser, main
 from swarmnet._cli._common import _CLI_WORDS, cli_words
-from swarmnet._cli._watch import _line
+from swarmnet._cli._watch import _line, _types
+from swarmnet._events.models import parse_event
 from swarmnet.lab import Lab
 
 # -- helpers ---------------------------------------------------------------------------
@@ -304,6 +305,15 @@ def test_a_flag_the_defaulted_bridge_cannot_take_says_the_driver_was_defaulted(
         (["swarm", "init", "--data-path-port", "80"], "--data-path-port: Input should be"),
         (["swarm", "init", "--subnet-size", "40"], "--subnet-size: Input should be less"),
         (["watch", "--count", "-1"], "--count must be 0 (no limit) or more"),
+        (
+            ["watch", "--type", "container,image"],
+            "--type: image is not one of network, container, service, node",
+        ),
+        (
+            ["watch", "--type", "service", "--action", "connect"],
+            "--action: connect is no action of service events",
+        ),
+        (["watch", "--type", "node", "--network", "x"], "--network and --driver filter network"),
         (["doctor", "--port-timeout", "0"], "--port-timeout must be more than 0 seconds"),
     ],
 )
@@ -358,6 +368,32 @@ def test_no_error_the_cli_can_meet_keeps_python_advice(path: Path) -> None:
 
 
 # -- --json and tables agree -------------------------------------------------------------
+
+
+def test_watch_types_are_split_on_commas_and_printed_with_what_each_adds() -> None:
+    assert _types(None) == ["network"]
+    assert _types(["node,container", "network"]) == ["network", "container", "node"]
+    died = parse_event(
+        b'{"Type":"container","Action":"die","Actor":{"ID":"'
+        + b"c" * 64
+        + b'","Attributes":{"name":"web","exitCode":"137","app":"x"}},'
+        b'"scope":"local","timeNano":1795967433420424771}',
+        "node1",
+    )
+    assert died is not None
+    line = _line(died)
+    assert line.startswith("2026-11-29T15:50:33.420424Z ")
+    assert " type=container action=die scope=local node=node1 id=cccccccccccc name=web" in line
+    assert line.endswith(" exit_code=137")
+    drained = parse_event(
+        b'{"Type":"node","Action":"update","Actor":{"ID":"n1","Attributes":{"name":"node2",'
+        b'"availability.new":"drain","availability.old":"active"}},"scope":"swarm","timeNano":5}',
+        "node1",
+    )
+    assert drained is not None
+    assert _line(drained).endswith(
+        "type=node action=update scope=swarm node=node1 id=n1 name=node2 availability=active->drain"
+    )
 
 
 def test_a_watch_line_shows_the_json_fields_in_their_order() -> None:
@@ -564,3 +600,38 @@ async def test_watch_follows_a_lab_node_by_its_name(
         ("create", name, "node2"),
         ("destroy", name, "node2"),
     ]
+
+
+@pytest.mark.lab
+@pytest.mark.anyio
+async def test_watch_prints_container_events_of_the_types_asked(
+    lab: Lab, prefix: str, cleanup: Tracker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = f"{prefix}c"
+    argv = ["watch", "--lab", lab.name, "--node", "3", "--type", "container", "--json"]
+    argv += ["--action", "create", "--action", "destroy", "--count", "2"]
+    codes: list[int] = []
+
+    async def watch() -> None:
+        codes.append(await anyio.to_thread.run_sync(main, argv, abandon_on_cancel=True))
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch)
+            async with lab.nodes[2].engine() as engine:
+                said = ""
+                while "swarmnet: watching node3" not in said and not codes:
+                    await anyio.sleep(0.05)  # main() in its thread tells nothing else
+                    said += capsys.readouterr().err
+                assert not codes, said  # it ended before watching
+                container = await engine.containers.run(
+                    swarmnet.lab.LAB_IMAGE, ["true"], name=name, start=False
+                )
+                await engine.containers.remove(container.id)
+    assert codes == [0]
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["type"], e["action"], e["name"], e["node"]) for e in events] == [
+        ("container", "create", name, "node3"),
+        ("container", "destroy", name, "node3"),
+    ]
+    assert events[0]["container_id"] == container.id

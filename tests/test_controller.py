@@ -10,6 +10,7 @@ holder's daemon is killed the other takes over within the lease's time.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import time
@@ -26,7 +27,8 @@ from anyio.abc import Process
 
 import swarmnet
 from swarmnet import Engine
-from swarmnet.lab import Lab
+from swarmnet.lab import LAB_IMAGE, Lab
+from swarmnet.models import Kind
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 
@@ -278,3 +280,71 @@ async def _removed(engine: Engine, network: str) -> bool | None:
     except swarmnet.NotFound:
         pass
     return True
+
+
+# -- keep_service_attached: a service detached by hand (through another manager) is
+# attached again; one created without its networks is attached when the controller starts.
+
+SLEEP = ("sleep", "600")
+FAST_UPDATE = swarmnet.UpdateSettings(parallelism=0, monitor=0.2)
+SERVICE_SETTINGS = swarmnet.ControllerSettings(
+    resync_interval=None,  # only events: the re-attachment must come from them
+    retry=swarmnet.RetrySettings(backoff=(0.2, 0.5), max_attempts=20),
+)
+
+
+@pytest.fixture
+async def service_prefix(managers: list[swarmnet.Engine]) -> AsyncIterator[str]:
+    prefix = unique_prefix("cs")
+    try:
+        yield prefix
+    finally:
+        manager = managers[0]
+        for service in await manager.services.list():
+            if service.name.startswith(prefix):
+                await manager.services.remove(service.id, missing_ok=True)
+        with anyio.move_on_after(20):  # an overlay is in use until the tasks are gone
+            while left := [n for n in await manager.networks.list() if n.name.startswith(prefix)]:
+                for network in left:
+                    with contextlib.suppress(swarmnet.EngineAPIError):
+                        await manager.networks.remove(network.id)
+                await anyio.sleep(0.3)
+
+
+async def _attached(engine: swarmnet.Engine, service: str, networks: list[str]) -> bool | None:
+    ids = {(await engine.networks.get(name)).id for name in networks}
+    found = await engine.services.get(service)
+    return True if ids <= set(found.network_ids()) else None
+
+
+async def test_a_service_detached_by_hand_is_attached_again(
+    managers: list[swarmnet.Engine], service_prefix: str
+) -> None:
+    prefix = service_prefix
+    manager, other = managers[0], managers[1]
+    front, back = f"{prefix}front", f"{prefix}back"
+    for name in (front, back):
+        await manager.networks.create(swarmnet.OverlaySpec(name=name))
+    service = f"{prefix}api"
+    await manager.services.create(
+        swarmnet.ServiceSpec(
+            name=service,
+            image=LAB_IMAGE,
+            args=SLEEP,
+            endpoint_mode="dnsrr",
+            networks=(front,),  # back is missing from the start
+            update_config=FAST_UPDATE,
+        )
+    )
+    controller = swarmnet.Controller(*managers, settings=SERVICE_SETTINGS)
+    swarmnet.keep_service_attached(controller, service, [front, back], engine=manager)
+    async with controller:
+        await eventually(lambda: _attached(manager, service, [front, back]), within=10)
+        # By hand, through another manager: the service's update event brings it back.
+        await other.services.remove_network(service, back, wait=False)
+        await eventually(lambda: _attached(manager, service, [front, back]), within=10)
+        stats = controller.stats()
+    assert stats.events > 0
+    assert stats.gave_up == 0
+    # Reconciled through the one manager named, never from the others.
+    assert {ref.engine for ref, _ in controller.cached(Kind.SERVICE)} <= {manager.name}

@@ -464,3 +464,16 @@ async def test_with_a_lease_it_acts_only_while_held_and_a_loss_cancels_runs_at_o
     stats = controller.stats()
     assert stats.activations == 2
     assert web in {r.path.split("/")[2] for r in transport.requests if "/containers/" in r.path}
+
+
+def test_keep_service_attached_refuses_what_cannot_work_before_running() -> None:
+    engines = [swarmnet.Engine("unix:///nonexistent.sock", name=n) for n in ("m1", "m2")]
+    controller = swarmnet.Controller(*engines)
+    with pytest.raises(swarmnet.InvalidSpec, match="one or more network names"):
+        swarmnet.keep_service_attached(controller, "api", [], engine="m1")
+    with pytest.raises(swarmnet.InvalidSpec, match="service name"):
+        swarmnet.keep_service_attached(controller, "", ["n"], engine="m1")
+    with pytest.raises(swarmnet.InvalidSpec, match="not this controller's"):
+        swarmnet.keep_service_attached(controller, "api", ["n"], engine="m3")
+    with pytest.raises(swarmnet.InvalidSpec, match="runs on one manager"):
+        controller.reconcile(Kind.SERVICE, names=["api"])

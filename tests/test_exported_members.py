@@ -20,6 +20,7 @@ PUBLIC_MODULES = [
     "swarmnet.daemon",
     "swarmnet.errors",
     "swarmnet.lab",
+    "swarmnet.metrics",
     "swarmnet.testing",
 ]
 
@@ -78,4 +79,4 @@ def test_submodules_are_the_public_ones() -> None:
         for attr in dir(swarmnet)
         if not attr.startswith("_") and isinstance(getattr(swarmnet, attr), types.ModuleType)
     }
-    assert submodules <= {"daemon", "errors", "lab", "models", "testing"}
+    assert submodules <= {"daemon", "errors", "lab", "metrics", "models", "testing"}

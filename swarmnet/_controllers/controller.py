@@ -1,4 +1,4 @@
-"""A level-triggered controller over containers and networks on several engines.
+"""A level-triggered controller over containers, networks and services on several engines.
 
 Events only say *which* object to look at: each becomes a key ``(engine, kind, id)``
 in a :class:`~swarmnet._controllers.queue.WorkQueue`. A worker takes the key, reads
@@ -7,8 +7,10 @@ reconciler whose selector it matches, or matched when last seen. A missed, merge
 doubled event therefore cannot leave the world wrong: the next event for that object,
 or the periodic resync that lists everything, runs the same code on the same state.
 
-Containers are keyed by id; networks by name, since a desired state names them and a
-network recreated behind the controller's back gets a new id.
+Containers are keyed by id; networks and services by name, since a desired state
+names them and one recreated behind the controller's back gets a new id. Services are
+swarm objects that every manager reports: a service reconciler names the manager it
+runs on (``engines=[…]``), so one object is not reconciled from several managers at once.
 
 With a :class:`swarmnet.Lease` the controller acts only while the lease is held: it
 runs inside ``lease.leading()``, which cancels everything in flight when the lease is
@@ -30,12 +32,13 @@ from pydantic import Field
 
 from swarmnet._containers.models import Container
 from swarmnet._controllers.queue import TokenBucket, WorkQueue
-from swarmnet._core.errors import EngineError, EventsLost, InvalidSpec, NotFound
+from swarmnet._core.errors import EngineError, EventsLost, InvalidSpec, NotFound, SwarmError
 from swarmnet._core.log import get_logger
 from swarmnet._core.models import Spec
 from swarmnet._events.stream import ReconnectSettings
 from swarmnet._events.watcher.settings import Retry, RetrySettings
 from swarmnet._networks.models import Network
+from swarmnet._services.models import Service
 
 if TYPE_CHECKING:
     from swarmnet._controllers.lease import Lease
@@ -68,6 +71,7 @@ _CONTAINER_ACTIONS = (
     "update",
 )
 _NETWORK_ACTIONS = ("create", "connect", "disconnect", "destroy", "remove", "update")
+_SERVICE_ACTIONS = ("create", "update", "remove")
 
 
 class Kind(str, enum.Enum):
@@ -75,6 +79,7 @@ class Kind(str, enum.Enum):
 
     CONTAINER = "container"
     NETWORK = "network"
+    SERVICE = "service"
 
 
 @dataclass(frozen=True, order=True)
@@ -83,8 +88,8 @@ class Ref:
 
     Attributes:
         engine: the engine's name (:attr:`swarmnet.Engine.name`).
-        kind: ``Kind.CONTAINER`` or ``Kind.NETWORK``.
-        id: a container's id, or a network's *name*.
+        kind: ``Kind.CONTAINER``, ``Kind.NETWORK`` or ``Kind.SERVICE``.
+        id: a container's id, or a network's or service's *name*.
     """
 
     engine: str
@@ -121,8 +126,9 @@ class Selector:
     """Which objects a reconciler is for; every given part must match.
 
     Attributes:
-        kind: containers or networks.
-        labels: containers with these labels (value None: the label is set at all).
+        kind: containers, networks or services.
+        labels: containers or services with these labels (value None: the label is set
+            at all).
         names: objects with one of these names.
         networks: containers attached to one of these networks (by name).
         engines: only on these engines (by name); empty: every engine.
@@ -138,15 +144,19 @@ class Selector:
         """Whether objects on ``engine`` may match."""
         return not self.engines or engine in self.engines
 
-    def matches(self, obj: Container | Network) -> bool:
-        """Whether a container or network as read from the engine matches."""
+    def matches(self, obj: Container | Network | Service) -> bool:
+        """Whether a container, network or service as read from the engine matches."""
         if self.names and obj.name not in self.names:
             return False
-        if isinstance(obj, Container):
+        if isinstance(obj, (Container, Service)):
             for key, value in self.labels.items():
                 if key not in obj.labels or (value is not None and obj.labels[key] != value):
                     return False
-            if self.networks and not self.networks & set(obj.networks):
+            if (
+                isinstance(obj, Container)
+                and self.networks
+                and not self.networks & set(obj.networks)
+            ):
                 return False
         return True
 
@@ -204,6 +214,8 @@ class ControllerStats:
         queued, running, delayed: objects waiting now, being reconciled now, waiting
             for a retry.
         activations: times the controller started acting (taking the lease).
+        run_seconds: time spent in the runs that ended (reading the object and calling
+            its reconcilers), in seconds: with ``runs``, the mean duration of a run.
     """
 
     active: bool
@@ -219,16 +231,19 @@ class ControllerStats:
     running: int
     delayed: int
     activations: int
+    run_seconds: float = 0.0
 
 
 class _Counters:
     def __init__(self) -> None:
         self.runs = self.succeeded = self.failed = self.retries = self.gave_up = 0
         self.events = self.resyncs = self.gaps = self.activations = 0
+        self.run_seconds = 0.0
 
 
 class Controller:
-    """Reconcile containers and networks on several engines toward what you declare.
+    """Reconcile containers, networks and services on several engines toward what you
+    declare.
 
     Register reconcilers with :meth:`reconcile`, then run it::
 
@@ -276,7 +291,7 @@ class Controller:
         self.settings = settings or ControllerSettings()
         self._registrations: list[_Registration] = []
         # Last state seen of each object some reconciler matched (for absence, fan-out).
-        self._cache: dict[Ref, Container | Network] = {}
+        self._cache: dict[Ref, Container | Network | Service] = {}
         self._queue: WorkQueue[Ref] = WorkQueue()
         self._attempts: dict[Ref, int] = {}
         self._counters = _Counters()
@@ -294,7 +309,7 @@ class Controller:
 
     def reconcile(
         self,
-        kind: Kind | Literal["container", "network"],
+        kind: Kind | Literal["container", "network", "service"],
         *,
         labels: Mapping[str, str | None] | None = None,
         names: Iterable[str] = (),
@@ -304,19 +319,23 @@ class Controller:
         """Register the decorated ``async def fn(ref, obj, *, engine, controller, **kwargs)``.
 
         Args:
-            kind: ``"container"`` or ``"network"``.
-            labels: containers with these labels (``None`` as value: the label is set).
-            names: objects with one of these names. For networks, each name is also
-                reconciled when no such network exists (``obj`` is then None).
+            kind: ``"container"``, ``"network"`` or ``"service"``.
+            labels: containers or services with these labels (``None`` as value: the
+                label is set).
+            names: objects with one of these names. For networks and services, each
+                name is also reconciled when no such object exists (``obj`` is then None).
             networks: containers attached to one of these networks.
-            engines: only objects on these engines (engines or their names).
+            engines: only objects on these engines (engines or their names). Service
+                reconcilers need exactly one, a manager: every manager sees every
+                service, and one service must not be updated from two at once.
 
         Returns:
             A decorator that registers the function and returns it unchanged.
 
         Raises:
             InvalidSpec: an unknown kind, a label selector on networks (they carry no
-                labels here), or an engine the controller does not have.
+                labels here), a service reconciler without exactly one engine, or an
+                engine the controller does not have.
         """
         selector = self._selector(kind, labels, names, networks, engines)
 
@@ -351,15 +370,24 @@ class Controller:
         try:
             kind = Kind(kind)
         except ValueError:
-            raise InvalidSpec(f"kind must be 'container' or 'network', not {kind!r}") from None
+            raise InvalidSpec(
+                f"kind must be 'container', 'network' or 'service', not {kind!r}"
+            ) from None
         if kind is Kind.NETWORK and (labels or networks):
             raise InvalidSpec("network reconcilers select by names (and engines) only")
+        if kind is Kind.SERVICE and networks:
+            raise InvalidSpec("service reconcilers select by names, labels (and engine) only")
         if isinstance(names, str) or isinstance(networks, str):
             raise InvalidSpec("names and networks take a list of names, not one string")
         engine_names = frozenset(e if isinstance(e, str) else e.name for e in engines)
         unknown = engine_names - set(self.engines)
         if unknown:
             raise InvalidSpec(f"engines {sorted(unknown)} are not this controller's")
+        if kind is Kind.SERVICE and len(engine_names) != 1:
+            raise InvalidSpec(
+                "a service reconciler runs on one manager: pass engines=[that manager] "
+                "(every manager reports every service)"
+            )
         for key in labels or {}:
             if not key:
                 raise InvalidSpec("label keys must not be empty")
@@ -390,6 +418,7 @@ class Controller:
             running=self._queue.running,
             delayed=self._queue.delayed,
             activations=c.activations,
+            run_seconds=c.run_seconds,
         )
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -476,9 +505,12 @@ class Controller:
     async def _follow(self, engine: Engine) -> None:
         """Queue the objects one engine's events name; resync it once subscribed and
         after every gap (a restarted daemon's events are all gone)."""
+        types = ["container", "network"]
+        if self._wants(Kind.SERVICE, engine.name):
+            types.append("service")
         stream = engine.events(
-            type=["container", "network"],
-            action=sorted(set(_CONTAINER_ACTIONS) | set(_NETWORK_ACTIONS)),
+            type=types,
+            action=sorted(set(_CONTAINER_ACTIONS) | set(_NETWORK_ACTIONS) | set(_SERVICE_ACTIONS)),
             reconnect=self.settings.reconnect,
             on_gap="raise",
         )
@@ -506,7 +538,17 @@ class Controller:
                 refs.append(Ref(engine, Kind.CONTAINER, attributes["container"]))
             if attributes.get("name"):
                 refs.append(Ref(engine, Kind.NETWORK, attributes["name"]))
+        elif (
+            type_ == Kind.SERVICE.value
+            and attributes.get("name")
+            and self._wants(Kind.SERVICE, engine)
+        ):
+            refs.append(Ref(engine, Kind.SERVICE, attributes["name"]))
         return refs
+
+    def _wants(self, kind: Kind, engine: str) -> bool:
+        """Whether some reconciler wants objects of ``kind`` on ``engine``."""
+        return any(r.selector.kind is kind and r.selector.on(engine) for r in self._registrations)
 
     async def _resync_every(self, interval: float) -> None:
         while True:
@@ -540,6 +582,19 @@ class Controller:
                     seen.add(Ref(engine.name, Kind.NETWORK, network.name))
             for selector in network_selectors:
                 seen.update(Ref(engine.name, Kind.NETWORK, name) for name in selector.names)
+        service_selectors = [s for s in wanted if s.kind is Kind.SERVICE]
+        if service_selectors:
+            try:
+                services = await engine.services.list()
+            except SwarmError as exc:
+                # Not a manager (now): its named services are looked at, and found gone.
+                _log.warning("controller.services_unreadable", engine=engine.name, error=str(exc))
+                services = ()
+            for service in services:
+                if any(s.matches(service) for s in service_selectors):
+                    seen.add(Ref(engine.name, Kind.SERVICE, service.name))
+            for selector in service_selectors:
+                seen.update(Ref(engine.name, Kind.SERVICE, name) for name in selector.names)
         gone = {ref for ref in self._cache if ref.engine == engine.name} - seen
         self._counters.resyncs += 1
         for ref in sorted(seen | gone):
@@ -568,17 +623,25 @@ class Controller:
             finally:
                 self._queue.done(ref)
 
-    async def _read(self, engine: Engine, ref: Ref) -> Container | Network | None:
+    async def _read(self, engine: Engine, ref: Ref) -> Container | Network | Service | None:
         try:
             if ref.kind is Kind.CONTAINER:
                 return await engine.containers.get(ref.id)
+            if ref.kind is Kind.SERVICE:
+                return await engine.services.get(ref.id)
             return await engine.networks.get(ref.id)
         except NotFound:
             return None
 
     async def _run_one(self, ref: Ref) -> None:
-        engine = self.engines[ref.engine]
         started = time.monotonic()
+        try:
+            await self._run_timed(ref, started)
+        finally:
+            self._counters.run_seconds += time.monotonic() - started
+
+    async def _run_timed(self, ref: Ref, started: float) -> None:
+        engine = self.engines[ref.engine]
         try:
             obj = await self._read(engine, ref)
             before = self._cache.get(ref)
@@ -590,7 +653,11 @@ class Controller:
                 and (
                     (obj is not None and r.selector.matches(obj))
                     or (before is not None and r.selector.matches(before))
-                    or (obj is None and ref.kind is Kind.NETWORK and ref.id in r.selector.names)
+                    or (
+                        obj is None
+                        and ref.kind is not Kind.CONTAINER
+                        and ref.id in r.selector.names
+                    )
                 )
             ]
             if obj is not None and chosen:

@@ -3,9 +3,11 @@
 - :func:`keep_network`: a network with a spec exists on one engine (recreated when
   removed behind the controller's back);
 - :func:`keep_connected`: containers a selector picks are connected to a network,
-  with their name as an alias.
+  with their name as an alias;
+- :func:`keep_service_attached`: a service's tasks are attached to a set of networks
+  (re-attached when detached by hand).
 
-Both only register reconcilers on a :class:`~swarmnet._controllers.controller.Controller`;
+Each only registers reconcilers on a :class:`~swarmnet._controllers.controller.Controller`;
 the controller decides when they run.
 """
 
@@ -22,11 +24,12 @@ from swarmnet._events.watcher.settings import Retry
 from swarmnet._networks.drift import Drift
 from swarmnet._networks.models import Network
 from swarmnet._networks.specs import AnyNetworkSpec, network_spec_from
+from swarmnet._services.models import Service
 
 if TYPE_CHECKING:
     from swarmnet._core.engine import Engine
 
-__all__ = ["keep_connected", "keep_network"]
+__all__ = ["keep_connected", "keep_network", "keep_service_attached"]
 
 _log = get_logger("swarmnet.controller")
 
@@ -129,3 +132,60 @@ def keep_connected(
         for container_ref, container in controller.cached(Kind.CONTAINER):
             if selector.matches(container) and network not in container.networks:
                 controller.add(container_ref)
+
+
+def keep_service_attached(
+    controller: Controller,
+    service: str,
+    networks: Iterable[str],
+    *,
+    engine: Engine | str,
+) -> None:
+    """Keep a swarm service's tasks attached to every one of ``networks``.
+
+    Whenever the service is created, updated (a ``--network-rm`` by hand) or found by a
+    resync without one of them, the missing networks are added back with
+    ``engine.services.add_network`` (a rolling update, not waited for); when one of the
+    networks (re)appears the service is looked at again. Networks the service has
+    besides these are left alone, and so is a service that does not exist.
+
+    Args:
+        controller: the controller to register with.
+        service: the service's name.
+        networks: names of swarm-scoped networks (overlays), e.g. kept with
+            :func:`keep_network`.
+        engine: the manager (or its name) the service is read and updated through.
+
+    Raises:
+        InvalidSpec: an empty service name, no networks, or an unknown engine.
+
+    Example::
+
+        keep_service_attached(controller, "api", ["frontend", "backend"], engine=manager)
+    """
+    if not service:
+        raise InvalidSpec("keep_service_attached needs a service name")
+    wanted = [networks] if isinstance(networks, str) else list(dict.fromkeys(networks))
+    if not wanted or not all(wanted):
+        raise InvalidSpec("keep_service_attached needs one or more network names")
+
+    @controller.reconcile(Kind.SERVICE, names=[service], engines=[engine])
+    async def attach(ref: Ref, found: Service | None, *, engine: Engine, **_: Any) -> None:
+        if found is None:
+            return
+        attached = set(found.network_ids())
+        for name in wanted:
+            try:
+                network = await engine.networks.get(name)
+            except NetworkNotFound:
+                raise Retry(f"network {name!r} not there yet") from None
+            if network.id in attached:
+                continue
+            # Not waited for: the update's own events bring the service back here.
+            await engine.services.add_network(service, name, wait=False)
+            _log.info("controller.service_attached", service=service, network=name)
+
+    @controller.reconcile(Kind.NETWORK, names=wanted, engines=[engine])
+    async def fan_out(ref: Ref, found: Network | None, *, controller: Controller, **_: Any) -> None:
+        if found is not None:
+            controller.add(Ref(ref.engine, Kind.SERVICE, service))

@@ -2,19 +2,21 @@
 
 A :class:`Handler` is the frozen record of one registered callback and the events it
 wants (:func:`make_handler` builds it from what :meth:`Watcher.on` was given). A
-:class:`HandlerRunner` holds, for one handler, a bounded queue of events per network
-and a fixed pool of workers: events of one network reach the callback in engine
-order, different networks run concurrently; nothing is spawned per event.
+:class:`HandlerRunner` holds, for one handler, a bounded queue of events per object
+(network, container, service or node) and a fixed pool of workers: events of one
+object reach the callback in engine order, different objects run concurrently;
+nothing is spawned per event.
 """
 
 from __future__ import annotations
 
+import builtins
 import enum
 import inspect
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,7 +27,15 @@ from pydantic import BaseModel, ConfigDict
 
 from swarmnet._core.errors import InvalidSpec
 from swarmnet._core.log import get_logger
-from swarmnet._events.models import EventScope, NetworkAction, NetworkEvent
+from swarmnet._events.models import (
+    ContainerAction,
+    Event,
+    EventScope,
+    EventType,
+    NetworkAction,
+    NodeAction,
+    ServiceAction,
+)
 from swarmnet._events.stream import CONTAINER_ID_PREFIX, container_name_refused
 from swarmnet._events.watcher.settings import Overflow, Retry
 from swarmnet._events.watcher.stats import HandlerStats
@@ -34,6 +44,16 @@ if TYPE_CHECKING:
     from swarmnet._events.watcher.watcher import Watcher
 
 __all__ = ["Handler"]
+
+#: The event types a Watcher follows, and the actions each may have.
+WATCHED_TYPES: dict[str, frozenset[str]] = {
+    EventType.NETWORK.value: frozenset(a.value for a in NetworkAction),
+    EventType.CONTAINER.value: frozenset(a.value for a in ContainerAction),
+    EventType.SERVICE.value: frozenset(a.value for a in ServiceAction),
+    EventType.NODE.value: frozenset(a.value for a in NodeAction),
+}
+_NETWORK = EventType.NETWORK.value
+_CONTAINER = EventType.CONTAINER.value
 
 _log = get_logger("swarmnet.watcher")
 _NS = 1_000_000_000
@@ -50,12 +70,17 @@ class Handler(BaseModel):
     Attributes:
         fn: the callback, called as ``fn(event, attempt=…, watcher=…)``.
         name: how logs and statistics name it (the function's qualified name).
-        actions: :class:`NetworkAction` values (others are refused: they cannot match).
-        networks: network names, ids or id prefixes (12 characters or more).
-        drivers: network drivers (``bridge``, ``overlay``, …).
+        types: the event types it wants: ``network`` (the default), ``container``,
+            ``service``, ``node``.
+        actions: actions of those types (:class:`NetworkAction`, ``ContainerAction``,
+            ``ServiceAction``, ``NodeAction`` values; others are refused: they cannot match).
+        networks: network names, ids or id prefixes (12 characters or more); network
+            events only.
+        drivers: network drivers (``bridge``, ``overlay``, …); network events only.
         scopes: ``local`` and/or ``swarm``.
-        containers: container ids or id prefixes of 12+ characters (connect/disconnect;
-            network events name containers by id only, so names are refused).
+        containers: container ids or id prefixes of 12+ characters: the container of a
+            network connect/disconnect, the container a container event is about
+            (network events name containers by id only, so names are refused).
         nodes: engine names.
         synthesized: ``None`` for every event, ``True`` for synthesized ones only,
             ``False`` for those the engine sent only.
@@ -68,6 +93,7 @@ class Handler(BaseModel):
 
     fn: Callback
     name: str
+    types: frozenset[str] = frozenset({_NETWORK})
     actions: frozenset[str] = frozenset()
     networks: frozenset[str] = frozenset()
     drivers: frozenset[str] = frozenset()
@@ -91,8 +117,9 @@ class Handler(BaseModel):
             or self.synthesized is not None
         )
 
-    def matches(self, event: NetworkEvent) -> bool:
-        """Whether ``event`` is one this handler wants."""
+    def matches(self, event: Event) -> bool:
+        """Whether ``event`` is one this handler wants (its type aside: the watcher
+        hands each handler only events of its :attr:`types`)."""
         if self.actions and event.action not in self.actions:
             return False
         if self.scopes and event.scope not in self.scopes:
@@ -101,20 +128,29 @@ class Handler(BaseModel):
             return False
         if self.synthesized is not None and event.synthesized is not self.synthesized:
             return False
-        if self.drivers and event.driver not in self.drivers:
+        kind = event.type
+        if self.drivers and (kind != _NETWORK or event.attributes.get("type") not in self.drivers):
             return False
-        if self.networks and not any(_names_network(w, event) for w in self.networks):
+        if self.networks and (
+            kind != _NETWORK or not any(_names_network(w, event) for w in self.networks)
+        ):
             return False
         if self.containers:
-            container = event.container_id
+            if kind == _NETWORK:
+                container = event.attributes.get("container")
+            elif kind == _CONTAINER:
+                container = event.actor_id
+            else:
+                return False
             if container is None or not any(container.startswith(c) for c in self.containers):
                 return False
         return True
 
 
-def _names_network(wanted: str, event: NetworkEvent) -> bool:
-    return wanted in (event.name, event.network_id) or (
-        len(wanted) >= 12 and event.network_id.startswith(wanted)
+def _names_network(wanted: str, event: Event) -> bool:
+    network_id = event.actor_id
+    return wanted in (event.attributes.get("name"), network_id) or (
+        len(wanted) >= 12 and network_id.startswith(wanted)
     )
 
 
@@ -141,6 +177,7 @@ def make_handler(
     fn: Callback,
     *,
     engines: Iterable[str],
+    type: Any = None,
     action: Any = None,
     network: Any = None,
     driver: Any = None,
@@ -154,8 +191,9 @@ def make_handler(
     """The :class:`Handler` for :meth:`Watcher.add`'s arguments, checked.
 
     Raises:
-        InvalidSpec: ``fn`` is not callable, a filter value is empty or unknown, or
-            ``thread=True`` for an async function.
+        InvalidSpec: ``fn`` is not callable, a filter value is empty or unknown, a
+            filter that no event of the chosen types can pass, or ``thread=True`` for
+            an async function.
     """
     if not callable(fn):
         raise InvalidSpec(f"a callback must be callable, not {fn!r}")
@@ -166,14 +204,29 @@ def make_handler(
     known = {s.value for s in EventScope}
     if not scopes <= known:
         raise InvalidSpec(f"scope: {sorted(scopes - known)} is not one of {sorted(known)}")
+    types = _strings(type, "type") or frozenset({_NETWORK})
+    if not types <= WATCHED_TYPES.keys():
+        raise InvalidSpec(
+            f"type: {sorted(types - WATCHED_TYPES.keys())} is not one of the types a "
+            f"Watcher follows: {sorted(WATCHED_TYPES)}"
+        )
     actions = _strings(action, "action")
-    valid = {a.value for a in NetworkAction}
+    valid = frozenset().union(*(WATCHED_TYPES[t] for t in types))
     if not actions <= valid:
         raise InvalidSpec(
-            f"action: {sorted(actions - valid)} cannot match: a Watcher follows network "
-            f"events, whose actions are {sorted(valid)}"
+            f"action: {sorted(actions - valid)} cannot match: events of type "
+            f"{', '.join(sorted(types))} have the actions {sorted(valid)}"
+        )
+    networks = _strings(network, "network")
+    drivers = _strings(driver, "driver")
+    if (networks or drivers) and types != {_NETWORK}:
+        raise InvalidSpec(
+            "network and driver filters are for network events: register a separate "
+            f"handler for the other types ({', '.join(sorted(types - {_NETWORK}))})"
         )
     containers = _strings(container, "container")
+    if containers and not types & {_NETWORK, _CONTAINER}:
+        raise InvalidSpec("container filters match network and container events only")
     for value in containers:
         if not CONTAINER_ID_PREFIX.fullmatch(value):
             raise container_name_refused("container", value)
@@ -186,10 +239,11 @@ def make_handler(
         )
     return Handler(
         fn=fn,
-        name=name or getattr(fn, "__qualname__", None) or type(fn).__qualname__,
+        name=name or getattr(fn, "__qualname__", None) or builtins.type(fn).__qualname__,
+        types=types,
         actions=actions,
-        networks=_strings(network, "network"),
-        drivers=_strings(driver, "driver"),
+        networks=networks,
+        drivers=drivers,
         scopes=scopes,
         containers=containers,
         nodes=nodes,
@@ -203,7 +257,7 @@ def make_handler(
 
 
 class HandlerRunner:
-    """Events for one handler: a queue per network, drained in order by a worker pool."""
+    """Events for one handler: a queue per object, drained in order by a worker pool."""
 
     #: Events a worker hands to a callback in a row before letting other tasks run:
     #: a callback that never awaits must not starve the readers (the engine drops
@@ -216,13 +270,14 @@ class HandlerRunner:
         self.handler = handler
         self._clock = clock  # nanoseconds since the epoch, to compare with event times
         self.filtered = handler.filtered
+        self.types = handler.types
         self._watcher = watcher
         settings = watcher.settings
         self._capacity = settings.dispatch.buffer
         self._drop = settings.dispatch.overflow is Overflow.DROP_OLDEST
         self._concurrency = settings.dispatch.concurrency
         self._retry = settings.retry
-        self._pending: dict[str, deque[NetworkEvent]] = {}
+        self._pending: dict[str, deque[Event]] = {}
         self._size = 0
         # Networks with events and a worker on them or on the way. A network waiting
         # for a worker is in ``_ready`` once; idle workers sleep on an event each in
@@ -234,7 +289,7 @@ class HandlerRunner:
         self._idle: anyio.Event | None = None
         self._active = 0
         # The event each worker is calling the callback with (None: none), by worker.
-        self._handling: list[NetworkEvent | None] = [None] * self._concurrency
+        self._handling: list[Event | None] = [None] * self._concurrency
         self.delivered = 0
         self.failed = 0
         self.retried = 0
@@ -274,7 +329,7 @@ class HandlerRunner:
             last_event_time_nano=self.done_nano,
         )
 
-    def offer(self, events: list[NetworkEvent], start: int = 0) -> int:
+    def offer(self, events: Sequence[Event], start: int = 0) -> int:
         """Queue ``events[start:]`` this handler wants; return how many were looked at.
 
         Stops early only when the buffer is full and the policy is to wait: the caller
@@ -302,7 +357,7 @@ class HandlerRunner:
             # One lookup of the model's fields instead of one hooked attribute read per
             # field (pydantic models define __getattr__, which slows every read).
             fields = event.__dict__
-            key = fields["actor_id"]  # the network's id
+            key = fields["actor_id"]  # the object's id: its events go in order
             queue = pending.get(key)
             if queue is None:
                 queue = pending[key] = deque()
@@ -331,7 +386,7 @@ class HandlerRunner:
             await self._idle.wait()
 
     def _drop_oldest(self) -> None:
-        oldest: deque[NetworkEvent] | None = None
+        oldest: deque[Event] | None = None
         for queue in self._pending.values():
             if queue and (oldest is None or queue[0].time_nano < oldest[0].time_nano):
                 oldest = queue
@@ -339,7 +394,7 @@ class HandlerRunner:
             dropped = oldest.popleft()
             self._size -= 1
             self.dropped += 1
-            key = dropped.network_id
+            key = dropped.actor_id
             if not oldest and key in self._ready:
                 # Nothing left for that network and no worker on it yet: forget it, so
                 # the ready list never outgrows the buffer.
@@ -407,7 +462,7 @@ class HandlerRunner:
                 self._idle.set()
                 self._idle = None
 
-    async def _call(self, event: NetworkEvent, attempt: int = 0) -> None:
+    async def _call(self, event: Event, attempt: int = 0) -> None:
         handler = self.handler
         fn = handler.fn
         try:
@@ -426,7 +481,7 @@ class HandlerRunner:
         else:
             self.delivered += 1
 
-    async def _failed(self, event: NetworkEvent, exc: Exception, attempt: int = 0) -> None:
+    async def _failed(self, event: Event, exc: Exception, attempt: int = 0) -> None:
         """Log and count a failure, or call again after a delay when asked to retry."""
         if not isinstance(exc, Retry):
             # Isolation: one callback's failure is logged and counted, never lets the
@@ -450,12 +505,16 @@ class HandlerRunner:
         await self._call(event, retry)
 
 
-def _context(event: NetworkEvent) -> dict[str, Any]:
-    return {
+def _context(event: Event) -> dict[str, Any]:
+    kind = str(event.type)
+    context: dict[str, Any] = {
         "node": event.node,
-        "network": event.name or event.network_id[:12],
-        "network_id": event.network_id,
+        "type": kind,
+        kind: event.attributes.get("name") or event.actor_id[:12],
+        f"{kind}_id": event.actor_id,
         "action": str(event.action),
-        "container": event.container_id,
         "synthesized": event.synthesized,
     }
+    if kind == _NETWORK:
+        context["container"] = event.attributes.get("container")
+    return context

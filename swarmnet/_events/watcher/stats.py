@@ -49,6 +49,8 @@ class NodeStats(StreamStats):
         suppressed: events the cache already reflected, not delivered: the engine's
             repeats (it reports every disconnect twice) and changes a re-read showed.
         swarm_duplicates: swarm-scope events another manager had reported already.
+        dispatched: events from this node handed on to the callbacks that want them
+            (after repeats and duplicates were dropped; synthesized ones not included).
     """
 
     synced: bool = False
@@ -56,6 +58,7 @@ class NodeStats(StreamStats):
     synthesized: int = 0
     suppressed: int = 0
     swarm_duplicates: int = 0
+    dispatched: int = 0
 
 
 class WatcherStats(EngineModel):

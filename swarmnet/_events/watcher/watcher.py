@@ -1,7 +1,8 @@
-"""Network events to user callbacks: typed, ordered, resumable, cluster-wide.
+"""Engine events to user callbacks: typed, ordered, resumable, cluster-wide.
 
-A :class:`Watcher` follows the network events of one engine or many (every node of a
-swarm) and calls the callbacks registered on it. Its pieces, from the socket up:
+A :class:`Watcher` follows the network events (and the container, service and node
+events its handlers ask for) of one engine or many (every node of a swarm) and calls
+the callbacks registered on it. Its pieces, from the socket up:
 
 - one :class:`~swarmnet._events.Feed` per engine reads, frames and parses events into
   a bounded buffer, reconnects with jittered backoff, resumes with ``since=``, skips
@@ -42,7 +43,18 @@ from swarmnet._core.concurrency import close_background, open_background
 from swarmnet._core.engine import Engine
 from swarmnet._core.errors import EngineError, InvalidSpec, NotFound, SwarmnetError
 from swarmnet._core.log import get_logger
-from swarmnet._events.models import EventScope, NetworkAction, NetworkEvent
+from swarmnet._events.models import (
+    ContainerAction,
+    Event,
+    EventScope,
+    EventType,
+    NetworkAction,
+    NetworkEvent,
+    NodeAction,
+    NodeEvent,
+    ServiceAction,
+    ServiceEvent,
+)
 from swarmnet._events.stream import (
     EventFilters,
     Feed,
@@ -51,6 +63,7 @@ from swarmnet._events.stream import (
     Subscribed,
     _Failed,
 )
+from swarmnet._events.watcher import objects as _objects
 from swarmnet._events.watcher.cache import (
     EndpointState,
     NetState,
@@ -61,6 +74,7 @@ from swarmnet._events.watcher.cache import (
     new_net,
 )
 from swarmnet._events.watcher.handlers import C, Callback, Handler, HandlerRunner, make_handler
+from swarmnet._events.watcher.objects import ObjectCache
 from swarmnet._events.watcher.settings import WatcherSettings
 from swarmnet._events.watcher.stats import NodeStats, WatcherStats
 
@@ -68,6 +82,9 @@ __all__ = ["Watcher"]
 
 _log = get_logger("swarmnet.watcher")
 _NS = 1_000_000_000
+
+_Action = NetworkAction | ContainerAction | ServiceAction | NodeAction | str
+ActionFilter = _Action | Iterable[_Action] | None
 
 
 # -- one engine ------------------------------------------------------------------------------
@@ -89,10 +106,15 @@ class _Node:
         # endpoints are read (ids, addresses) so a later re-read can tell a re-attachment.
         self.unread: set[str] = set()
         self.unread_added = anyio.Event()
+        # Services and nodes an event changed in ways it does not tell (labels,
+        # networks): read back from this manager shortly after.
+        self.dirty: set[tuple[str, str]] = set()
+        self.dirty_added = anyio.Event()
         self.resyncs = 0
         self.synthesized = 0
         self.suppressed = 0
         self.swarm_duplicates = 0
+        self.dispatched = 0
         self.failed: BaseException | None = None
         self.log = _log.bind(engine=self.name)
 
@@ -106,6 +128,7 @@ class _Node:
             synthesized=self.synthesized,
             suppressed=self.suppressed,
             swarm_duplicates=self.swarm_duplicates,
+            dispatched=self.dispatched,
         )
 
 
@@ -115,12 +138,19 @@ _CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+_ObjectsRead = tuple[
+    "dict[str, _objects.CachedContainer] | None",
+    "dict[str, _objects.CachedService] | None",
+    "dict[str, _objects.CachedNode] | None",
+]
+
 
 # -- the watcher ---------------------------------------------------------------------------
 
 
 class Watcher:
-    """Follows the network events of one engine or many and calls your callbacks.
+    """Follows the network events of one engine or many and calls your callbacks;
+    container, service and node events too, for handlers registered with ``type=``.
 
     Register callbacks with :meth:`on` (a decorator) or :meth:`add`, then run the
     watcher with ``async with`` or in your own task group (``await tg.start(watcher.run)``).
@@ -154,7 +184,9 @@ class Watcher:
       events carry its :attr:`~swarmnet.Engine.name` in ``event.node``; a node that
       goes away does not stop the others and is followed again when it returns;
       swarm-scope events that several managers report are delivered once;
-    - :attr:`cache` holds every node's networks and endpoints, kept current.
+    - :attr:`cache` holds every node's networks and endpoints, kept current;
+      :attr:`objects` the containers, services and nodes of the types followed (re-read
+      after lost events too, the difference delivered as synthesized typed events).
 
     Args:
         engines: open :class:`swarmnet.Engine` objects with distinct names. The
@@ -178,9 +210,12 @@ class Watcher:
         self._nodes = {engine.name: _Node(engine) for engine in engines}
         self._runners: list[HandlerRunner] = []
         self._cache = NetworkCache()
-        # (action, network id) -> [times delivered, {node: times reported}]
-        self._swarm_reports: OrderedDict[tuple[str, str], list[Any]] = OrderedDict()
+        self._objects = ObjectCache(network_ids=self._network_ids)
+        # (type, action, object id) -> [times delivered, {node: times reported}]
+        self._swarm_reports: OrderedDict[tuple[str, str, str], list[Any]] = OrderedDict()
+        self._other_types: frozenset[str] = frozenset()  # followed, besides networks
         self._task_group: TaskGroup | None = None
+        self._followed: frozenset[str] | None = None  # set while running
         self._stopping = anyio.Event()
         self._running = False
         self._context_group: TaskGroup | None = None
@@ -194,8 +229,9 @@ class Watcher:
 
     def on(
         self,
-        action: NetworkAction | str | Iterable[NetworkAction | str] | None = None,
+        action: ActionFilter = None,
         *,
+        type: EventType | str | Iterable[EventType | str] | None = None,
         network: str | Iterable[str] | None = None,
         driver: str | Iterable[str] | None = None,
         scope: EventScope | str | Iterable[EventScope | str] | None = None,
@@ -208,7 +244,10 @@ class Watcher:
         """Register the decorated function as a callback; it is returned unchanged.
 
         Every filter takes one value or several; leave it out to match everything.
-        See :class:`Handler` for what each matches.
+        See :class:`Handler` for what each matches. ``type`` picks the event types
+        (``network``, the default, ``container``, ``service``, ``node``): the
+        callback then gets :class:`swarmnet.NetworkEvent`, or
+        ``swarmnet.models.ContainerEvent``, ``ServiceEvent``, ``NodeEvent``.
 
         Example::
 
@@ -216,27 +255,37 @@ class Watcher:
             def log_bridges(event, **kwargs):
                 print(event.action, event.name)
 
+            @watcher.on("update", type="node")
+            def node_changed(event: NodeEvent, **kwargs):
+                if event.state == "down":
+                    print(f"{event.name} went down")
+
         Raises:
             InvalidSpec: a filter that could never match, at once (not when the
-                decorated function is given).
+                decorated function is given); a type the running watcher does not
+                follow (register every type before it runs).
         """
         # Check the filters now, where the mistake is written, not at decoration.
-        make_handler(
-            _no_op,
-            engines=self._nodes,
-            action=action,
-            network=network,
-            driver=driver,
-            scope=scope,
-            container=container,
-            node=node,
-            synthesized=synthesized,
+        self._check_followed(
+            make_handler(
+                _no_op,
+                engines=self._nodes,
+                type=type,
+                action=action,
+                network=network,
+                driver=driver,
+                scope=scope,
+                container=container,
+                node=node,
+                synthesized=synthesized,
+            )
         )
 
         def register(fn: C) -> C:
             self.add(
                 fn,
                 action,
+                type=type,
                 network=network,
                 driver=driver,
                 scope=scope,
@@ -253,8 +302,9 @@ class Watcher:
     def add(
         self,
         fn: Callback,
-        action: NetworkAction | str | Iterable[NetworkAction | str] | None = None,
+        action: ActionFilter = None,
         *,
+        type: EventType | str | Iterable[EventType | str] | None = None,
         network: str | Iterable[str] | None = None,
         driver: str | Iterable[str] | None = None,
         scope: EventScope | str | Iterable[EventScope | str] | None = None,
@@ -268,11 +318,13 @@ class Watcher:
 
         Raises:
             InvalidSpec: ``fn`` is not callable, a filter value is empty or unknown,
-                or ``thread=True`` for an async function.
+                ``thread=True`` for an async function, or a type the running watcher
+                does not follow.
         """
         handler = make_handler(
             fn,
             engines=self._nodes,
+            type=type,
             action=action,
             network=network,
             driver=driver,
@@ -283,11 +335,29 @@ class Watcher:
             thread=thread,
             name=name,
         )
+        self._check_followed(handler)
         runner = HandlerRunner(handler, self)
         self._runners.append(runner)
         if self._task_group is not None:
             runner.start(self._task_group)
         return handler
+
+    def _check_followed(self, handler: Handler) -> None:
+        followed = self._followed
+        if followed is not None and not handler.types <= followed:
+            # The engines' streams were opened for the types wanted then.
+            raise InvalidSpec(
+                f"this watcher runs and follows {sorted(followed)} events; register "
+                f"handlers for {sorted(handler.types - followed)} before it runs"
+            )
+
+    @property
+    def types(self) -> frozenset[str]:
+        """The event types followed: those the handlers want, and ``network`` always
+        (network events keep :attr:`cache` and the containers' networks current)."""
+        if self._followed is not None:
+            return self._followed
+        return frozenset({EventType.NETWORK.value}).union(*(r.types for r in self._runners))
 
     def remove(self, handler: Handler | Callback) -> None:
         """Unregister a handler (or every handler of a function); events queued for
@@ -307,6 +377,20 @@ class Watcher:
     def cache(self) -> NetworkCache:
         """Networks and endpoints per node, kept current by the events."""
         return self._cache
+
+    @property
+    def objects(self) -> ObjectCache:
+        """Containers, services and swarm nodes, kept current by their events (for the
+        types the handlers want: ``type="container"`` fills the containers, …)."""
+        return self._objects
+
+    def _network_ids(self, name: str) -> frozenset[str]:
+        return frozenset(
+            network_id
+            for state in self._cache._nodes.values()
+            for network_id, net in state.nets.items()
+            if net.name == name
+        )
 
     @property
     def engines(self) -> tuple[Engine, ...]:
@@ -377,6 +461,8 @@ class Watcher:
         for node in self._nodes.values():
             node.engine._require_open()
         self._running = True
+        self._followed = self.types
+        self._other_types = self._followed - {EventType.NETWORK.value}
         try:
             async with anyio.create_task_group() as task_group:
                 self._task_group = task_group
@@ -403,6 +489,7 @@ class Watcher:
                 task_group.cancel_scope.cancel()
         finally:
             self._task_group = None
+            self._followed = None
             self._running = False
             self._stopping.set()
             self.log.info("events.stopped")
@@ -413,7 +500,7 @@ class Watcher:
         settings = self.settings
         feed = Feed(
             node.engine,
-            EventFilters(types=frozenset({"network"})),
+            EventFilters(types=self.types),
             reconnect=settings.reconnect,
             buffer_bytes=settings.feed_buffer_bytes,
             stall=settings.feed_stall,
@@ -432,6 +519,8 @@ class Watcher:
                 delay = self.settings.resync.endpoint_read_delay
                 if delay is not None:
                     sweeping.start_soon(self._read_endpoints, node, delay)
+                    if self._other_types & {EventType.SERVICE.value, EventType.NODE.value}:
+                        sweeping.start_soon(self._read_dirty, node, delay)
                 await self._pump(node, feed)
                 sweeping.cancel_scope.cancel()  # the feed ended for good: so does sweeping
 
@@ -477,8 +566,28 @@ class Watcher:
         unread = node.unread
         connected = len(unread)
         suppressed = 0
+        others: dict[str, list[Event]] = {}
+        objects = self._objects
         for event in batch:
             if not isinstance(event, NetworkEvent):
+                # Containers, services, nodes: swarm-scope repeats dropped (every
+                # manager reports each service and node event), then as networks.
+                kind = event.type
+                if kind not in self._other_types:
+                    continue
+                if event.scope == "swarm" and not self._first_report(node.name, event):
+                    node.swarm_duplicates += 1
+                    continue
+                if fence:
+                    if event.time_nano > fence:
+                        node.fence_nano = fence = 0
+                    elif _objects.already_there(objects, event):
+                        suppressed += 1
+                        continue
+                _objects.apply(objects, event)
+                if isinstance(event, (ServiceEvent, NodeEvent)) and event.action != "remove":
+                    node.dirty.add((kind, event.actor_id))
+                others.setdefault(kind, []).append(event)
                 continue
             # The fields read straight from the model's dict: this runs for every event,
             # and pydantic models define __getattr__, which slows every attribute read.
@@ -521,21 +630,34 @@ class Watcher:
         node.suppressed += suppressed
         if len(unread) != connected:
             node.unread_added.set()
+        if node.dirty:
+            node.dirty_added.set()
+        if EventType.CONTAINER.value in self._other_types:
+            # The containers' networks, from the connects and disconnects.
+            for event in wanted:
+                _objects.apply(objects, event)
+        node.dispatched += len(wanted)
         await self._dispatch(wanted)
+        for kind, events in others.items():
+            node.dispatched += len(events)
+            await self._dispatch(events, kind)
 
-    async def _dispatch(self, events: list[NetworkEvent]) -> None:
-        """Hand events to every handler that wants them, waiting where a buffer is full."""
+    async def _dispatch(self, events: list[Any], kind: str = EventType.NETWORK.value) -> None:
+        """Hand events (all of type ``kind``) to every handler that wants them, waiting
+        where a buffer is full."""
         if not events:
             return
         for runner in self._runners:
+            if kind not in runner.types:
+                continue
             done = runner.offer(events)
             while done < len(events):
                 await runner.room()
                 done += runner.offer(events, done)
 
-    def _first_report(self, node: str, event: NetworkEvent) -> bool:
+    def _first_report(self, node: str, event: Event) -> bool:
         """Whether this swarm-scope event is news (each manager reports the cluster's)."""
-        key = (str(event.action), event.network_id)
+        key = (str(event.type), str(event.action), event.actor_id)
         reports = self._swarm_reports
         record = reports.get(key)
         if record is None:
@@ -557,6 +679,7 @@ class Watcher:
         try:
             with anyio.fail_after(self.settings.resync.timeout):
                 fresh, manager, fence = await self._read_networks(node)
+                read = await self._read_objects(node, manager)
         except (EngineError, TimeoutError) as exc:
             node.needs_resync = True
             node.log.warning("events.resync_failed", error=str(exc))
@@ -564,6 +687,7 @@ class Watcher:
         state = self._cache._node(node.name)
         announce = not initial or self.settings.resync.initial_events
         events = differences(node.name, state.nets, fresh, fence) if announce else []
+        typed = self._refresh_objects(node.name, read, fence, announce)
         state.nets = fresh
         node.unread.clear()  # every endpoint was just read
         state.manager = manager
@@ -577,14 +701,84 @@ class Watcher:
             for delivered, seen in self._swarm_reports.values():
                 if seen.get(node.name, 0) < delivered:
                     seen[node.name] = delivered
-        node.synthesized += len(events)
+        node.synthesized += len(events) + sum(len(group) for group in typed.values())
         node.log.info(
             "events.resynced" if not initial else "events.synced",
             networks=len(fresh),
             synthesized=len(events),
+            **{kind: len(group) for kind, group in typed.items()},
         )
         node.synced.set()
         await self._dispatch(events)
+        for kind, group in typed.items():
+            await self._dispatch(group, kind)
+
+    async def _read_objects(self, node: _Node, manager: bool) -> _ObjectsRead:
+        """The node's containers, and (on a manager) the swarm's services and nodes, for
+        the types followed; None for those not read."""
+        engine = node.engine
+        types = self._other_types
+        containers = services = nodes = None
+        if EventType.CONTAINER.value in types:
+            listed = await engine.containers.list(all=True)
+            containers = _objects.containers_by_id(listed, node.name)
+        if manager and EventType.SERVICE.value in types:
+            services = {s.id: _objects.service_of(s) for s in await engine.services.list()}
+        if manager and EventType.NODE.value in types:
+            nodes = {n.id: _objects.node_of(n) for n in await engine.nodes.list()}
+        return containers, services, nodes
+
+    def _refresh_objects(
+        self, node: str, read: _ObjectsRead, fence: int, announce: bool
+    ) -> dict[str, list[Event]]:
+        """Put a re-read in the object cache; the differences as synthesized events."""
+        objects = self._objects
+        containers, services, nodes = read
+        out: dict[str, list[Event]] = {}
+        if containers is not None:
+            old_containers = objects._containers.get(node, {})
+            if announce:
+                out["container"] = _objects.container_differences(
+                    node, old_containers, containers, fence
+                )
+            objects._containers[node] = containers
+        if services is not None:
+            if announce:
+                out["service"] = _objects.service_differences(
+                    node, objects._services, services, fence
+                )
+            objects._services = services
+        if nodes is not None:
+            if announce:
+                out["node"] = _objects.node_differences(node, objects._nodes, nodes, fence)
+            objects._nodes = nodes
+        return {kind: group for kind, group in out.items() if group}
+
+    async def _read_dirty(self, node: _Node, delay: float) -> None:
+        """Read back the services and nodes this manager's events changed, ``delay``
+        after: their events do not carry labels or networks."""
+        engine = node.engine
+        while True:
+            await node.dirty_added.wait()
+            node.dirty_added = anyio.Event()
+            await anyio.sleep(delay)
+            batch, node.dirty = node.dirty, set()
+            objects = self._objects
+            for kind, object_id in sorted(batch):
+                try:
+                    with anyio.fail_after(self.settings.resync.timeout):
+                        if kind == EventType.SERVICE.value:
+                            service = await engine.services.get(object_id)
+                            if object_id in objects._services:
+                                objects._services[object_id] = _objects.service_of(service)
+                        else:
+                            found = await engine.nodes.get(object_id)
+                            if object_id in objects._nodes:
+                                objects._nodes[object_id] = _objects.node_of(found)
+                except NotFound:
+                    continue  # removed since: its remove event says so
+                except (EngineError, TimeoutError) as exc:
+                    node.log.debug("events.object_read_failed", error=str(exc))
 
     async def _sweep(self, node: _Node, interval: float) -> None:
         """Every ``interval``, list the node's networks; deliver lasting differences.
