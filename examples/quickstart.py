@@ -74,7 +74,7 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
 
     # 1. Form a swarm: one manager, the rest workers.
     def progress(step: swarmnet.models.ClusterProgress) -> None:
-        say(f"  {step.engine or 'cluster'}: {step.step} {step.message}".rstrip())
+        say(f"  {step.message}")
 
     say(f"\n1. Forming a swarm of {len(engines)} engines (1 manager)…")
     cluster = await swarmnet.form_cluster(engines, managers=1, on_progress=progress)

@@ -563,8 +563,8 @@ async def gwbridge(engine: Engine) -> GatewayBridge | GatewayBridgeNotCreated:
         state = info.swarm.local_node_state
         if state is LocalNodeState.ACTIVE:
             reason = (
-                "no overlay endpoint has landed on this node yet (no ingress sandbox, task or "
-                "container on an overlay); the engine creates docker_gwbridge with the first one"
+                "nothing on this node uses an overlay yet (an ingress sandbox, a task, a "
+                "container); the engine creates docker_gwbridge with the first such endpoint"
             )
         else:
             reason = (
