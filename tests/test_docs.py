@@ -151,11 +151,11 @@ def run_command(command: str, expected: int, block: Block, lab_name: str | None)
     return out.getvalue()
 
 
-def check_output(block: Block, got: str) -> None:
+def check_output(block: Block, got: str, lab_name: str | None) -> None:
     """Compare what a block printed with the ``Output`` block that follows it."""
     checker = doctest.OutputChecker()
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    want = block.body + "\n"
+    want = (for_lab(block.body, lab_name) if lab_name else block.body) + "\n"
     assert checker.check_output(want, got, flags), (
         f"{block.where}: the output shown is not what the code printed:\n"
         f"--- shown\n{want}--- printed\n{got}"
@@ -231,7 +231,7 @@ def _run_blocks(page: Path, workdir: Path, lab_name: str | None) -> None:
         )
         if block.title == "Output":
             assert printed is not None, f"{block.where}: an Output block after no program"
-            check_output(block, printed)
+            check_output(block, printed, lab_name)
             printed = None
             continue
         printed = None
