@@ -59,6 +59,10 @@ NOT_RUN: dict[str, str] = {
         "the session's lab is already up (with TLS); tests/test_lab.py brings labs up"
     ),
     "swarmnet lab down --name demo": "would take the session's lab down (tests/test_lab.py)",
+    "swarmnet swarm form --lab demo --managers 1": (
+        "takes every node of the lab into the swarm, and the pages share a swarm of three "
+        "on a lab of five in CI (tests/test_cli.py forms a lab's swarm)"
+    ),
     "pip install swarmnet": "reaches the package index; CI installs the built wheel (.ci/package)",
     "pip install 'swarmnet[ssh]'": "reaches the package index; CI installs the extras",
     "pip install 'swarmnet[stacks]'": "reaches the package index; CI installs the extras",
