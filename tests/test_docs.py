@@ -64,8 +64,6 @@ NOT_RUN: dict[str, str] = {
         "on a lab of five in CI (tests/test_cli.py forms a lab's swarm)"
     ),
     "pip install swarmnet": "reaches the package index; CI installs the built wheel (.ci/package)",
-    "pip install 'swarmnet[ssh]'": "reaches the package index; CI installs the extras",
-    "pip install 'swarmnet[stacks]'": "reaches the package index; CI installs the extras",
     "sudo systemctl restart docker": "restarts the host's own dockerd, which tests never touch",
 }
 
