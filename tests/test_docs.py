@@ -245,7 +245,7 @@ def _run_blocks(page: Path, workdir: Path, lab_name: str | None) -> None:
             source = for_lab(block.body, lab_name) if lab_name else block.body
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
-                exec(compile(source, block.where, "exec"), namespace)  # noqa: S102
+                exec(compile(source, block.where, "exec"), namespace)
             printed = out.getvalue()
         elif block.lang in ("sh", "console"):
             printed = ""
