@@ -33,6 +33,7 @@ import io
 import logging
 import re
 import shlex
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -303,6 +304,13 @@ def test_lab_page(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DOCKER_HOST", lab.nodes[0].docker_host)
     run_page(page, tmp_path, lab.name)
+
+
+def test_the_errors_docstring_draws_every_class() -> None:
+    """The tree in ``swarmnet.errors``' docstring (the API reference shows it) is right too."""
+    doc = swarmnet.errors.__doc__ or ""
+    tree = textwrap.dedent(doc[doc.index("    SwarmnetError") :].split("\n\n")[0])
+    check_error_tree(Block(Path(swarmnet.errors.__file__), 1, "text", "swarmnet.errors", tree))
 
 
 def test_not_run_commands_are_few_and_shown() -> None:
