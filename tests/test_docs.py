@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import swarmnet
@@ -292,6 +293,48 @@ def test_engine_free_page(page: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     run_page(page, tmp_path, None)
 
 
+#: Networks the engines make and remake themselves; a page may leave them changed.
+BUILT_IN_NETWORKS = {"bridge", "host", "none", "ingress", "docker_gwbridge"}
+
+
+async def inventory(lab: Lab) -> dict[str, str]:
+    """What exists on the lab now: ``node/kind/id`` to a name, for what pages make."""
+    found: dict[str, str] = {}
+    for node in lab.nodes:
+        async with node.engine() as engine:
+            for container in await engine.containers.list(all=True):
+                found[f"{node.name}/container/{container.id}"] = container.name
+            for network in await engine.networks.list():
+                if network.name not in BUILT_IN_NETWORKS:
+                    found[f"{node.name}/network/{network.id}"] = network.name
+            if (await engine.info()).swarm.control_available:
+                for service in await engine.services.list():
+                    found[f"{node.name}/service/{service.id}"] = service.name
+    return found
+
+
+async def remove_all(lab: Lab, left: list[str]) -> None:
+    """Remove what a page left: services, then containers, then networks."""
+    order = {"service": 0, "container": 1, "network": 2}
+    for key in sorted(left, key=lambda k: order[k.split("/")[1]]):
+        node_name, kind, object_id = key.split("/")
+        async with lab.node(node_name).engine() as engine:
+            if kind == "service":
+                await engine.services.remove(object_id, missing_ok=True)
+            elif kind == "container":
+                await engine.containers.remove(object_id, force=True, missing_ok=True)
+            else:
+                with anyio.fail_after(30):
+                    while True:  # a removed service's tasks hold its networks a while
+                        try:
+                            await engine.networks.remove(object_id, force=True)
+                            break
+                        except swarmnet.NotFound:
+                            break
+                        except swarmnet.NetworkInUse:
+                            await anyio.sleep(0.5)
+
+
 @pytest.mark.parametrize("page", ON_THE_LAB, ids=page_id)
 def test_lab_page(
     page: Path,
@@ -300,10 +343,25 @@ def test_lab_page(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A page about real engines runs on the session's lab and its shared swarm."""
+    """A page about real engines runs on the session's lab and its shared swarm.
+
+    It must remove what it made, as a reader would want; whatever it leaves (also when
+    it fails) is removed here, so that the next page starts clean.
+    """
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DOCKER_HOST", lab.nodes[0].docker_host)
-    run_page(page, tmp_path, lab.name)
+    before = anyio.run(inventory, lab)
+    ran = False
+    try:
+        run_page(page, tmp_path, lab.name)
+        ran = True
+    finally:
+        after = anyio.run(inventory, lab)
+        left = sorted(set(after) - set(before))
+        if left:
+            anyio.run(remove_all, lab, left)
+    if ran:
+        assert not left, f"{page_id(page)} left behind: {[after[key] for key in left]}"
 
 
 def test_the_errors_docstring_draws_every_class() -> None:
