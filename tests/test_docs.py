@@ -46,6 +46,7 @@ import swarmnet
 import swarmnet.errors
 from swarmnet._cli import main as cli_main
 from swarmnet.lab import Lab
+from swarmnet.models import NetworkScope
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -302,12 +303,16 @@ async def inventory(lab: Lab) -> dict[str, str]:
     found: dict[str, str] = {}
     for node in lab.nodes:
         async with node.engine() as engine:
+            manager = (await engine.info()).swarm.control_available
             for container in await engine.containers.list(all=True):
                 found[f"{node.name}/container/{container.id}"] = container.name
             for network in await engine.networks.list():
-                if network.name not in BUILT_IN_NETWORKS:
+                # Swarm networks are the managers' to remove; a worker keeps its copy of
+                # a removed overlay until its last endpoint there has gone.
+                swarm_scoped = network.scope is NetworkScope.SWARM
+                if network.name not in BUILT_IN_NETWORKS and (manager or not swarm_scoped):
                     found[f"{node.name}/network/{network.id}"] = network.name
-            if (await engine.info()).swarm.control_available:
+            if manager:
                 for service in await engine.services.list():
                     found[f"{node.name}/service/{service.id}"] = service.name
     return found
