@@ -263,7 +263,8 @@ def _run_blocks(page: Path, workdir: Path, lab_name: str | None) -> None:
 
 
 def is_lab_page(page: Path) -> bool:
-    return LAB_MARK in page.read_text()
+    """A page whose source has the lab mark on a line of its own."""
+    return any(line.strip() == LAB_MARK for line in page.read_text().splitlines())
 
 
 def page_id(page: Path) -> str:
