@@ -3,7 +3,7 @@
 # its dev extra), so they work on a fresh machine and cost seconds on a ready one.
 PYTHON ?= python3
 
-.PHONY: setup demo test test-fast lint bench
+.PHONY: setup demo test test-fast lint bench docs docs-serve package
 
 setup:
 	@bash .ci/setup
@@ -28,3 +28,15 @@ test-fast:
 
 bench: setup
 	$(PYTHON) benchmarks/run_all.py --quick
+
+# The documentation site, warnings as errors (mkdocs.yml sets strict); output in site/.
+# NO_MKDOCS_2_WARNING quiets mkdocs-material's banner about MkDocs 2.0.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict
+
+docs-serve: setup
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs serve
+
+# A wheel and an sdist that twine accepts and that install and import in a fresh venv.
+package: setup
+	bash .ci/package

@@ -51,6 +51,7 @@ The tree::
     │       │   ├── InvalidJoinToken
     │       │   └── JoinFailed
     │       └── DriftDetected
+    ├── StackApplyFailed                     a stack's apply stopped; .result says what was done
     └── LabError                             the local lab of engines could not do its job
 """
 

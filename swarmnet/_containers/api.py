@@ -75,7 +75,8 @@ class ContainersAPI:
             networks: :func:`swarmnet.attach` result, or network names /
                 :class:`EndpointConfig` s (aliases, static addresses); the first is the
                 container's network mode. Empty: the engine's default bridge.
-            hostname, labels: as ``docker run`` takes them.
+            hostname: as ``docker run --hostname`` takes it.
+            labels: as ``docker run --label`` takes them.
 
         Example::
 

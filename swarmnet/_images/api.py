@@ -105,8 +105,9 @@ class ImagesAPI:
 
         Args:
             data: the tar, plain or gzip-compressed.
-            repository, tag: the name to give it (an image already so named loses
-                that name to the new one).
+            repository: the name to give it (an image already so named loses that
+                name to the new one).
+            tag: the tag to give it, with ``repository``.
             changes: Dockerfile instructions applied to its config, such as
                 ``'CMD ["sh"]'`` or ``"LABEL team=net"`` (see :data:`IMPORT_CHANGES`).
                 Labels are inherited by every container made from the image.

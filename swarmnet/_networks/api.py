@@ -384,7 +384,8 @@ class NetworksAPI:
             network: the network's name or id.
             container: the container's name or id.
             aliases: extra DNS names on this network.
-            ipv4, ipv6: static addresses (inside the network's pools).
+            ipv4: a static IPv4 address (inside the network's pools).
+            ipv6: a static IPv6 address (inside the network's pools).
             links: legacy links, ``"container"`` or ``"container:alias"``.
             driver_opts: endpoint options for the driver.
 

@@ -692,8 +692,10 @@ class IpvlanSpec(_ParentedSpec):
         parent: the host interface.
         mode: :class:`IpvlanMode` (engine default: l2).
         flag: :class:`IpvlanFlag` (engine default: bridge).
-        scope, attachable, config_from, internal, pools, enable_ipv6, labels,
-        ipam_driver, ipam_options, extra_options: as for :class:`MacvlanSpec`.
+
+    The other fields (``scope``, ``attachable``, ``config_from``, ``internal``, ``pools``,
+    ``enable_ipv6``, ``labels``, ``ipam_driver``, ``ipam_options``, ``extra_options``) are
+    as for :class:`MacvlanSpec`.
     """
 
     _typed_options: ClassVar[Mapping[str, str]] = {
