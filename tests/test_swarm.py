@@ -398,7 +398,7 @@ BAD_INITS = [
     ({"subnet_size": 30}, "less than or equal to 29"),
     ({"spec": {"election_tick": 2, "heartbeat_tick": 2}}, "greater than heartbeat_tick"),
     ({"availability": "sleep"}, "availability"),
-    ({"advertise_addrs": "x"}, "Extra inputs are not permitted"),
+    ({"advertise_addrs": "x"}, "advertise_addrs: not a field of SwarmInitSpec"),
 ]
 
 
