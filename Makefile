@@ -3,7 +3,7 @@
 # its dev extra), so they work on a fresh machine and cost seconds on a ready one.
 PYTHON ?= python3
 
-.PHONY: setup demo test test-fast lint bench
+.PHONY: setup demo test test-fast lint bench bench-scale
 
 setup:
 	@bash .ci/setup
@@ -28,3 +28,8 @@ test-fast:
 
 bench: setup
 	$(PYTHON) benchmarks/run_all.py --quick
+
+# Scaling curves (issue #16): labs of 4 to 32 engines, several minutes; tables and plots
+# under benchmarks/results/. Plots need matplotlib: pip install '.[bench]'.
+bench-scale: setup
+	$(PYTHON) benchmarks/run_all.py --scale
