@@ -440,7 +440,6 @@ async def test_a_bounded_port_plan_tries_fewer_pairs_and_still_names_a_cut_off_n
     nodes = lab.nodes[:3]
     node1, node2, node3 = nodes
     async with engines_of(nodes) as engines:
-        await sandboxes_ready(engines)
         await healthy(engines)
         whole = await swarmnet.doctor(engines, port_peers=1, settle=0)
         await node3.cut()
