@@ -51,6 +51,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import AsyncExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -321,11 +322,11 @@ async def curve_formation(lab: Any, engines: list[Any], rounds: int, results: Re
             for name, values in times.items()
         }
         row["median init"] = init
+        runs = results.setdefault("formation_runs", {}).setdefault(str(managers), {})
+        runs[str(size)] = {name: [list(run) for run in values] for name, values in times.items()}
         results.setdefault("formation", {}).setdefault(str(managers), {})[str(size)] = row
         floor = row["bare concurrent"]
-        shown = ", ".join(
-            f"{name} {value:.2f} s ({value / floor:.2f}x)" for name, value in row.items()
-        )
+        shown = ", ".join(f"{name} {row[name]:.2f} s ({row[name] / floor:.2f}x)" for name in times)
         print(f"  formation {size} engines, {managers} managers: {shown}", flush=True)
 
 
@@ -336,8 +337,13 @@ async def curve_doctor(lab: Any, engines: list[Any], rounds: int, results: Resul
     import swarmnet
 
     size = len(engines)
+    # Without waiting for overlay gossip: at 16 engines it once did not reach every node
+    # within 60 s after many formations in a row, and ports do not depend on it.
     await swarmnet.form_cluster(
-        engines, managers=3, advertise_addrs=[node.address for node in lab.nodes]
+        engines,
+        managers=3,
+        advertise_addrs=[node.address for node in lab.nodes],
+        wait_for_gossip=False,
     )
     try:
         row: dict[str, float] = {}
@@ -541,7 +547,7 @@ async def curve_watch(lab: Any, engines: list[Any], seconds: float, results: Res
 # -- ensure ---------------------------------------------------------------------------------
 
 
-async def curve_ensure(counts: tuple[int, ...], results: Results) -> None:
+async def curve_ensure(counts: tuple[int, ...], results: Results, key: str) -> None:
     import swarmnet
 
     lab, _ = await bring_up(1)
@@ -573,7 +579,7 @@ async def curve_ensure(counts: tuple[int, ...], results: Results) -> None:
                     await engine._transport.request("GET", "networks")
                     anchors.append(time.process_time() - cpu)
                 row["list_cpu_s"] = min(anchors)
-                results.setdefault("ensure", {})[str(count)] = row
+                results.setdefault(key, {})[str(count)] = row
                 print(
                     f"  ensure_many {count}: first {row['first_s']:.2f} s "
                     f"({row['first_requests']:.0f} requests), second {row['second_s']:.3f} s, "
@@ -609,21 +615,28 @@ async def run(args: argparse.Namespace) -> None:
                     await stack.enter_async_context(swarmnet.Engine(n.docker_host, name=n.name))
                     for n in lab.nodes
                 ]
-                if "watch" in wanted:
-                    await curve_watch(lab, engines, args.watch_seconds, results)
-                    save_results(results)
-                if "formation" in wanted:
-                    await curve_formation(lab, engines, args.rounds, results)
-                    save_results(results)
-                if "doctor" in wanted:
-                    await curve_doctor(lab, engines, args.rounds, results)
+                steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+                    ("watch", partial(curve_watch, lab, engines, args.watch_seconds, results)),
+                    ("formation", partial(curve_formation, lab, engines, args.rounds, results)),
+                    ("doctor", partial(curve_doctor, lab, engines, args.rounds, results)),
+                ]
+                for name, step in steps:
+                    if name not in wanted:
+                        continue
+                    try:
+                        await step()
+                    except Exception as exc:
+                        # One curve that fails at one size leaves the others to measure.
+                        print(f"  {name} {size} engines FAILED: {exc!r}"[:400], flush=True)
+                        results.setdefault("failures", {})[f"{name} {size}"] = repr(exc)[:400]
+                        await reset(engines)
                     save_results(results)
         finally:
             if not args.keep:
                 await lab.down()
     if "ensure" in wanted:
         print("== ensure_many", flush=True)
-        await curve_ensure(tuple(args.counts), results)
+        await curve_ensure(tuple(args.counts), results, args.ensure_key)
         save_results(results)
 
 
@@ -634,6 +647,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", choices=CURVES, help="these curves only")
     parser.add_argument("--rounds", type=int, default=1, help="runs per contender (1)")
     parser.add_argument("--watch-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--ensure-key",
+        default="ensure",
+        help="where the ensure curve goes in the JSON (ensure_before: the same curve "
+        "measured with an older swarmnet on PYTHONPATH)",
+    )
     parser.add_argument("--plot", action="store_true", help="tables and plots from the JSON")
     parser.add_argument("--keep", action="store_true", help="leave each lab up")
     parser.add_argument("--child-watch", choices=("watcher", "aiohttp"), help=argparse.SUPPRESS)
