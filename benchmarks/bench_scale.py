@@ -57,9 +57,13 @@ from typing import Any
 
 import anyio
 import structlog
-from bench_form_cluster import CLOCK
 
 HERE = Path(__file__).resolve().parent
+# The curves measure the swarmnet of this checkout, not whichever one is installed.
+sys.path.insert(0, str(HERE.parent))
+
+from bench_form_cluster import CLOCK  # noqa: E402
+
 RESULTS = HERE / "results"
 JSON_PATH = RESULTS / "scale.json"
 SIZES = (4, 8, 16, 32)
@@ -602,6 +606,10 @@ async def run(args: argparse.Namespace) -> None:
 
     results = load_results()
     results["machine"] = {"cores": os.cpu_count(), "note": "shared 2-core machine"}
+    results.setdefault("swarmnet", {})[" ".join(map(str, args.sizes))] = {
+        "path": str(Path(swarmnet.__file__).parent),
+        "commit": args.commit,
+    }
     wanted = set(args.only or CURVES)
     for size in args.sizes if wanted - {"ensure"} else ():
         print(f"== {size} engines", flush=True)
@@ -669,6 +677,12 @@ def main() -> int:
         print(json.dumps(figures))
         return 0
     if not args.plot:
+        args.commit = subprocess.run(
+            ["git", "-C", str(HERE), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
         structlog.configure(
             processors=[
                 structlog.processors.add_log_level,

@@ -15,6 +15,11 @@ FORMATION = ("bare concurrent", "swarmnet", "docker-py", "docker CLI")
 DOCTOR = ("read only", "every pair (before)", "bounded (after)")
 
 
+def _per_received(figures: dict[str, Any]) -> float:
+    """CPU seconds per 1,000 events received from the engines."""
+    return float(figures["cpu_s"]) / max(int(figures["received"]), 1) * 1000
+
+
 def _sizes(section: dict[str, Any]) -> list[int]:
     return sorted(int(size) for size in section)
 
@@ -117,27 +122,29 @@ def tables(results: Results) -> str:
             ours, bare = watch[str(size)]["watcher"], watch[str(size)]["aiohttp"]
             out.append(
                 f"| {size} | {ours['events']} | {ours['cpu_per_1000_events_s']:.3f} "
-                f"| {ours['cpu_per_1000_received_s'] / bare['cpu_per_1000_received_s']:.2f}x "
+                f"| {_per_received(ours) / _per_received(bare):.2f}x "
                 f"| {ours['rss_per_node_mb']:.2f} | {ours['p50_ms']:.1f} | {ours['p99_ms']:.1f} "
                 f"| {bare['p50_ms']:.1f} / {bare['p99_ms']:.1f} |"
             )
         out.append("")
-    ensure = results.get("ensure", {})
+    ensure, before = results.get("ensure", {}), results.get("ensure_before", {})
     if ensure:
         out += [
             "## ensure_many",
             "",
             "Anchor: one bare `GET /networks` and its parse (CPU), on the same engine with "
-            "the same networks.",
+            "the same networks. `before`: the same run with the swarmnet of before the fix "
+            "(the batch's duplicate-name check counted each name through the whole list).",
             "",
             "| networks | first s (requests, writes) | second s | second requests / writes "
             "| second CPU s | bare list CPU s | second / bare list |",
             "|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for count in _sizes(ensure):
-            row = ensure[str(count)]
+        rows = [("", r) for r in (ensure,)] + ([("before ", before)] if before else [])
+        for (label, section), count in ((pair, c) for pair in rows for c in _sizes(pair[1])):
+            row = section[str(count)]
             out.append(
-                f"| {count} | {row['first_s']:.2f} ({row['first_requests']:.0f}, "
+                f"| {label}{count} | {row['first_s']:.2f} ({row['first_requests']:.0f}, "
                 f"{row['first_writes']:.0f}) | {row['second_s']:.3f} "
                 f"| {row['second_requests']:.0f} / {row['second_writes']:.0f} "
                 f"| {row['second_cpu_s']:.3f} | {row['list_cpu_s']:.3f} "
@@ -226,7 +233,7 @@ def plots(results: Results, directory: Path) -> list[Path]:
         left.plot(sizes, [watch[str(s)]["watcher"]["cpu_per_1000_events_s"] for s in sizes],
                   "o-", label="Watcher, per delivered")  # fmt: skip
         for kind, label in (("watcher", "Watcher"), ("aiohttp", "bare aiohttp (anchor)")):
-            left.plot(sizes, [watch[str(s)][kind]["cpu_per_1000_received_s"] for s in sizes],
+            left.plot(sizes, [_per_received(watch[str(s)][kind]) for s in sizes],
                       "s--", label=f"{label}, per received")  # fmt: skip
             middle.plot(sizes, [watch[str(s)][kind]["rss_mb"] - watch[str(s)][kind]["base_rss_mb"]
                                 for s in sizes], "o-", label=label)  # fmt: skip
@@ -246,11 +253,16 @@ def plots(results: Results, directory: Path) -> list[Path]:
     if ensure:
         counts = _sizes(ensure)
         fig, ax = plt.subplots(figsize=(5, 3.4))
-        ax.plot(counts, [ensure[str(c)]["second_cpu_s"] for c in counts], "o-",
-                label="ensure_many, second pass")  # fmt: skip
-        ax.plot(counts, [ensure[str(c)]["list_cpu_s"] for c in counts], "o-",
-                label="bare GET /networks + parse (anchor)")  # fmt: skip
-        ax.set(title="ensure_many second pass: CPU s", xlabel="networks", ylim=(0, None))
+        after = [ensure[str(c)]["second_cpu_s"] / ensure[str(c)]["list_cpu_s"] for c in counts]
+        ax.plot(counts, after, "o-", label="ensure_many, second pass (after)")
+        before = results.get("ensure_before", {})
+        if before:
+            ax.plot(_sizes(before), [before[str(c)]["second_cpu_s"] / before[str(c)]["list_cpu_s"]
+                                     for c in _sizes(before)], "s--",
+                    label="ensure_many, second pass (before)")  # fmt: skip
+        ax.axhline(1, ls=":", color="grey", label="bare GET /networks + parse (anchor)")
+        ax.set(title="ensure_many second pass: CPU / anchor", xlabel="networks",
+               ylabel="ratio", ylim=(0, None))  # fmt: skip
         ax.legend(fontsize=8)
         save(fig, "scale_ensure.png")
     return written
