@@ -59,8 +59,10 @@ import anyio
 import structlog
 
 HERE = Path(__file__).resolve().parent
-# The curves measure the swarmnet of this checkout, not whichever one is installed.
-sys.path.insert(0, str(HERE.parent))
+# The curves measure the swarmnet of this checkout, not whichever one is installed,
+# unless PYTHONPATH names one (the "before" of a fix, say).
+if not os.environ.get("PYTHONPATH"):
+    sys.path.insert(0, str(HERE.parent))
 
 from bench_form_cluster import CLOCK  # noqa: E402
 
@@ -356,17 +358,22 @@ async def curve_doctor(lab: Any, engines: list[Any], rounds: int, results: Resul
             ("every pair (before)", {"port_peers": None}),
             ("bounded (after)", {}),
         ]
-        for name, kwargs in variants:
-            took = []
-            for _ in range(rounds):
+        took: dict[str, list[float]] = {name: [] for name, _ in variants}
+        for round_number in range(rounds):
+            # Each round in another order, so no variant always runs first after the
+            # formation (when the engines are still making their ingress sandboxes).
+            shift = round_number % len(variants)
+            for name, kwargs in variants[shift:] + variants[:shift]:
                 started = time.perf_counter()
                 report = await swarmnet.doctor(engines, settle=0, **kwargs)
-                took.append(time.perf_counter() - started)
-            row[name] = statistics.median(took)
-            row[f"{name} pairs"] = len({(c.source, c.address) for c in report.port_checks})
-            row[f"{name} checks"] = len(report.port_checks)
-            unreachable = report.of_kind(swarmnet.models.FindingKind.SWARM_PORT_UNREACHABLE)
-            row[f"{name} unreachable findings"] = len(unreachable)
+                took[name].append(time.perf_counter() - started)
+                row[f"{name} pairs"] = len({(c.source, c.address) for c in report.port_checks})
+                row[f"{name} checks"] = len(report.port_checks)
+                unreachable = report.of_kind(swarmnet.models.FindingKind.SWARM_PORT_UNREACHABLE)
+                row[f"{name} unreachable findings"] = len(unreachable)
+        for name, values in took.items():
+            row[name] = statistics.median(values)
+        results.setdefault("doctor_runs", {})[str(size)] = took
         results.setdefault("doctor", {})[str(size)] = row
         print(
             f"  doctor {size} engines: read only {row['read only']:.2f} s, every pair "
@@ -626,7 +633,7 @@ async def run(args: argparse.Namespace) -> None:
                 steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
                     ("watch", partial(curve_watch, lab, engines, args.watch_seconds, results)),
                     ("formation", partial(curve_formation, lab, engines, args.rounds, results)),
-                    ("doctor", partial(curve_doctor, lab, engines, args.rounds, results)),
+                    ("doctor", partial(curve_doctor, lab, engines, args.doctor_rounds, results)),
                 ]
                 for name, step in steps:
                     if name not in wanted:
@@ -653,7 +660,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--counts", type=int, nargs="+", default=list(ENSURE_COUNTS))
     parser.add_argument("--only", nargs="+", choices=CURVES, help="these curves only")
-    parser.add_argument("--rounds", type=int, default=1, help="runs per contender (1)")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per contender (2)")
+    parser.add_argument("--doctor-rounds", type=int, default=5, help="doctor runs per variant (5)")
     parser.add_argument("--watch-seconds", type=float, default=15.0)
     parser.add_argument(
         "--ensure-key",
