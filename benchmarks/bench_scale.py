@@ -575,12 +575,16 @@ async def curve_ensure(counts: tuple[int, ...], results: Results, key: str) -> N
                     for i in range(count)
                 ]
                 row: dict[str, float] = {}
-                for label in ("first", "second"):
+                # The second pass three times, the best kept: a garbage collection in one
+                # of them is not the pass's own cost.
+                for label in ("first", "second", "second", "second"):
                     calls.clear()
                     cpu, wall = time.process_time(), time.perf_counter()
                     await engine.networks.ensure_many(specs)
-                    row[f"{label}_s"] = time.perf_counter() - wall
-                    row[f"{label}_cpu_s"] = time.process_time() - cpu
+                    took, spent = time.perf_counter() - wall, time.process_time() - cpu
+                    if label == "second" and "second_s" in row:
+                        took, spent = min(took, row["second_s"]), min(spent, row["second_cpu_s"])
+                    row[f"{label}_s"], row[f"{label}_cpu_s"] = took, spent
                     row[f"{label}_requests"] = len(calls)
                     row[f"{label}_writes"] = sum(1 for m, _ in calls if m != "GET")
                 # The anchor: one bare list request and its parse, nothing else.
