@@ -339,6 +339,12 @@ async def curve_formation(lab: Any, engines: list[Any], rounds: int, results: Re
 # -- doctor ---------------------------------------------------------------------------------
 
 
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and of its children that ended (doctor's port probes)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 async def curve_doctor(lab: Any, engines: list[Any], rounds: int, results: Results) -> None:
     import swarmnet
 
@@ -359,24 +365,29 @@ async def curve_doctor(lab: Any, engines: list[Any], rounds: int, results: Resul
             ("bounded (after)", {}),
         ]
         took: dict[str, list[float]] = {name: [] for name, _ in variants}
+        spent: dict[str, list[float]] = {name: [] for name, _ in variants}
         for round_number in range(rounds):
             # Each round in another order, so no variant always runs first after the
             # formation (when the engines are still making their ingress sandboxes).
             shift = round_number % len(variants)
             for name, kwargs in variants[shift:] + variants[:shift]:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), _cpu_with_children()
                 report = await swarmnet.doctor(engines, settle=0, **kwargs)
                 took[name].append(time.perf_counter() - started)
+                spent[name].append(_cpu_with_children() - cpu)
                 row[f"{name} pairs"] = len({(c.source, c.address) for c in report.port_checks})
                 row[f"{name} checks"] = len(report.port_checks)
                 unreachable = report.of_kind(swarmnet.models.FindingKind.SWARM_PORT_UNREACHABLE)
                 row[f"{name} unreachable findings"] = len(unreachable)
         for name, values in took.items():
             row[name] = statistics.median(values)
-        results.setdefault("doctor_runs", {})[str(size)] = took
+            row[f"{name} cpu"] = statistics.median(spent[name])
+        results.setdefault("doctor_runs", {})[str(size)] = {"wall": took, "cpu": spent}
         results.setdefault("doctor", {})[str(size)] = row
         print(
-            f"  doctor {size} engines: read only {row['read only']:.2f} s, every pair "
+            f"  doctor {size} engines (CPU s with probes: every pair "
+            f"{row['every pair (before) cpu']:.2f}, bounded {row['bounded (after) cpu']:.2f}): "
+            f"read only {row['read only']:.2f} s, every pair "
             f"{row['every pair (before)']:.2f} s ({row['every pair (before) pairs']:.0f} pairs), "
             f"bounded {row['bounded (after)']:.2f} s ({row['bounded (after) pairs']:.0f} pairs)",
             flush=True,

@@ -82,11 +82,12 @@ def tables(results: Results) -> str:
             "the same variant at the smallest size. `every pair` is what doctor did before "
             "issue #16 (`port_peers=None`); `bounded` is the default now (`port_peers=4`: "
             "each node tried by 4 neighbours on the ring of addresses, every node trying "
-            "the managers).",
+            "the managers). CPU: doctor's own and its port probes' (one process per node "
+            "that tries its peers' ports), the work that grew with the square of the nodes.",
             "",
             "| engines | read only s | every pair s (pairs) | bounded s (pairs) "
-            "| every pair / smallest | bounded / smallest |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "| every pair / smallest | bounded / smallest | CPU s every pair / bounded |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
         ]
         sizes = _sizes(doctor)
         first = doctor[str(sizes[0])]
@@ -97,7 +98,12 @@ def tables(results: Results) -> str:
                 f"| {row['every pair (before)']:.2f} ({row['every pair (before) pairs']:.0f}) "
                 f"| {row['bounded (after)']:.2f} ({row['bounded (after) pairs']:.0f}) "
                 f"| {row['every pair (before)'] / first['every pair (before)']:.2f}x "
-                f"| {row['bounded (after)'] / first['bounded (after)']:.2f}x |"
+                f"| {row['bounded (after)'] / first['bounded (after)']:.2f}x "
+                + (
+                    f"| {row['every pair (before) cpu']:.2f} / {row['bounded (after) cpu']:.2f} |"
+                    if "bounded (after) cpu" in row
+                    else "| - |"
+                )
             )
         out.append("")
     watch = results.get("watch", {})
@@ -213,15 +219,23 @@ def plots(results: Results, directory: Path) -> list[Path]:
     if doctor:
         sizes = _sizes(doctor)
         first = doctor[str(sizes[0])]
-        fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+        with_cpu = all("bounded (after) cpu" in doctor[str(s)] for s in sizes)
+        fig, axes = plt.subplots(1, 3 if with_cpu else 2, figsize=(13 if with_cpu else 9, 3.4))
+        left, right = axes[0], axes[-1]
         for name in DOCTOR:
             left.plot(sizes, [doctor[str(s)][name] / first[name] for s in sizes], "o-", label=name)
+        if with_cpu:
+            for name in DOCTOR[1:]:
+                axes[1].plot(sizes, [doctor[str(s)][f"{name} cpu"] for s in sizes], "o-",
+                             label=name)  # fmt: skip
+            axes[1].set(title="doctor CPU s (its own + port probes)", xlabel="engines",
+                        ylim=(0, None))  # fmt: skip
         for name in DOCTOR[1:]:
             right.plot(sizes, [doctor[str(s)][f"{name} pairs"] for s in sizes], "o-", label=name)
         left.set(title=f"doctor time / same at {sizes[0]} engines", xlabel="engines",
                  ylabel="ratio")  # fmt: skip
         right.set(title="node pairs whose ports are tried", xlabel="engines")
-        for ax in (left, right):
+        for ax in axes:
             ax.legend(fontsize=8)
             ax.set_xscale("log", base=2)
             ax.set_xticks(sizes, [str(s) for s in sizes])
