@@ -187,7 +187,9 @@ def plots(results: Results, directory: Path) -> list[Path]:
         right.plot(sizes, [lab[str(s)]["rss_mb_per_node"] / anchor["rss_mb"] for s in sizes],
                    "o-", label="per node")  # fmt: skip
         right.axhline(1, ls=":", color="grey", label="1-engine lab")
-        right.set(title="memory per node / 1-engine lab", xlabel="engines", ylim=(0, None))
+        top = max(lab[str(s)]["rss_mb_per_node"] / anchor["rss_mb"] for s in sizes)
+        right.set(title="memory per node / 1-engine lab", xlabel="engines",
+                  ylim=(0, max(1.5, top * 1.2)))  # fmt: skip
         for ax in (left, right):
             ax.legend()
             ax.set_xscale("log", base=2)
