@@ -3,7 +3,7 @@
 # its dev extra), so they work on a fresh machine and cost seconds on a ready one.
 PYTHON ?= python3
 
-.PHONY: setup demo test test-fast lint bench docs docs-serve package
+.PHONY: setup demo test test-fast lint bench bench-scale docs docs-serve package
 
 setup:
 	@bash .ci/setup
@@ -40,3 +40,8 @@ docs-serve: setup
 # A wheel and an sdist that twine accepts and that install and import in a fresh venv.
 package: setup
 	bash .ci/package
+
+# Scaling curves (issue #16): labs of 4 to 32 engines, several minutes; tables and plots
+# under benchmarks/results/. Plots need matplotlib: pip install '.[bench]'.
+bench-scale: setup
+	$(PYTHON) benchmarks/run_all.py --scale

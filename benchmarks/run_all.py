@@ -2,6 +2,7 @@
 
     python benchmarks/run_all.py            # the full runs (several minutes)
     python benchmarks/run_all.py --quick    # short runs
+    python benchmarks/run_all.py --scale    # the scaling curves, 4 to 32 engines (make bench-scale)
 
 Each benchmark compares swarmnet with docker-py, aiodocker or the docker CLI in the
 same run and prints ratios; see its own ``--help``. They bring up (and take down) the
@@ -28,7 +29,17 @@ BENCHMARKS = (
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="only the scaling curves (bench_scale.py: 4 to 32 engines, tables and plots "
+        "under benchmarks/results/)",
+    )
     args = parser.parse_args()
+    if args.scale:
+        # 32 engines take minutes: the scaling curves are a mode of their own.
+        argv = [sys.executable, str(HERE / "bench_scale.py")]
+        return subprocess.run(argv, check=False).returncode
     failed = []
     for name in BENCHMARKS:
         print(f"\n=== {name}", flush=True)

@@ -435,6 +435,42 @@ async def test_a_node_cut_off_from_the_lab_is_reported_from_both_sides(
 
 @pytest.mark.lab
 @pytest.mark.anyio
+async def test_a_bounded_port_plan_tries_fewer_pairs_and_still_names_a_cut_off_node(
+    lab: Lab, swarm_cluster: Cluster
+) -> None:
+    """Issue #16: with ``port_peers=1`` each node is tried by one neighbour on the ring of
+    addresses (node1 tries node2, node2 tries node3, node3 tries node1) and every node
+    tries the manager (node1): 4 pairs instead of 6, and the cut node is still named."""
+    nodes = lab.nodes[:3]
+    node1, node2, node3 = nodes
+    async with engines_of(nodes) as engines:
+        await healthy(engines)
+        whole = await swarmnet.doctor(engines, port_peers=1, settle=0)
+        await node3.cut()
+        try:
+            cut = await swarmnet.doctor(engines, port_peers=1, port_timeout=0.5, settle=0)
+        finally:
+            await node3.heal()
+        await healthy(engines)
+
+    expected = {
+        ("node1", node2.address),
+        ("node2", node3.address),
+        ("node3", node1.address),
+        ("node2", node1.address),  # every node tries the manager
+    }
+    assert {(c.source, c.address) for c in whole.port_checks} == expected
+    assert not whole.of_kind(FindingKind.SWARM_PORT_UNREACHABLE)
+    assert {(c.source, c.address) for c in cut.port_checks} == expected
+    unreachable = {f.engine: f for f in cut.of_kind(FindingKind.SWARM_PORT_UNREACHABLE)}
+    # node3's one neighbour names it; node3 names the manager it cannot reach.
+    assert set(unreachable) == {"node2", "node3"}
+    assert "node node3 (" in unreachable["node2"].seen
+    assert "node node1 (" in unreachable["node3"].seen
+
+
+@pytest.mark.lab
+@pytest.mark.anyio
 async def test_default_bridge_advice_fits_the_networks_the_cluster_has(
     lab: Lab, swarm_cluster: Cluster
 ) -> None:

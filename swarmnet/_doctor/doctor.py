@@ -20,7 +20,7 @@ from swarmnet._core.errors import InvalidSpec
 from swarmnet._core.log import get_logger
 from swarmnet._doctor.checks import NODE_CHECKS, check_peers, found
 from swarmnet._doctor.facts import NodeFacts, Survey, collect
-from swarmnet._doctor.ports import try_ports
+from swarmnet._doctor.ports import DEFAULT_PORT_PEERS, try_ports
 from swarmnet._doctor.report import (
     DoctorReport,
     Finding,
@@ -54,6 +54,7 @@ async def doctor(
     check_ports: bool = True,
     port_timeout: float = 1.0,
     settle: float = 2.0,
+    port_peers: int | None = DEFAULT_PORT_PEERS,
 ) -> DoctorReport:
     """Look for what keeps swarm traffic from flowing, on one engine or a set of them.
 
@@ -70,7 +71,10 @@ async def doctor(
     * a kernel without IPVS on a swarm node (service VIPs and the routing mesh carry
       nothing), or without ESP (encrypted overlays drop their traffic);
     * swarm ports (2377/tcp to managers, 7946/tcp+udp, the data-path port/udp) between
-      nodes, tried from each node's own network namespace;
+      nodes, tried from each node's own network namespace: every node is tried by
+      ``port_peers`` others and every node tries every manager, so the work grows
+      linearly with the nodes, not with their square, and a node nobody can reach is
+      still named;
     * overlays on which a node lacks peers the other nodes list.
 
     Host checks (forwarding, iptables, routes, MTU, kernel, ports) run where the engine's
@@ -86,12 +90,17 @@ async def doctor(
         port_timeout: seconds each port try may take.
         settle: seconds to wait before re-checking overlay peers that look missing
             (gossip needs a moment after a change).
+        port_peers: how many nodes try each node's swarm ports (default 4; the
+            neighbours on a ring of the nodes' addresses, see
+            :func:`swarmnet._doctor.ports.select_peers`); None tries every pair, which
+            grows with the square of the nodes. Swarms of up to ``port_peers + 1``
+            nodes get every pair either way.
 
     Returns:
         a :class:`DoctorReport`; ``report.ok`` is True when nothing is a warning or error.
 
     Raises:
-        InvalidSpec: no engine was given.
+        InvalidSpec: no engine was given, or ``port_peers`` is below 1.
 
     Example::
 
@@ -102,6 +111,10 @@ async def doctor(
     group = list(engines) if isinstance(engines, Sequence) else [engines]
     if not group:
         raise InvalidSpec("doctor needs at least one engine")
+    if port_peers is not None and port_peers < 1:
+        raise InvalidSpec(
+            f"port_peers must be at least 1 (or None for every pair), not {port_peers}"
+        )
     nodes = await _collect_all(group, dict(probes or {}))
 
     findings = [
@@ -121,7 +134,7 @@ async def doctor(
             findings += check(survey, node)
     port_checks: list[PortCheck] = []
     if check_ports:
-        port_checks, port_findings = await try_ports(survey.nodes, port_timeout)
+        port_checks, port_findings = await try_ports(survey.nodes, port_timeout, port_peers)
         findings += port_findings
     findings += await check_peers(survey.nodes, settle)
 

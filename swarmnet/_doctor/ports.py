@@ -1,4 +1,10 @@
-"""Swarm ports, tried from each node's own network namespace to every other node.
+"""Swarm ports, tried from each node's own network namespace to its peers.
+
+Which pairs are tried is a bounded plan (:func:`select_peers`): every node is tried by
+``peers`` others picked round a ring of the nodes' addresses, and every node tries every
+manager. Trying every pair grows with the square of the nodes (32 nodes: 992 pairs);
+the plan grows linearly, yet a node nobody can reach is still named, by each of the
+``peers`` nodes that tried it. With no more than ``peers + 1`` nodes every pair is tried.
 
 What UDP can tell: a datagram gets no answer from 7946/udp (memberlist ignores what it
 cannot decrypt) nor from 4789/udp (VXLAN). Only a refusal (ICMP port unreachable) or an
@@ -8,22 +14,30 @@ unreachable network comes back, so a UDP port is ``refused``, ``unreachable`` or
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sys
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import anyio
 
+from swarmnet._core.errors import InvalidSpec
+from swarmnet._core.log import get_logger
 from swarmnet._doctor.checks import found
 from swarmnet._doctor.facts import DATA_PATH_PORT, NodeFacts
 from swarmnet._doctor.report import Finding, FindingKind, PortCheck, PortStatus, Severity
 from swarmnet._swarm.models import NodeRole, NodeState
 
+_log = get_logger("swarmnet.doctor")
+
 #: The port managers listen on for cluster traffic.
 MANAGER_PORT = 2377
 #: The port nodes gossip on (memberlist), TCP and UDP.
 GOSSIP_PORT = 7946
+#: How many nodes try each node's ports unless told otherwise (``doctor(port_peers=…)``).
+DEFAULT_PORT_PEERS = 4
 
 # Runs inside a node's network namespace (nsenter changes the network only, so this
 # host's interpreter is there). Reads [[address, port, protocol], …] and a timeout from
@@ -105,10 +119,74 @@ def _targets(nodes: list[NodeFacts], managers: set[str]) -> list[_Target]:
     return list(by_address.values())
 
 
-def _plan(source: NodeFacts, targets: list[_Target], data_port: int) -> Plan:
+def select_peers(
+    sources: Sequence[str],
+    targets: Sequence[str],
+    managers: Collection[str] = (),
+    peers: int | None = DEFAULT_PORT_PEERS,
+) -> dict[str, list[str]]:
+    """Which targets each source tries: a bounded plan that still covers every node.
+
+    Each target is tried by ``peers`` sources (fewer when there are not that many
+    others): the sources that follow it on a ring of all addresses, sorted. That spreads
+    the work evenly (each source tries about ``peers * len(targets) / len(sources)``
+    nodes) and is the same from run to run, so a finding names the same pairs each time.
+    Every source also tries every manager, because every node must reach the managers
+    (2377/tcp) and managers are few. With ``peers`` None, or no more sources than
+    ``peers + 1``, every source tries every other target: the full mesh.
+
+    Args:
+        sources: addresses of the nodes the tries run from.
+        targets: addresses of the nodes to try (a source may be one).
+        managers: addresses among ``targets`` that are managers.
+        peers: how many sources try each target; None for every pair.
+
+    Returns:
+        by source address, the target addresses it tries, in ``targets``' order.
+
+    Raises:
+        InvalidSpec: ``peers`` is below 1.
+
+    Example::
+
+        >>> select_peers(["a", "b", "c"], ["a", "b", "c"], peers=1)
+        {'a': ['b'], 'b': ['c'], 'c': ['a']}
+    """
+    if peers is not None and peers < 1:
+        raise InvalidSpec(f"port_peers must be at least 1 (or None for every pair), not {peers}")
+    if peers is None or len(sources) <= peers + 1:
+        return {s: [t for t in targets if t != s] for s in sources}
+    ring = sorted(set(sources) | set(targets), key=_address_key)
+    position = {address: index for index, address in enumerate(ring)}
+    source_set = set(sources)
+    chosen = {s: {t for t in targets if t in managers and t != s} for s in sources}
+    for target in targets:
+        picked = 0
+        for step in range(1, len(ring)):
+            # The ring walks backwards from the target: each source tries the next
+            # ``peers`` nodes after it, so a source's tries are its own neighbours.
+            candidate = ring[(position[target] - step) % len(ring)]
+            if candidate in source_set:
+                chosen[candidate].add(target)
+                picked += 1
+                if picked == peers:
+                    break
+    return {s: [t for t in targets if t in chosen[s]] for s in sources}
+
+
+def _address_key(address: str) -> tuple[int, object]:
+    try:
+        return (0, ipaddress.ip_address(address))
+    except ValueError:
+        return (1, address)
+
+
+def _plan(
+    source: NodeFacts, targets: list[_Target], data_port: int, allowed: Collection[str]
+) -> Plan:
     plan: Plan = []
     for target in targets:
-        if target.address == source.address:
+        if target.address == source.address or target.address not in allowed:
             continue
         if target.manager:
             plan.append((target, MANAGER_PORT, "tcp", "cluster management (managers)"))
@@ -155,10 +233,17 @@ async def _try_from(source: NodeFacts, plan: Plan, port_timeout: float) -> list[
 
 
 async def try_ports(
-    nodes: list[NodeFacts], port_timeout: float
+    nodes: list[NodeFacts], port_timeout: float, peers: int | None = DEFAULT_PORT_PEERS
 ) -> tuple[list[PortCheck], list[Finding]]:
-    """Try every swarm port from each node with a probe to every other node."""
+    """Try the swarm ports from each node with a probe to its peers (:func:`select_peers`)."""
     targets = _targets(nodes, _manager_addresses(nodes))
+    sources = [f for f in nodes if f.in_swarm and f.probe is not None and f.address]
+    selected = select_peers(
+        [f.address for f in sources],
+        [t.address for t in targets],
+        {t.address for t in targets if t.manager},
+        peers,
+    )
     data_port = next(
         (f.swarm.data_path_port for f in nodes if f.swarm and f.swarm.data_path_port),
         DATA_PATH_PORT,
@@ -167,17 +252,23 @@ async def try_ports(
     findings: list[Finding] = []
 
     async def from_node(source: NodeFacts) -> None:
-        plan = _plan(source, targets, data_port)
+        plan = _plan(source, targets, data_port, set(selected.get(source.address, ())))
         if not plan:
             return
         mine = await _try_from(source, plan, port_timeout)
         checks.extend(mine)
         findings.extend(_port_findings(source, mine, targets, data_port))
 
+    _log.debug(
+        "doctor.port_plan",
+        sources=len(sources),
+        targets=len(targets),
+        pairs=sum(len(v) for v in selected.values()),
+        peers=peers,
+    )
     async with anyio.create_task_group() as tg:
-        for source in nodes:
-            if source.in_swarm and source.probe is not None:
-                tg.start_soon(from_node, source)
+        for source in sources:
+            tg.start_soon(from_node, source)
     return checks, findings
 
 

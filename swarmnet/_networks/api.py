@@ -18,6 +18,7 @@ import builtins
 import ipaddress
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -351,8 +352,8 @@ class NetworksAPI:
                 do the other errors of :meth:`ensure`).
         """
         checked = [network_spec_from(s) for s in specs]
-        names = [s.name for s in checked]
-        repeated = sorted({n for n in names if names.count(n) > 1})
+        # Counted once: names.count() per name made a 1,000-spec batch cost 20 ms (issue #16).
+        repeated = sorted(n for n, times in Counter(s.name for s in checked).items() if times > 1)
         if repeated:
             raise InvalidSpec(f"network names appear twice in one batch: {', '.join(repeated)}")
         on_drift = Drift(on_drift)
