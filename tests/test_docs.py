@@ -41,6 +41,7 @@ from typing import Any
 
 import anyio
 import pytest
+import structlog
 
 import swarmnet
 import swarmnet.errors
@@ -200,7 +201,16 @@ def check_error_tree(block: Block) -> None:
 
 @contextlib.contextmanager
 def logging_restored() -> Iterator[None]:
-    """Undo what a page does to logging (``logging.basicConfig`` in a snippet)."""
+    """Run a page as a reader's program runs: logging as nobody configured it.
+
+    structlog starts unconfigured (swarmnet is silent then). Earlier tests may leave it
+    "configured" (``structlog.testing.capture_logs`` restores the processors it found
+    but leaves ``is_configured()`` true), and then swarmnet's debug lines would be
+    printed into the page's output. What a page does (``logging.basicConfig``,
+    ``structlog.configure``) is undone afterwards.
+    """
+    structlog_was = structlog.get_config() if structlog.is_configured() else None
+    structlog.reset_defaults()
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     levels = {
@@ -218,6 +228,9 @@ def logging_restored() -> Iterator[None]:
         for name, logger in logging.Logger.manager.loggerDict.items():
             if isinstance(logger, logging.Logger):
                 logger.setLevel(levels.get(name, logging.NOTSET))
+        structlog.reset_defaults()
+        if structlog_was is not None:
+            structlog.configure(**structlog_was)
 
 
 def run_page(page: Path, workdir: Path, lab_name: str | None) -> None:
