@@ -9,7 +9,10 @@ name as alias. Two contenders do it, one after the other, on the same lab swarm:
   reconcile reads it from the cache and connects it).
 * ``docker-py``: what one writes by hand: per node a thread reading
   ``client.events(filters={"type": "container", "event": "start", "label": "join=app"})``
-  and calling ``connect_container_to_network(id, "app", aliases=[name])`` for each.
+  and calling ``connect_container_to_network(id, "app", aliases=[name])`` for each; a
+  connect the engine refuses (under a burst it answers ``500 … context deadline
+  exceeded`` now and then) is printed and skipped, as a careful script does, with no
+  retry queue. Containers not connected after ``GIVE_UP`` are counted as missed.
 
 For each, N containers (``--containers``, default 300) are started in a burst, a third on
 each node, by the same starter (swarmnet's ``containers.run``, a few at a time per node).
@@ -46,8 +49,8 @@ NETWORK = "app"
 LABEL = {"join": "app"}
 #: Container starts in flight per node while the burst is started.
 STARTERS_PER_NODE = 4
-#: The whole burst must be connected within this (seconds).
-GIVE_UP = 600.0
+#: After this long (seconds) the containers not connected yet are counted as missed.
+GIVE_UP = 180.0
 
 
 @dataclass
@@ -160,6 +163,7 @@ def _docker_py_loop(hosts: list[str], stop: threading.Event) -> Callable[[], Non
     """Start the hand-written event loop, one thread per node; return its stopper."""
     clients = [docker.DockerClient(base_url=host, version="1.41") for host in hosts]
     streams = []
+    failures: list[str] = []
 
     def follow(client: docker.DockerClient) -> None:
         events = client.events(
@@ -171,13 +175,19 @@ def _docker_py_loop(hosts: list[str], stop: threading.Event) -> Callable[[], Non
             if stop.is_set():
                 return
             name = event["Actor"]["Attributes"]["name"]
-            client.api.connect_container_to_network(event["id"], NETWORK, aliases=[name])
+            try:
+                client.api.connect_container_to_network(event["id"], NETWORK, aliases=[name])
+            except docker.errors.APIError as exc:
+                # What a careful script does: say so and go on (no retry queue).
+                failures.append(f"{name}: {exc.explanation}")
 
     threads = [threading.Thread(target=follow, args=(c,), daemon=True) for c in clients]
     for thread in threads:
         thread.start()
 
     def close() -> None:
+        if failures:
+            print(f"docker-py loop: {len(failures)} connect(s) failed, e.g. {failures[0]}")
         stop.set()
         for events in streams:
             events.close()
