@@ -421,7 +421,23 @@ class ContainerEvent(Event):
         return self.attributes.get("com.docker.swarm.service.name")
 
 
-class ServiceEvent(Event):
+class _SwarmObjectEvent(Event):
+    """What service and node events share: the object's name and what an update changed."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def name(self) -> str:
+        """The object's name (``""`` when the event does not carry it yet)."""
+        return self.attributes.get("name", "")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def changes(self) -> Mapping[str, tuple[str, str]]:
+        """What an update changed: field -> (old, new)."""
+        return _changes(self.attributes)
+
+
+class ServiceEvent(_SwarmObjectEvent):
     """Something happened to a swarm service: created, updated, removed.
 
     Service events are swarm-scope: every manager reports each one (a
@@ -456,18 +472,6 @@ class ServiceEvent(Event):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def name(self) -> str:
-        """The service's name."""
-        return self.attributes.get("name", "")
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def changes(self) -> Mapping[str, tuple[str, str]]:
-        """What an update changed: field -> (old, new)."""
-        return _changes(self.attributes)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
     def replicas(self) -> int | None:
         """The replica count an update set, else None."""
         return _number(self.attributes.get("replicas.new"))
@@ -497,7 +501,7 @@ class ServiceEvent(Event):
         return self.attributes.get("updatestate.new")
 
 
-class NodeEvent(Event):
+class NodeEvent(_SwarmObjectEvent):
     """Something happened to a swarm node: joined (create), changed (update), removed.
 
     Node events are swarm-scope: every manager reports each one (a
@@ -532,18 +536,6 @@ class NodeEvent(Event):
     def node_id(self) -> str:
         """The swarm node's id (the actor's)."""
         return self.actor_id
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def name(self) -> str:
-        """The swarm node's name or hostname (``""`` if not known yet)."""
-        return self.attributes.get("name", "")
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def changes(self) -> Mapping[str, tuple[str, str]]:
-        """What an update changed: field -> (old, new)."""
-        return _changes(self.attributes)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
