@@ -46,6 +46,8 @@ from swarmnet.lab import LAB_IMAGE, Lab
 from swarmnet.models import ContainerEvent
 
 NETWORK = "app"
+#: Room for 1,000 containers (the engine's default /24 holds 250 here: see below).
+SUBNET = "10.77.0.0/22"
 LABEL = {"join": "app"}
 #: Container starts in flight per node while the burst is started.
 STARTERS_PER_NODE = 4
@@ -205,12 +207,23 @@ async def bench(lab: Lab, count: int) -> list[Outcome]:
         await swarmnet.form_cluster(
             engines, managers=1, advertise_addrs=[n.address for n in lab.nodes[:3]]
         )
-        await engines[0].networks.ensure(swarmnet.OverlaySpec(name=NETWORK, attachable=True))
+        # A /22: the default /24 holds 250 containers once each node's load balancer
+        # took its address, and a connect beyond that waits 20 s and fails.
+        await engines[0].networks.ensure(
+            swarmnet.OverlaySpec(
+                name=NETWORK, attachable=True, pools=[swarmnet.IPAMPool(subnet=SUBNET)]
+            )
+        )
         try:
             controller = swarmnet.Controller(*engines)
             swarmnet.keep_connected(controller, NETWORK, labels=LABEL)
             async with controller:
                 outcomes.append(await _measure("swarmnet", engines, count, "sw"))
+                stats = controller.stats()
+            print(
+                f"swarmnet controller: {stats.runs} runs, {stats.failed} failed, "
+                f"{stats.retries} retried, {stats.gave_up} given up, {stats.resyncs} resyncs"
+            )
             await _remove(engines, "sw")
 
             close = _docker_py_loop([n.docker_host for n in lab.nodes[:3]], threading.Event())
