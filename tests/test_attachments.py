@@ -304,3 +304,27 @@ async def test_an_alias_equal_to_the_containers_own_name_is_accepted_every_time(
     assert first.aliases == ("extra",)
     raw = await engine._transport.request("GET", f"containers/{container}/json")
     assert name in raw["NetworkSettings"]["Networks"][bridge.name]["Aliases"]
+
+
+@pytest.mark.lab
+async def test_a_full_overlay_subnet_is_named_as_a_likely_cause_when_a_connect_times_out(
+    swarm: swarmnet.Cluster, engine: swarmnet.Engine, prefix: str, tracker: Tracker
+) -> None:
+    """The engine's own words for a full overlay are ``context deadline exceeded``."""
+    # A /29: 8 addresses, less network, broadcast, gateway and this node's load balancer.
+    overlay = await engine.networks.create(
+        swarmnet.OverlaySpec(
+            name=f"{prefix}full", attachable=True, pools=[{"subnet": "10.212.0.0/29"}]
+        )
+    )
+    containers = [await tracker.run(engine, f"{prefix}f{i}") for i in range(5)]
+    for container in containers[:4]:
+        await engine.networks.connect(overlay.name, container)
+
+    with pytest.raises(swarmnet.EngineAPIError) as excinfo:
+        await engine.networks.connect(overlay.name, containers[4])
+
+    message = str(excinfo.value)
+    assert "context deadline exceeded" in excinfo.value.explanation
+    assert "subnet may be full" in message
+    assert "give the overlay a larger subnet" in message

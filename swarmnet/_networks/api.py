@@ -663,6 +663,18 @@ class NetworksAPI:
                 f"no network {network!r} here (for an overlay: create it on a manager, "
                 "attachable=True)",
             )
+        if "attaching to network failed" in lowered and "context deadline exceeded" in lowered:
+            # What a full overlay looks like: the managers' allocator keeps trying for
+            # an address and the engine gives up after 20 s, naming neither cause.
+            return EngineAPIError.refine(
+                exc,
+                f"attaching {container} to {network}: the swarm's managers gave no address "
+                "within the engine's 20 s. The network's subnet may be full (every node "
+                "with a container on an overlay also takes one address for its load "
+                "balancer: a /24 holds about 250 containers on 3 nodes); give the overlay "
+                "a larger subnet, or check that the managers are reachable and not "
+                f"overloaded. The engine said: {exc.explanation}",
+            )
         exc.args = (f"attaching {container} to {network}: {exc}",)
         return exc
 
