@@ -21,7 +21,7 @@ from swarmnet._controllers.controller import (
     Ref,
 )
 from swarmnet._controllers.desired import keep_connected, keep_network
-from swarmnet._controllers.queue import TokenBucket, WorkQueue
+from swarmnet._controllers.queue import BACKGROUND_EVERY, TokenBucket, WorkQueue
 from swarmnet.models import Container
 from swarmnet.testing import MockRequest, MockResponse, MockTransport
 
@@ -88,6 +88,50 @@ def test_an_event_folds_a_pending_retry_into_one_run_now() -> None:
     clock.now += 6
     assert queue.take() is None
     assert queue.delayed == 0
+
+
+def test_keys_an_event_named_run_before_those_a_resync_queued() -> None:
+    """A resync queues every object; the changes in a burst must not wait behind them."""
+    queue: WorkQueue[str] = WorkQueue()
+    for key in ("r1", "r2", "r3"):
+        queue.add(key, background=True)
+    queue.add("e1")
+    queue.add("e2")
+    assert len(queue) == 5
+    assert [queue.take(), queue.take()] == ["e1", "e2"]
+    assert [queue.take(), queue.take(), queue.take(), queue.take()] == ["r1", "r2", "r3", None]
+
+
+def test_a_resync_key_an_event_names_moves_up_and_runs_once() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("r1", background=True)
+    queue.add("r2", background=True)
+    assert not queue.add("r2")  # already waiting: not queued twice, but moved up
+    assert len(queue) == 2
+    assert queue.take() == "r2"
+    queue.done("r2")
+    assert [queue.take(), queue.take()] == ["r1", None]  # r2's old place is skipped
+
+
+def test_a_steady_stream_of_events_still_lets_the_resync_through() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("resync", background=True)
+    taken = []
+    for i in range(BACKGROUND_EVERY * 2):
+        queue.add(f"e{i}")
+        taken.append(queue.take())
+    assert "resync" in taken[:BACKGROUND_EVERY]
+
+
+def test_a_change_during_a_run_is_run_again_in_the_lane_of_its_most_urgent_add() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("a")
+    assert queue.take() == "a"
+    queue.add("a", background=True)  # a resync, then an event, while it runs
+    queue.add("a")
+    queue.add("r", background=True)
+    queue.done("a")
+    assert queue.take() == "a"  # foreground: ahead of r
 
 
 def test_closing_drops_waiting_keys_and_ends_get() -> None:

@@ -597,8 +597,9 @@ class Controller:
                 seen.update(Ref(engine.name, Kind.SERVICE, name) for name in selector.names)
         gone = {ref for ref in self._cache if ref.engine == engine.name} - seen
         self._counters.resyncs += 1
+        # Behind what events name: nearly every object a resync queues has nothing to do.
         for ref in sorted(seen | gone):
-            self._queue.add(ref)
+            self._queue.add(ref, background=True)
 
     # -- running reconcilers -------------------------------------------------------------
 

@@ -7,7 +7,12 @@ What a level-triggered controller needs from its queue (as in client-go's workqu
   :meth:`WorkQueue.done`; a key added meanwhile is marked *dirty* and queued again,
   once, when that run ends, so the change it stands for is never missed;
 - **rate limit**: a token bucket on how many runs may start per second;
-- **delayed adds** for retries, kept as data (a deadline per key), the earliest wins.
+- **delayed adds** for retries, kept as data (a deadline per key), the earliest wins;
+- **two lanes**: keys an event named go before keys a periodic resync queued (which
+  queues every object, nearly all of them with nothing to do), so that a resync in the
+  middle of a burst does not put hundreds of no-op runs ahead of the changes; one in
+  every ``BACKGROUND_EVERY`` runs is taken from the resync's lane while both wait, so
+  a steady stream of events never holds a resync back for good.
 
 It has no engine and no task of its own: the clock is injectable, so the unit tests
 drive it without sleeping.
@@ -24,9 +29,12 @@ from typing import Generic, TypeVar
 
 import anyio
 
-__all__ = ["TokenBucket", "WorkQueue"]
+__all__ = ["BACKGROUND_EVERY", "TokenBucket", "WorkQueue"]
 
 K = TypeVar("K", bound=Hashable)
+
+#: While both lanes wait, every this many runs one comes from the background lane.
+BACKGROUND_EVERY = 8
 
 
 class TokenBucket:
@@ -61,10 +69,16 @@ class WorkQueue(Generic[K]):
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._ready: deque[K] = deque()
-        self._queued: set[K] = set()  # in _ready
+        self._ready: deque[K] = deque()  # keys events named
+        self._background: deque[K] = deque()  # keys a resync queued (stale entries skipped)
+        # Every waiting key, and whether it waits in the foreground lane (a key queued in
+        # the background and then named by an event moves to the foreground; its old
+        # background entry is skipped when reached).
+        self._queued: dict[K, bool] = {}
         self._running: set[K] = set()
-        self._dirty: set[K] = set()  # added while running: queue again once done
+        # Added while running: queued again once done (in the foreground if any add was).
+        self._dirty: dict[K, bool] = {}
+        self._taken_in_a_row = 0  # foreground runs handed out while the background waited
         self._later: list[tuple[float, int, K]] = []  # heap of (deadline, seq, key)
         self._deadline: dict[K, float] = {}
         self._seq = 0
@@ -75,7 +89,7 @@ class WorkQueue(Generic[K]):
 
     def __len__(self) -> int:
         """Keys waiting to run now (not those running or delayed)."""
-        return len(self._ready)
+        return len(self._queued)
 
     @property
     def running(self) -> int:
@@ -87,18 +101,25 @@ class WorkQueue(Generic[K]):
         """Keys waiting for a retry deadline."""
         return len(self._deadline)
 
-    def add(self, key: K) -> bool:
-        """Queue ``key`` to run; True if that queued it (False: already waiting or closed)."""
+    def add(self, key: K, *, background: bool = False) -> bool:
+        """Queue ``key`` to run; True if that queued it (False: already waiting or closed).
+
+        ``background``: a key a resync found, not one an event named; it runs after
+        the foreground keys (see the module's docstring).
+        """
         if self._closed:
             return False
         if key in self._running:
-            self._dirty.add(key)
+            self._dirty[key] = self._dirty.get(key, False) or not background
             return False
         if key in self._queued:
+            if not background and not self._queued[key]:
+                self._queued[key] = True  # named by an event now: it moves up
+                self._ready.append(key)
             return False
         self._deadline.pop(key, None)  # due now: a pending retry is folded into this run
-        self._queued.add(key)
-        self._ready.append(key)
+        self._queued[key] = not background
+        (self._background if background else self._ready).append(key)
         self._wake()
         return True
 
@@ -135,14 +156,24 @@ class WorkQueue(Generic[K]):
     def take(self) -> K | None:
         """Hand out the next ready key (it counts as running), or None."""
         self.promote()
-        if not self._ready:
+        key = self._next()
+        if key is None:
             return None
-        key = self._ready.popleft()
-        self._queued.discard(key)
+        del self._queued[key]
         self._running.add(key)
         if self._idle.is_set():
             self._idle = anyio.Event()
         return key
+
+    def _next(self) -> K | None:
+        """The next key to run, from the foreground lane unless the background's turn."""
+        while self._background and self._queued.get(self._background[0]) is not False:
+            self._background.popleft()  # moved to the foreground, or already run
+        if self._ready and (not self._background or self._taken_in_a_row < BACKGROUND_EVERY - 1):
+            self._taken_in_a_row = self._taken_in_a_row + 1 if self._background else 0
+            return self._ready.popleft()
+        self._taken_in_a_row = 0
+        return self._background.popleft() if self._background else None
 
     async def get(self) -> K:
         """Wait for the next ready key and hand it out.
@@ -167,8 +198,8 @@ class WorkQueue(Generic[K]):
         """The run of ``key`` ended; a key added meanwhile is queued again now."""
         self._running.discard(key)
         if key in self._dirty:
-            self._dirty.discard(key)
-            self.add(key)
+            foreground = self._dirty.pop(key)
+            self.add(key, background=not foreground)
         if not self._running:
             self._idle.set()
 
@@ -181,6 +212,7 @@ class WorkQueue(Generic[K]):
         """Take no more keys and drop the waiting ones; :meth:`get` then ends."""
         self._closed = True
         self._ready.clear()
+        self._background.clear()
         self._queued.clear()
         self._later.clear()
         self._deadline.clear()
