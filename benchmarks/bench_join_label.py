@@ -199,7 +199,7 @@ def _docker_py_loop(hosts: list[str], stop: threading.Event) -> Callable[[], Non
     return close
 
 
-async def bench(lab: Lab, count: int) -> list[Outcome]:
+async def bench(lab: Lab, count: int, concurrency: int, contenders: list[str]) -> list[Outcome]:
     outcomes: list[Outcome] = []
     async with AsyncExitStack() as stack:
         engines = [await stack.enter_async_context(n.engine()) for n in lab.nodes[:3]]
@@ -215,24 +215,29 @@ async def bench(lab: Lab, count: int) -> list[Outcome]:
             )
         )
         try:
-            controller = swarmnet.Controller(*engines)
-            swarmnet.keep_connected(controller, NETWORK, labels=LABEL)
-            async with controller:
-                outcomes.append(await _measure("swarmnet", engines, count, "sw"))
-                stats = controller.stats()
-            print(
-                f"swarmnet controller: {stats.runs} runs, {stats.failed} failed, "
-                f"{stats.retries} retried, {stats.gave_up} given up, {stats.resyncs} resyncs"
-            )
-            await _remove(engines, "sw")
+            if "swarmnet" in contenders:
+                settings = swarmnet.ControllerSettings(concurrency=concurrency)
+                controller = swarmnet.Controller(*engines, settings=settings)
+                swarmnet.keep_connected(controller, NETWORK, labels=LABEL)
+                async with controller:
+                    outcomes.append(await _measure("swarmnet", engines, count, "sw"))
+                    stats = controller.stats()
+                print(
+                    f"swarmnet controller: {stats.runs} runs, {stats.failed} failed, "
+                    f"{stats.retries} retried, {stats.gave_up} given up, "
+                    f"{stats.resyncs} resyncs"
+                )
+                await _remove(engines, "sw")
 
-            close = _docker_py_loop([n.docker_host for n in lab.nodes[:3]], threading.Event())
-            try:
-                await anyio.sleep(1)  # the threads subscribe
-                outcomes.append(await _measure("docker-py loop", engines, count, "dp"))
-            finally:
-                close()
-            await _remove(engines, "dp")
+            if "docker-py" in contenders:
+                hosts = [n.docker_host for n in lab.nodes[:3]]
+                close = _docker_py_loop(hosts, threading.Event())
+                try:
+                    await anyio.sleep(1)  # the threads subscribe
+                    outcomes.append(await _measure("docker-py loop", engines, count, "dp"))
+                finally:
+                    close()
+                await _remove(engines, "dp")
         finally:
             await _remove(engines, "sw")
             await _remove(engines, "dp")
@@ -270,7 +275,7 @@ async def main(args: argparse.Namespace) -> None:
     lab = Lab(args.lab, nodes=3)
     await lab.up()
     try:
-        outcomes = await bench(lab, args.containers)
+        outcomes = await bench(lab, args.containers, args.concurrency, args.contenders)
     finally:
         if not args.keep:
             await lab.down()
@@ -280,6 +285,19 @@ async def main(args: argparse.Namespace) -> None:
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--containers", type=int, default=300, help="how many (default 300)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=swarmnet.ControllerSettings().concurrency,
+        help="the controller's reconcile runs at once (default: its default, %(default)s)",
+    )
+    parser.add_argument(
+        "--contenders",
+        nargs="+",
+        choices=("swarmnet", "docker-py"),
+        default=["swarmnet", "docker-py"],
+        help="who runs (default: both, swarmnet first)",
+    )
     parser.add_argument("--lab", default="bench", help="the lab's name (default: bench)")
     parser.add_argument("--keep", action="store_true", help="leave the lab up")
     return parser.parse_args()
