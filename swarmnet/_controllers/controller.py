@@ -173,6 +173,9 @@ class ControllerSettings(Spec):
 
     Attributes:
         concurrency: objects reconciled at once (one object never runs twice at once).
+            Runs mostly wait on engines, so many may be in flight: in a burst of 300
+            containers joining an overlay, 8 at once left each waiting a median 25 s
+            for its turn, 64 about 2.5 s (``benchmarks/bench_join_label.py``).
         resync_interval: seconds between full re-reads of every engine, which queue
             every matching object whatever the events said (``None``: only at start
             and after lost events).
@@ -189,7 +192,7 @@ class ControllerSettings(Spec):
             cancelling them.
     """
 
-    concurrency: int = Field(8, ge=1, le=10_000)
+    concurrency: int = Field(64, ge=1, le=10_000)
     resync_interval: float | None = Field(60.0, gt=0)
     rate: float | None = Field(None, gt=0)
     burst: int = Field(10, ge=1)
