@@ -17,13 +17,18 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = (
-    "bench_form_cluster.py",
-    "bench_ensure_overlays.py",
-    "bench_builtin.py",
-    "bench_events.py",
-    "bench_services.py",
-)
+#: Each benchmark, and the arguments that make its run short (``--quick``).
+BENCHMARKS: dict[str, tuple[str, ...]] = {
+    "bench_form_cluster.py": ("--quick",),
+    "bench_ensure_overlays.py": ("--quick",),
+    "bench_builtin.py": ("--quick",),
+    "bench_events.py": ("--quick",),
+    "bench_services.py": ("--quick",),
+    "bench_stacks.py": ("--rounds", "1"),
+    "bench_overlay_ready.py": ("--rounds", "2"),
+    "bench_join_label.py": ("--containers", "60"),
+    "bench_cache_memory.py": ("--small", "10", "--large", "60"),
+}
 
 
 def main() -> int:
@@ -41,9 +46,9 @@ def main() -> int:
         argv = [sys.executable, str(HERE / "bench_scale.py")]
         return subprocess.run(argv, check=False).returncode
     failed = []
-    for name in BENCHMARKS:
+    for name, quick in BENCHMARKS.items():
         print(f"\n=== {name}", flush=True)
-        argv = [sys.executable, str(HERE / name), *(["--quick"] if args.quick else [])]
+        argv = [sys.executable, str(HERE / name), *(quick if args.quick else ())]
         if subprocess.run(argv, check=False).returncode != 0:
             failed.append(name)
     if failed:
