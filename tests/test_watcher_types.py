@@ -307,3 +307,57 @@ async def test_containers_services_and_nodes_are_queried_without_engine_calls(
 
 async def _value(ok: bool) -> bool | None:
     return True if ok else None
+
+
+@pytest.mark.lab
+async def test_a_services_tasks_and_their_addresses_on_every_node_come_from_the_cache(
+    managers: list[swarmnet.Engine], prefix: str, cleanup: None
+) -> None:
+    """Issue #14: services with their tasks and per-network addresses, no engine call."""
+    manager = managers[0]
+    by_name = {engine.name: engine for engine in managers}
+    overlay = f"{prefix}tasks"
+    network = await manager.networks.create(
+        swarmnet.OverlaySpec(name=overlay, pools=[swarmnet.IPAMPool(subnet="10.213.0.0/24")])
+    )
+    watcher = swarmnet.Watcher(*managers, settings=OBJECTS_FAST)
+    watcher.add(Seen(), type=["container", "service"])
+    async with watcher:
+        cached = watcher.objects
+        service = await manager.services.create(
+            swarmnet.ServiceSpec(
+                name=f"{prefix}web",
+                image=LAB_IMAGE,
+                args=SLEEP,
+                replicas=3,
+                max_replicas_per_node=1,
+                stop_grace_period=0,
+                networks=(overlay,),
+            )
+        )
+
+        async def all_tasks() -> list[swarmnet.models.CachedContainer] | None:
+            tasks = cached.tasks(service.name, running=True)
+            known = cached.service(service.id)
+            if known is None or network.id not in known.virtual_ips:
+                return None
+            return tasks if len(tasks) == 3 and all(overlay in t.addresses for t in tasks) else None
+
+        tasks = await eventually(all_tasks, within=60)
+        assert cached.tasks(service.id, running=True) == tasks  # by id as by name
+        assert {t.node for t in tasks} == set(by_name)
+        known = cached.service(service.name)
+        assert known is not None
+        vip = known.virtual_ips[network.id]
+        assert vip.startswith("10.213.0.")
+        assert vip.endswith("/24")
+        # What the cache holds is what each task's own engine reports.
+        for task in tasks:
+            engine = by_name[task.node]
+            address = task.addresses[overlay]
+            assert address.startswith("10.213.0.")
+            assert address.endswith("/24")
+            assert address.split("/")[0] == str(
+                (await engine.containers.get(task.id)).networks[overlay].ip_address
+            )
+        assert len({t.addresses[overlay] for t in tasks} | {vip}) == 4

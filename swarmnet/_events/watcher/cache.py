@@ -168,6 +168,17 @@ class NetworkCache:
         found = self.get(network, node=node)
         return found.containers if found is not None else frozenset()
 
+    def addresses(self, node: str) -> dict[str, dict[str, str]]:
+        """Each container's IPv4 addresses on ``node``: container id to network name to
+        address with prefix, for the endpoints read since they connected."""
+        out: dict[str, dict[str, str]] = {}
+        state = self._nodes.get(node)
+        for net in state.nets.values() if state is not None else ():
+            for container, endpoint in net.containers.items():
+                if endpoint is not None and endpoint.ipv4:
+                    out.setdefault(container, {})[net.name] = endpoint.ipv4
+        return out
+
 
 def snapshot(node: str, network_id: str, net: NetState) -> CachedNetwork:
     """The immutable view of a network users get."""

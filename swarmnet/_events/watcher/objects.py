@@ -58,6 +58,10 @@ class CachedContainer(EngineModel):
         networks: names of the networks it is attached to (kept current by network
             events, which the watcher always follows).
         service: the swarm service whose task it runs, else ``None``.
+        addresses: its IPv4 address with prefix on each network, by network name, as
+            the watcher last read them (a network is read shortly after a connect
+            event, see :attr:`ResyncSettings.endpoint_read_delay`; until then, and
+            on networks with no address, it is not listed).
     """
 
     id: str
@@ -69,6 +73,7 @@ class CachedContainer(EngineModel):
     state: str = ""
     networks: frozenset[str] = frozenset()
     service: str | None = None
+    addresses: Mapping[str, str] = Field(default_factory=dict)
 
 
 class CachedService(EngineModel):
@@ -81,6 +86,8 @@ class CachedService(EngineModel):
         mode: ``replicated`` or ``global``.
         replicas: the replica count (``None`` for a global service).
         networks: ids of the networks its tasks attach to.
+        virtual_ips: its virtual IP with prefix on each network, by network id (``vip``
+            endpoint mode; none in ``dnsrr``). Its tasks: :meth:`ObjectCache.tasks`.
         version: the object version last read (it moves with every update).
     """
 
@@ -91,6 +98,7 @@ class CachedService(EngineModel):
     mode: str = "replicated"
     replicas: int | None = None
     networks: frozenset[str] = frozenset()
+    virtual_ips: Mapping[str, str] = Field(default_factory=dict)
     version: int = 0
 
 
@@ -141,6 +149,9 @@ def service_of(service: Service) -> CachedService:
         mode=service.mode,
         replicas=service.replicas,
         networks=frozenset(service.network_ids()),
+        virtual_ips={
+            vip.network_id: str(vip.address) for vip in service.virtual_ips if vip.address
+        },
         version=service.version,
     )
 
@@ -177,14 +188,33 @@ class ObjectCache:
 
         web = watcher.objects.containers(label={"app": "web"}, network="frontend")
         drained = watcher.objects.nodes(availability="drain")
+        for task in watcher.objects.tasks("api"):
+            print(task.node, task.name, task.addresses)  # {'backend': '10.0.2.5/24'}
     """
 
-    def __init__(self, network_ids: Callable[[str], frozenset[str]] | None = None) -> None:
+    def __init__(
+        self,
+        network_ids: Callable[[str], frozenset[str]] | None = None,
+        addresses: Callable[[str], Mapping[str, Mapping[str, str]]] | None = None,
+    ) -> None:
         self._containers: dict[str, dict[str, CachedContainer]] = {}
         self._services: dict[str, CachedService] = {}
         self._nodes: dict[str, CachedNode] = {}
         # A network name to the ids it has (from the network cache), for services.
         self._network_ids = network_ids or (lambda name: frozenset())
+        # A node's container ids to their addresses by network name (the network cache
+        # keeps endpoints; they are joined to the containers when asked for).
+        self._addresses = addresses or (lambda node: {})
+
+    def _with_addresses(self, containers: list[CachedContainer]) -> list[CachedContainer]:
+        by_node: dict[str, Mapping[str, Mapping[str, str]]] = {}
+        out = []
+        for c in containers:
+            if c.node not in by_node:
+                by_node[c.node] = self._addresses(c.node)
+            found = by_node[c.node].get(c.id)
+            out.append(c.model_copy(update={"addresses": dict(found)}) if found else c)
+        return out
 
     def containers(
         self,
@@ -209,17 +239,27 @@ class ObjectCache:
             and (running is None or c.running is running)
         ]
         out.sort(key=lambda c: (c.node, c.name, c.id))
-        return out
+        return self._with_addresses(out)
 
     def container(self, container: str, *, node: str) -> CachedContainer | None:
         """The container with that id, id prefix (12+ characters) or name on ``node``."""
         found = self._containers.get(node, {})
         if container in found:
-            return found[container]
+            return self._with_addresses([found[container]])[0]
         for each in found.values():
             if each.name == container or (len(container) >= 12 and each.id.startswith(container)):
-                return each
+                return self._with_addresses([each])[0]
         return None
+
+    def tasks(self, service: str, *, running: bool | None = None) -> list[CachedContainer]:
+        """The containers of a swarm service's tasks (by the service's name or id), on
+        every engine the watcher follows, with their addresses; by node and name.
+
+        A task's container is seen only on the engine it runs on: follow every node
+        (``Watcher(*engines)``) to see all of them.
+        """
+        known = self.service(service)
+        return self.containers(service=known.name if known else service, running=running)
 
     def services(
         self,

@@ -210,7 +210,7 @@ class Watcher:
         self._nodes = {engine.name: _Node(engine) for engine in engines}
         self._runners: list[HandlerRunner] = []
         self._cache = NetworkCache()
-        self._objects = ObjectCache(network_ids=self._network_ids)
+        self._objects = ObjectCache(network_ids=self._network_ids, addresses=self._cache.addresses)
         # (type, action, object id) -> [times delivered, {node: times reported}]
         self._swarm_reports: OrderedDict[tuple[str, str, str], list[Any]] = OrderedDict()
         self._other_types: frozenset[str] = frozenset()  # followed, besides networks
