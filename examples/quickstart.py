@@ -1,6 +1,7 @@
 """swarmnet in one run: form a swarm, look at its built-in networks, put containers on
-two nodes on an attachable overlay, run a service on it, and print the network events
-callbacks receive.
+two nodes on an attachable overlay, run a service on it, let a controller connect a
+labelled container to it, apply a compose stack, and print the network events callbacks
+receive.
 
     python examples/quickstart.py                      # a local lab of 3 engines
     python examples/quickstart.py --hosts unix:///a.sock,tcp://b:2375,…
@@ -18,6 +19,8 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -27,6 +30,24 @@ import structlog
 
 import swarmnet
 from swarmnet.lab import LAB_IMAGE, Lab
+
+#: The stack of step 6: two services on a network of their own, as `docker stack` reads it.
+STACK_FILE = """\
+services:
+  api:
+    image: swarmnet-lab/busybox
+    command: ["sh", "-c", "hostname > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
+    networks: [back]
+    stop_grace_period: 0s
+    deploy: {replicas: 2, endpoint_mode: dnsrr}
+  probe:
+    image: swarmnet-lab/busybox
+    command: ["sleep", "600"]
+    networks: [back]
+    stop_grace_period: 0s
+networks:
+  back: {driver: overlay}
+"""
 
 
 def say(text: str) -> None:
@@ -92,6 +113,10 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
     removed = anyio.Event()
     overlay_removed = False
     services_made: list[str] = []
+    stack_name = f"demo{suffix}"
+    late = f"late-{suffix}"
+    late_id: list[str] = []
+    late_connected = anyio.Event()
     try:
         # 2. The networks swarm mode made on its own.
         say("\n2. Built-in networks")
@@ -107,7 +132,7 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
         else:
             say(f"  docker_gwbridge on {worker.name}: not created yet ({bridge.reason})")
 
-        # 5 (first, so nothing is missed). Watch network events on every node.
+        # 7 (first, so nothing is missed). Watch network events on every node.
         watcher = swarmnet.Watcher(*engines)
 
         @watcher.on(["create", "connect", "disconnect", "destroy", "remove"], network=overlay_name)
@@ -115,6 +140,8 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
             seen.append(event)
             if event.action == "remove":
                 removed.set()
+            if event.action == "connect" and event.container_id in late_id:
+                late_connected.set()
             who = f" container {event.container_id[:12]}" if event.container_id else ""
             say(f"  event  {event.node:<6} {event.scope:<5} {event.action:<10} {event.name}{who}")
 
@@ -182,6 +209,59 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
             say(f"  {worker.name} -> http://{service_name}/ answered from {sorted(answers)}")
             await manager.services.remove(service_name)
 
+            # 5. A controller: every container labelled for the overlay, on any node,
+            # is connected to it with its name as alias (level-triggered, retried).
+            last = engines[-1]
+            say(f"\n5. A controller keeps containers labelled demo.join={suffix} on the overlay")
+            controller = swarmnet.Controller(*engines)
+            swarmnet.keep_connected(controller, overlay_name, labels={"demo.join": suffix})
+            async with controller:
+                started = time.monotonic()
+                box = await last.containers.run(
+                    LAB_IMAGE, ["sleep", "600"], name=late, labels={"demo.join": suffix}
+                )
+                late_id.append(box.id)
+                if overlay_name in (await last.containers.get(box.id)).networks:
+                    late_connected.set()  # connected before its id was known here
+                with anyio.fail_after(30):
+                    await late_connected.wait()  # its connect event, printed above
+                took = time.monotonic() - started
+            say(f"  {late} started on {last.name} with no network: on the overlay in {took:.1f} s")
+            ping = await worker.containers.exec(client.id, "ping", "-c", "1", "-W", "2", late)
+            say(
+                f"  {worker.name} -> {late} by name: "
+                + ("reachable" if ping.ok else "NOT reachable")
+            )
+            await last.containers.remove(late)
+
+            # 6. A compose stack, planned then applied (docker stack ls/ps/rm see it too).
+            say(f"\n6. Stack {stack_name} from a compose file: plan, apply, plan again")
+            with tempfile.TemporaryDirectory() as folder:
+                compose = anyio.Path(folder) / "stack.yaml"
+                await compose.write_text(STACK_FILE)
+                stack = swarmnet.Stack.from_compose(str(compose), name=stack_name)
+            plan = await stack.plan(manager)
+            for line in str(plan).splitlines():
+                say(f"  {line}")
+            applied = await stack.apply(manager)
+            say(f"  applied: {len(applied.done)} steps")
+            say(f"  plan again: {'no changes' if not await stack.plan(manager) else 'changes!'}")
+            probe = next(
+                t
+                for t in await manager.services.tasks(
+                    f"{stack_name}_probe", desired_state="running"
+                )
+            )
+            probe_engine = {e.name: e for e in engines}.get(names.get(probe.node_id, ""), manager)
+            fetched = await probe_engine.containers.exec(
+                probe.container_id, "wget", "-T", "3", "-qO-", "http://api/"
+            )
+            say(
+                "  probe -> http://api/ on the stack's own network: "
+                + (f"answered by {fetched.output.strip()[:12]}" if fetched.ok else "no answer")
+            )
+            await swarmnet.remove_stack(manager, stack_name)
+
             await worker.networks.disconnect(overlay_name, client.id)
             await worker.containers.remove(client.id)
             await manager.containers.remove(web.id)
@@ -199,7 +279,7 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
                 await removed.wait()
             stats = watcher.stats()
         say(
-            f"\n5. Callbacks received {len(seen)} events from "
+            f"\n7. Callbacks received {len(seen)} events from "
             f"{len({e.node for e in seen})} nodes; dropped {stats.dropped}, "
             f"reconnects {stats.reconnects}"
         )
@@ -207,8 +287,9 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
         with anyio.CancelScope(shield=True):
             for name in services_made:
                 await manager.services.remove(name, missing_ok=True)
+            await swarmnet.remove_stack(manager, stack_name)
             for engine in engines:
-                for name in (f"client-{suffix}", f"web-{suffix}"):
+                for name in (f"client-{suffix}", f"web-{suffix}", late):
                     await engine.containers.remove(name)
             if not overlay_removed:
                 with contextlib.suppress(swarmnet.NotFound, swarmnet.NetworkInUse):

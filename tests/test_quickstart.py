@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,4 +43,11 @@ def test_quickstart_forms_a_swarm_runs_containers_and_a_service_and_prints_event
     event_lines = [line for line in out.splitlines() if line.strip().startswith("event")]
     assert any(" node1 " in line and " connect " in line for line in event_lines), out
     assert any(" node2 " in line and " connect " in line for line in event_lines), out
+    # A controller connected a labelled container started with no network, reachable by name.
+    assert re.search(r"late-\w+ started on node3 with no network: on the overlay in [\d.]+ s", out)
+    assert re.search(r"node2 -> late-\w+ by name: reachable", out), out
+    # A compose stack: planned, applied, then nothing left to change; its services talk.
+    assert "+ service demo" in out, out
+    assert "plan again: no changes" in out
+    assert "probe -> http://api/ on the stack's own network: answered by" in out, out
     assert "Swarm dissolved." in out
