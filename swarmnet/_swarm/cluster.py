@@ -271,48 +271,52 @@ async def form_cluster(
 ) -> Cluster:
     """Make a swarm of ``engines``: the first ``managers`` are managers, the rest workers.
 
-        Inits on the first engine, joins the other managers one after another (raft takes
-        members one at a time), joins the workers concurrently, then waits until every node
-        is ``ready`` and every manager ``reachable``, and then until every engine's overlay
-    gossip knows every node (service names and overlay traffic between nodes work from
-    then on; usually a second or two, up to a minute when a node's first gossip join
-    failed and the engine retries it). Engines already in place are left as
-        they are, a worker that should be a manager is promoted and a manager that should
-        be a worker demoted, and an engine stuck in ``pending`` or ``error`` after an
-        earlier failed join is recovered. So a re-run completes an interrupted run, and on
-        a formed cluster it changes nothing (``cluster.changed`` is False).
+    Inits on the first engine, joins the other managers one after another (raft takes
+    members one at a time) and, meanwhile, every worker at once (workers do not wait
+    for the manager joins), then waits until every node is ``ready`` and every
+    manager ``reachable``, and then until every engine's overlay gossip knows every
+    node (service names and overlay traffic between nodes work from then on; usually
+    a second or two, up to a minute when a node's first gossip join failed and the
+    engine retries it). Engines already in place are left as they are, a worker that
+    should be a manager is promoted and a manager that should be a worker demoted
+    (after the manager joins), and an engine stuck in ``pending`` or ``error`` after
+    an earlier failed join is recovered. So a re-run completes an interrupted run,
+    and on a formed cluster it changes nothing (``cluster.changed`` is False).
 
-        Args:
-            engines: open engines, in order; engines[0] is where a new swarm is initialised.
-            managers: how many of the first engines are managers (1 to len(engines)).
-            advertise_addrs: for each engine, the address the others reach it at (``None``
-                lets that engine pick); needed when engines have several addresses.
-            init: options for a new swarm (address pools, data path port, settings…); its
-                ``advertise_addr`` wins over ``advertise_addrs[0]``.
-            timeout: seconds to wait for every node to be ready (and for each join).
-            on_progress: called with a :class:`ClusterProgress` after each step (may be async);
-                each step is also logged as a ``cluster.<step>`` event.
-            wait_for_gossip: False returns as soon as the nodes are ready, before the
-                overlays' gossip has reached every node.
+    Args:
+        engines: open engines, in order; engines[0] is where a new swarm is initialised.
+        managers: how many of the first engines are managers (1 to len(engines)).
+        advertise_addrs: for each engine, the address the others reach it at (``None``
+            lets that engine pick); needed when engines have several addresses.
+        init: options for a new swarm (address pools, data path port, settings…); its
+            ``advertise_addr`` wins over ``advertise_addrs[0]``.
+        timeout: seconds to wait for every node to be ready (and for each join).
+        on_progress: called with a :class:`ClusterProgress` after each step (may be async),
+            one step at a time, in the order the steps end; each step is also logged
+            as a ``cluster.<step>`` event. An exception it raises stops the joins
+            still running and reaches the caller as itself.
+        wait_for_gossip: False returns as soon as the nodes are ready, before the
+            overlays' gossip has reached every node.
 
-        Returns:
-            the :class:`Cluster` view.
+    Returns:
+        the :class:`Cluster` view.
 
-        Raises:
-            InvalidSpec: bad arguments, before anything is sent.
-            AlreadyInSwarm: an engine is in a swarm other than the one being formed
-                (checked on every engine before any change).
-            SwarmLocked: an engine is a locked manager.
-            InvalidJoinToken, JoinFailed: a join failed (the others were still attempted;
-                a re-run retries the failed ones), or nodes were not ready (or their
-                gossip not complete) within ``timeout`` seconds.
+    Raises:
+        InvalidSpec: bad arguments, before anything is sent.
+        AlreadyInSwarm: an engine is in a swarm other than the one being formed
+            (checked on every engine before any change).
+        SwarmLocked: an engine is a locked manager.
+        InvalidJoinToken, JoinFailed: a join failed (the worker joins were still
+            attempted, a manager's failure ends the managers' sequence; a re-run
+            retries the failed ones), or nodes were not ready (or their gossip not
+            complete) within ``timeout`` seconds.
 
-        Example::
+    Example::
 
-            cluster = await swarmnet.form_cluster(
-                [e1, e2, e3], managers=1, advertise_addrs=["198.18.0.2", "198.18.0.3", "198.18.0.4"]
-            )
-            print(cluster.id, [m.role.value for m in cluster.members])
+        cluster = await swarmnet.form_cluster(
+            [e1, e2, e3], managers=1, advertise_addrs=["198.18.0.2", "198.18.0.3", "198.18.0.4"]
+        )
+        print(cluster.id, [m.role.value for m in cluster.members])
     """
     _check_engines(engines)
     if not 1 <= managers <= len(engines):
