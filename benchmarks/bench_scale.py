@@ -184,6 +184,43 @@ async def _until_ready(manager: Any, count: int) -> None:
 Timed = tuple[float, float]  # (whole run, the engine's init inside it), seconds
 
 
+class JoinClock:
+    """Times each engine's ``POST swarm/join`` and ``GET info`` from swarmnet's debug log.
+
+    A structlog processor, like ``CLOCK``: the floor's requests and swarmnet's go through
+    the same transport, so both are timed the same way. Shows where a formation's time
+    goes: the manager joins are the path nothing else can shorten.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, float]] = []
+
+    def __call__(self, logger: object, name: str, event: MutableMapping[str, Any]) -> Any:
+        if event.get("event") == "engine.request" and (
+            event.get("method"),
+            event.get("path"),
+        ) in (("POST", "swarm/join"), ("GET", "info")):
+            self.requests.append(
+                (str(event["path"]), str(event["engine"]), float(event["elapsed_ms"]) / 1000)
+            )
+        return event
+
+    def take(self, engines: list[Any], managers: int) -> dict[str, list[float]]:
+        """Seconds of each manager's join and of the ``GET info`` calls on managers."""
+        urls = [engine.url for engine in engines[1:managers]]
+        taken, self.requests = self.requests, []
+        return {
+            path: [
+                round(next((s for p, u, s in taken if p == path and u == url), 0.0), 3)
+                for url in urls
+            ]
+            for path in ("swarm/join", "info")
+        }
+
+
+JOINS = JoinClock()
+
+
 async def form_bare(nodes: list[Any], engines: list[Any], managers: int) -> Timed:
     """The floor: init; manager joins one at a time (raft) while every worker joins at once."""
     manager = engines[0]
@@ -366,12 +403,16 @@ async def curve_formation(lab: Any, engines: list[Any], rounds: int, results: Re
                 ("docker CLI", lambda m=managers: anyio.to_thread.run_sync(form_cli, nodes, m))  # type: ignore[misc]
             )
         times: dict[str, list[Timed]] = {name: [] for name, _ in contenders}
+        joins: dict[str, list[dict[str, list[float]]]] = {}
         restarted = await reset_formation(nodes, engines)
         for round_number in range(rounds):
             # Each round in another order: no contender always meets "warm" engines.
             shift = round_number % len(contenders)
             for name, run in contenders[shift:] + contenders[:shift]:
+                JOINS.requests.clear()
                 times[name].append(await run())
+                if name in ("bare concurrent", "swarmnet") and managers > 1:
+                    joins.setdefault(name, []).append(JOINS.take(engines, managers))
                 restarted += await reset_formation(nodes, engines)
         # The engine's init alone is bimodal here (about 0.15 s or 0.6 s, run to run), so
         # each run has its own init replaced by the median init of all runs of this size:
@@ -382,6 +423,10 @@ async def curve_formation(lab: Any, engines: list[Any], rounds: int, results: Re
             for name, values in times.items()
         }
         row["median init"] = init
+        if joins:
+            # Each run's manager joins (POST swarm/join) and the GET info on managers.
+            formation_joins = results.setdefault("formation_joins", {})
+            formation_joins.setdefault(str(managers), {})[str(size)] = joins
         restarts = results.setdefault("formation_gossip_restarts", {})
         restarts.setdefault(str(managers), {})[str(size)] = restarted
         runs = results.setdefault("formation_runs", {}).setdefault(str(managers), {})
@@ -770,6 +815,7 @@ def main() -> int:
             processors=[
                 structlog.processors.add_log_level,
                 CLOCK,  # reads form_cluster's init time from swarmnet's debug events
+                JOINS,  # and each manager's join
                 _warnings_and_up,
                 structlog.dev.ConsoleRenderer(),
             ]
