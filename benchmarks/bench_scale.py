@@ -18,7 +18,10 @@ The curves, per size N (a lab of N engines named ``scale<N>``, brought up and do
   against bare Engine API requests made as concurrently as the engine allows (the
   floor: init, manager joins one after another as raft needs, every worker join at
   once, then until all Ready), docker-py and the docker CLI (joins one after another,
-  as a script does). Reported as each contender's time over the floor's.
+  as a script does). Reported as each contender's time over the floor's. Engines whose
+  gossip outlived the dissolve between runs are restarted first (``reset_formation``),
+  and each 3-manager run of the floor and of swarmnet keeps its manager joins' and
+  their ``GET info`` times (``formation_joins`` in the JSON).
 * ``doctor``: ``doctor()`` with its bounded port plan (each node tried by 4 peers, every
   node trying the managers) against the full mesh (``port_peers=None``, what doctor did
   before), and against ``doctor(check_ports=False)`` (reading the engines only).
