@@ -18,7 +18,10 @@ The curves, per size N (a lab of N engines named ``scale<N>``, brought up and do
   against bare Engine API requests made as concurrently as the engine allows (the
   floor: init, manager joins one after another as raft needs, every worker join at
   once, then until all Ready), docker-py and the docker CLI (joins one after another,
-  as a script does). Reported as each contender's time over the floor's.
+  as a script does). Reported as each contender's time over the floor's. Engines whose
+  gossip outlived the dissolve between runs are restarted first (``reset_formation``),
+  and each 3-manager run of the floor and of swarmnet keeps its manager joins' and
+  their ``GET info`` times (``formation_joins`` in the JSON).
 * ``doctor``: ``doctor()`` with its bounded port plan (each node tried by 4 peers, every
   node trying the managers) against the full mesh (``port_peers=None``, what doctor did
   before), and against ``doctor(check_ports=False)`` (reading the engines only).
@@ -184,6 +187,43 @@ async def _until_ready(manager: Any, count: int) -> None:
 Timed = tuple[float, float]  # (whole run, the engine's init inside it), seconds
 
 
+class JoinClock:
+    """Times each engine's ``POST swarm/join`` and ``GET info`` from swarmnet's debug log.
+
+    A structlog processor, like ``CLOCK``: the floor's requests and swarmnet's go through
+    the same transport, so both are timed the same way. Shows where a formation's time
+    goes: the manager joins are the path nothing else can shorten.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, float]] = []
+
+    def __call__(self, logger: object, name: str, event: MutableMapping[str, Any]) -> Any:
+        if event.get("event") == "engine.request" and (
+            event.get("method"),
+            event.get("path"),
+        ) in (("POST", "swarm/join"), ("GET", "info")):
+            self.requests.append(
+                (str(event["path"]), str(event["engine"]), float(event["elapsed_ms"]) / 1000)
+            )
+        return event
+
+    def take(self, engines: list[Any], managers: int) -> dict[str, list[float]]:
+        """Seconds of each manager's join and of the ``GET info`` calls on managers."""
+        urls = [engine.url for engine in engines[1:managers]]
+        taken, self.requests = self.requests, []
+        return {
+            path: [
+                round(next((s for p, u, s in taken if p == path and u == url), 0.0), 3)
+                for url in urls
+            ]
+            for path in ("swarm/join", "info")
+        }
+
+
+JOINS = JoinClock()
+
+
 async def form_bare(nodes: list[Any], engines: list[Any], managers: int) -> Timed:
     """The floor: init; manager joins one at a time (raft) while every worker joins at once."""
     manager = engines[0]
@@ -294,6 +334,60 @@ async def reset(engines: list[Any]) -> None:
     await swarmnet.dissolve(engines)
 
 
+async def _gossip_leaked(node: Any) -> bool:
+    """Whether a node in no swarm still listens on the gossip port (TCP 7946).
+
+    dockerd 20.10 stops an engine's gossip (memberlist) on ``swarm leave`` only when its
+    leave message went out within 1 s; under load, with many peers, it often does not,
+    and the old gossip keeps port 7946 ("Could not close DB: timeout waiting for leave
+    broadcast" in its log). Every later init or join of that engine then runs without
+    gossip ("error in agentInit … bind: address already in use"): overlays are broken,
+    and ``form_cluster`` waits 15 s for a gossip that never starts. Fixed in moby by
+    moby/moby#50115 (2025), not in this engine.
+    """
+    done = await anyio.run_process(
+        ["nsenter", f"--net=/run/netns/{node.netns}", "ss", "-Hltn", "sport = :7946"],
+        check=False,
+    )
+    return bool(done.stdout.strip())
+
+
+async def reset_formation(nodes: list[Any], engines: list[Any]) -> int:
+    """Dissolve, then restart the engines whose gossip outlived the leave (see above).
+
+    Every contender then starts from engines whose gossip can start: the floor and the
+    clients that do not wait for gossip would otherwise form swarms with a broken overlay
+    network, faster than any correct formation. Returns how many engines were restarted.
+    """
+    await reset(engines)
+    leaked: list[int] = []
+
+    async def check(index: int) -> None:
+        if await _gossip_leaked(nodes[index]):
+            leaked.append(index)
+
+    async with anyio.create_task_group() as tg:
+        for index in range(len(nodes)):
+            tg.start_soon(check, index)
+    if not leaked:
+        return 0
+
+    async def restart(index: int) -> None:
+        await nodes[index].restart()
+        with anyio.fail_after(60):
+            while True:
+                # The client's pooled connection died with the daemon: ask until it answers.
+                with contextlib.suppress(Exception):
+                    await engines[index].swarm.state()
+                    return
+                await anyio.sleep(0.2)
+
+    async with anyio.create_task_group() as tg:
+        for index in leaked:
+            tg.start_soon(restart, index)
+    return len(leaked)
+
+
 async def curve_formation(lab: Any, engines: list[Any], rounds: int, results: Results) -> None:
     nodes = list(lab.nodes)
     size = len(nodes)
@@ -312,13 +406,17 @@ async def curve_formation(lab: Any, engines: list[Any], rounds: int, results: Re
                 ("docker CLI", lambda m=managers: anyio.to_thread.run_sync(form_cli, nodes, m))  # type: ignore[misc]
             )
         times: dict[str, list[Timed]] = {name: [] for name, _ in contenders}
-        await reset(engines)
+        joins: dict[str, list[dict[str, list[float]]]] = {}
+        restarted = await reset_formation(nodes, engines)
         for round_number in range(rounds):
             # Each round in another order: no contender always meets "warm" engines.
             shift = round_number % len(contenders)
             for name, run in contenders[shift:] + contenders[:shift]:
+                JOINS.requests.clear()
                 times[name].append(await run())
-                await reset(engines)
+                if name in ("bare concurrent", "swarmnet") and managers > 1:
+                    joins.setdefault(name, []).append(JOINS.take(engines, managers))
+                restarted += await reset_formation(nodes, engines)
         # The engine's init alone is bimodal here (about 0.15 s or 0.6 s, run to run), so
         # each run has its own init replaced by the median init of all runs of this size:
         # the same engine step for every contender, taken out of the noise.
@@ -328,12 +426,22 @@ async def curve_formation(lab: Any, engines: list[Any], rounds: int, results: Re
             for name, values in times.items()
         }
         row["median init"] = init
+        if joins:
+            # Each run's manager joins (POST swarm/join) and the GET info on managers.
+            formation_joins = results.setdefault("formation_joins", {})
+            formation_joins.setdefault(str(managers), {})[str(size)] = joins
+        restarts = results.setdefault("formation_gossip_restarts", {})
+        restarts.setdefault(str(managers), {})[str(size)] = restarted
         runs = results.setdefault("formation_runs", {}).setdefault(str(managers), {})
         runs[str(size)] = {name: [list(run) for run in values] for name, values in times.items()}
         results.setdefault("formation", {}).setdefault(str(managers), {})[str(size)] = row
         floor = row["bare concurrent"]
         shown = ", ".join(f"{name} {row[name]:.2f} s ({row[name] / floor:.2f}x)" for name in times)
-        print(f"  formation {size} engines, {managers} managers: {shown}", flush=True)
+        print(
+            f"  formation {size} engines, {managers} managers: {shown}; "
+            f"{restarted} engine restarts for a leaked gossip port",
+            flush=True,
+        )
 
 
 # -- doctor ---------------------------------------------------------------------------------
@@ -710,6 +818,7 @@ def main() -> int:
             processors=[
                 structlog.processors.add_log_level,
                 CLOCK,  # reads form_cluster's init time from swarmnet's debug events
+                JOINS,  # and each manager's join
                 _warnings_and_up,
                 structlog.dev.ConsoleRenderer(),
             ]

@@ -136,6 +136,54 @@ async def test_five_engines_form_a_swarm_of_three_managers_and_two_workers(
     assert {await engine.swarm.state() for engine in engines} == {LocalNodeState.INACTIVE}
 
 
+async def test_workers_join_while_the_managers_still_join_one_at_a_time(
+    lab: Lab, engines: list[Engine]
+) -> None:
+    """Worker joins do not queue behind the manager joins: with 3 managers, the workers
+    become members of the swarm while the third manager has not even started joining.
+
+    The callback of the second manager's join holds the manager sequence (the next
+    manager joins only once that step has been reported) and watches the engines' own
+    state meanwhile."""
+    seen_while_held: list[tuple[LocalNodeState, ...]] = []
+
+    async def hold_second_manager(step: ClusterProgress) -> None:
+        if (step.step, step.engine) != ("joined", "node2"):
+            return
+        with anyio.move_on_after(30):
+            while True:
+                states = tuple([await engine.swarm.state() for engine in engines[2:]])
+                if states[1:] == (LocalNodeState.ACTIVE,) * 2:
+                    break
+                await anyio.sleep(0.1)
+        seen_while_held.append(states)
+
+    steps: list[ClusterProgress] = []
+
+    async def on_progress(step: ClusterProgress) -> None:
+        steps.append(step)
+        await hold_second_manager(step)
+
+    cluster = await form_cluster(
+        engines, managers=3, advertise_addrs=addresses(lab, 5), on_progress=on_progress
+    )
+
+    # node3 (the third manager) still out of the swarm, node4 and node5 (workers) in it.
+    assert seen_while_held == [
+        (LocalNodeState.INACTIVE, LocalNodeState.ACTIVE, LocalNodeState.ACTIVE)
+    ]
+    joined = [step.engine for step in steps if step.step == "joined"]
+    # The workers may even be reported before the second manager; the third comes last.
+    assert set(joined[:3]) == {"node2", "node4", "node5"}
+    assert joined[3] == "node3"
+    assert [step.done for step in steps] == [1, 2, 3, 4, 5, 5]
+    assert [m.role for m in cluster.members] == [NodeRole.MANAGER] * 3 + [NodeRole.WORKER] * 2
+    assert [m.action for m in cluster.members] == [MemberAction.INITIALISED] + [
+        MemberAction.JOINED
+    ] * 4
+    assert await ingress_peers(engines) == [5] * 5
+
+
 class Interrupted(Exception):
     """Raised from a progress callback to stop form_cluster half-way."""
 
@@ -143,6 +191,8 @@ class Interrupted(Exception):
 async def test_an_interrupted_form_cluster_completes_on_a_rerun(
     lab: Lab, engines: list[Engine]
 ) -> None:
+    # Three managers and no worker: the managers join one at a time, and a callback that
+    # raises at the first join stops the sequence before the next manager's join is sent.
     def stop_after_first_join(step: ClusterProgress) -> None:
         if step.step == "joined":
             raise Interrupted(step.engine)
@@ -150,25 +200,22 @@ async def test_an_interrupted_form_cluster_completes_on_a_rerun(
     with pytest.raises(Interrupted, match="node2"):
         await form_cluster(
             engines[:3],
-            managers=2,
+            managers=3,
             advertise_addrs=addresses(lab, 3),
             on_progress=stop_after_first_join,
         )
     states = [await engine.swarm.state() for engine in engines[:3]]
     assert states == [LocalNodeState.ACTIVE, LocalNodeState.ACTIVE, LocalNodeState.INACTIVE]
 
-    cluster = await form_cluster(engines[:3], managers=2, advertise_addrs=addresses(lab, 3))
+    cluster = await form_cluster(engines[:3], managers=3, advertise_addrs=addresses(lab, 3))
 
     assert [m.action for m in cluster.members] == [
         MemberAction.UNCHANGED,
         MemberAction.UNCHANGED,
         MemberAction.JOINED,
     ]
-    assert [m.role for m in cluster.members] == [
-        NodeRole.MANAGER,
-        NodeRole.MANAGER,
-        NodeRole.WORKER,
-    ]
+    assert [m.role for m in cluster.members] == [NodeRole.MANAGER] * 3
+    assert all(cluster.node(m).reachability is Reachability.REACHABLE for m in cluster.members)
 
 
 async def test_a_callback_that_raises_while_workers_join_stops_the_run_with_its_own_error(

@@ -12,6 +12,7 @@ import enum
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -49,7 +50,18 @@ from swarmnet._swarm.models import (
 
 _log = get_logger("swarmnet.cluster")
 
-_Outcome = tuple[int, SwarmStatus | SwarmnetError]
+
+@dataclass(frozen=True)
+class _Step:
+    """One member's step, sent to the caller's task to be reported (or its failure)."""
+
+    index: int
+    outcome: tuple[MemberAction, str] | Exception
+    #: Set once reported; the manager sequence waits for it before its next step.
+    reported: anyio.Event | None = None
+    #: A step of the manager sequence (joins, promotions, demotions), not a worker join.
+    raft: bool = False
+
 
 #: How often the node list is polled while waiting for readiness (seconds).
 _POLL = 0.02
@@ -259,48 +271,52 @@ async def form_cluster(
 ) -> Cluster:
     """Make a swarm of ``engines``: the first ``managers`` are managers, the rest workers.
 
-        Inits on the first engine, joins the other managers one after another (raft takes
-        members one at a time), joins the workers concurrently, then waits until every node
-        is ``ready`` and every manager ``reachable``, and then until every engine's overlay
-    gossip knows every node (service names and overlay traffic between nodes work from
-    then on; usually a second or two, up to a minute when a node's first gossip join
-    failed and the engine retries it). Engines already in place are left as
-        they are, a worker that should be a manager is promoted and a manager that should
-        be a worker demoted, and an engine stuck in ``pending`` or ``error`` after an
-        earlier failed join is recovered. So a re-run completes an interrupted run, and on
-        a formed cluster it changes nothing (``cluster.changed`` is False).
+    Inits on the first engine, joins the other managers one after another (raft takes
+    members one at a time) and, meanwhile, every worker at once (workers do not wait
+    for the manager joins), then waits until every node is ``ready`` and every
+    manager ``reachable``, and then until every engine's overlay gossip knows every
+    node (service names and overlay traffic between nodes work from then on; usually
+    a second or two, up to a minute when a node's first gossip join failed and the
+    engine retries it). Engines already in place are left as they are, a worker that
+    should be a manager is promoted and a manager that should be a worker demoted
+    (after the manager joins), and an engine stuck in ``pending`` or ``error`` after
+    an earlier failed join is recovered. So a re-run completes an interrupted run,
+    and on a formed cluster it changes nothing (``cluster.changed`` is False).
 
-        Args:
-            engines: open engines, in order; engines[0] is where a new swarm is initialised.
-            managers: how many of the first engines are managers (1 to len(engines)).
-            advertise_addrs: for each engine, the address the others reach it at (``None``
-                lets that engine pick); needed when engines have several addresses.
-            init: options for a new swarm (address pools, data path port, settings…); its
-                ``advertise_addr`` wins over ``advertise_addrs[0]``.
-            timeout: seconds to wait for every node to be ready (and for each join).
-            on_progress: called with a :class:`ClusterProgress` after each step (may be async);
-                each step is also logged as a ``cluster.<step>`` event.
-            wait_for_gossip: False returns as soon as the nodes are ready, before the
-                overlays' gossip has reached every node.
+    Args:
+        engines: open engines, in order; engines[0] is where a new swarm is initialised.
+        managers: how many of the first engines are managers (1 to len(engines)).
+        advertise_addrs: for each engine, the address the others reach it at (``None``
+            lets that engine pick); needed when engines have several addresses.
+        init: options for a new swarm (address pools, data path port, settings…); its
+            ``advertise_addr`` wins over ``advertise_addrs[0]``.
+        timeout: seconds to wait for every node to be ready (and for each join).
+        on_progress: called with a :class:`ClusterProgress` after each step (may be async),
+            one step at a time, in the order the steps end; each step is also logged
+            as a ``cluster.<step>`` event. An exception it raises stops the joins
+            still running and reaches the caller as itself.
+        wait_for_gossip: False returns as soon as the nodes are ready, before the
+            overlays' gossip has reached every node.
 
-        Returns:
-            the :class:`Cluster` view.
+    Returns:
+        the :class:`Cluster` view.
 
-        Raises:
-            InvalidSpec: bad arguments, before anything is sent.
-            AlreadyInSwarm: an engine is in a swarm other than the one being formed
-                (checked on every engine before any change).
-            SwarmLocked: an engine is a locked manager.
-            InvalidJoinToken, JoinFailed: a join failed (the others were still attempted;
-                a re-run retries the failed ones), or nodes were not ready (or their
-                gossip not complete) within ``timeout`` seconds.
+    Raises:
+        InvalidSpec: bad arguments, before anything is sent.
+        AlreadyInSwarm: an engine is in a swarm other than the one being formed
+            (checked on every engine before any change).
+        SwarmLocked: an engine is a locked manager.
+        InvalidJoinToken, JoinFailed: a join failed (the worker joins were still
+            attempted, a manager's failure ends the managers' sequence; a re-run
+            retries the failed ones), or nodes were not ready (or their gossip not
+            complete) within ``timeout`` seconds.
 
-        Example::
+    Example::
 
-            cluster = await swarmnet.form_cluster(
-                [e1, e2, e3], managers=1, advertise_addrs=["198.18.0.2", "198.18.0.3", "198.18.0.4"]
-            )
-            print(cluster.id, [m.role.value for m in cluster.members])
+        cluster = await swarmnet.form_cluster(
+            [e1, e2, e3], managers=1, advertise_addrs=["198.18.0.2", "198.18.0.3", "198.18.0.4"]
+        )
+        print(cluster.id, [m.role.value for m in cluster.members])
     """
     _check_engines(engines)
     if not 1 <= managers <= len(engines):
@@ -438,16 +454,95 @@ class _Formation:
         return tokens
 
     async def _join_all(self, anchor: int, tokens: JoinTokens) -> None:
-        """Managers one by one, then the extra managers demoted, then workers at once."""
-        leader = self.engines[anchor]
+        """Managers one by one, then the extra managers demoted; workers at once meanwhile.
+
+        Worker joins do not wait for the manager joins: the leader hands out certificates
+        to both, and only raft needs its members to arrive one at a time. Every step is
+        reported here, in the caller's task, one at a time, in the order the steps end.
+        """
         if any(i not in self.actions and not self._active(i) for i in range(len(self.engines))):
-            await self._gossip_started(leader)
-        await self._managers(leader, tokens)
-        # The engine that made the swarm may be asked to be a worker: hand over first.
-        if anchor >= self.managers:
-            leader = self.engines[0]
-        await self._demote_extra_managers(leader)
-        await self._join_workers(tokens)
+            await self._gossip_started(self.engines[anchor])
+        workers = [
+            i
+            for i in range(self.managers, len(self.engines))
+            if i not in self.actions and not self._active(i)
+        ]
+        # One step per engine at most: senders never wait for room.
+        send, receive = anyio.create_memory_object_stream[_Step](len(self.engines))
+        failures: list[tuple[int, Exception]] = []
+        raft_failure: Exception | None = None
+        interrupted: Exception | None = None
+        async with anyio.create_task_group() as tg:
+            async with send:
+                tg.start_soon(self._raft_members, anchor, tokens, send.clone())
+                for index in workers:
+                    tg.start_soon(self._join_worker, index, tokens, send.clone())
+            async with receive:
+                async for step in receive:
+                    if isinstance(step.outcome, Exception):
+                        if step.raft:
+                            # The remaining manager steps are off; the worker joins in
+                            # flight still finish (nothing of theirs depends on them).
+                            raft_failure = step.outcome
+                        else:
+                            failures.append((step.index, step.outcome))
+                            self.report.log.warning(
+                                "cluster.join_failed",
+                                member=self.engines[step.index].name,
+                                error=str(step.outcome),
+                            )
+                        continue
+                    action, node_id = step.outcome
+                    try:
+                        await self._done(step.index, action, node_id)
+                    except Exception as exc:  # noqa: BLE001 (the caller's callback; re-raised)
+                        # Stop the joins still running and hand the caller its own
+                        # exception, not an exception group.
+                        interrupted = exc
+                        tg.cancel_scope.cancel()
+                        break
+                    if step.reported is not None:
+                        step.reported.set()
+        if interrupted is not None:
+            raise interrupted
+        if raft_failure is not None:
+            raise raft_failure
+        if len(failures) == 1:
+            raise failures[0][1]
+        if failures:
+            names = "; ".join(f"{self.engines[i].name}: {error}" for i, error in failures)
+            raise JoinFailed(
+                f"{len(failures)} of {len(workers)} workers did not join ({names}); "
+                "run form_cluster again to retry them"
+            ) from failures[0][1]
+
+    async def _raft_members(
+        self, anchor: int, tokens: JoinTokens, outbox: MemoryObjectSendStream[_Step]
+    ) -> None:
+        """The managers' steps, one at a time, then the demotions; a failure ends them."""
+        async with outbox:
+            try:
+                await self._managers(self.engines[anchor], tokens, outbox)
+                # The engine that made the swarm may be asked to be a worker: it hands
+                # over to engines[0] first.
+                leader = self.engines[anchor if anchor < self.managers else 0]
+                await self._demote_extra_managers(leader, outbox)
+            except Exception as exc:  # noqa: BLE001 (sent to the caller's task, raised there)
+                await outbox.send(_Step(-1, exc, raft=True))
+
+    async def _join_worker(
+        self, index: int, tokens: JoinTokens, outbox: MemoryObjectSendStream[_Step]
+    ) -> None:
+        async with outbox:
+            outcome: tuple[MemberAction, str] | SwarmnetError
+            try:
+                joined = await self._join(index, tokens.worker)
+            except SwarmnetError as exc:
+                # Kept, not raised: the other joins go on, and a re-run retries this one.
+                outcome = exc
+            else:
+                outcome = (MemberAction.JOINED, joined.node_id)
+            await outbox.send(_Step(index, outcome))
 
     async def _init(self, init_spec: SwarmInitSpec) -> None:
         engine = self.engines[0]
@@ -513,7 +608,9 @@ class _Formation:
             await anyio.sleep(_POLL)
         return None if init_failure else await self._survey(leader, 0)
 
-    async def _managers(self, leader: Engine, tokens: JoinTokens) -> None:
+    async def _managers(
+        self, leader: Engine, tokens: JoinTokens, outbox: MemoryObjectSendStream[_Step]
+    ) -> None:
         # One at a time, so raft never has two members joining at once.
         for index in range(self.managers):
             if index in self.actions or (index == 0 and self._initialised is not None):
@@ -521,14 +618,14 @@ class _Formation:
                 continue
             status = self.statuses[index]
             if status.local_node_state is LocalNodeState.ACTIVE and self._manages(status):
-                await self._done(index, MemberAction.UNCHANGED, status.node_id)
+                await _step_reported(outbox, index, MemberAction.UNCHANGED, status.node_id)
             elif status.local_node_state is LocalNodeState.ACTIVE:
                 await leader.nodes.promote(status.node_id)
-                await self._done(index, MemberAction.PROMOTED, status.node_id)
+                await _step_reported(outbox, index, MemberAction.PROMOTED, status.node_id)
             else:
                 joined = await self._join(index, tokens.manager)
                 self.remotes = _merge(self.remotes, joined)
-                await self._done(index, MemberAction.JOINED, joined.node_id)
+                await _step_reported(outbox, index, MemberAction.JOINED, joined.node_id)
 
     def _active(self, index: int) -> bool:
         return self.statuses[index].local_node_state is LocalNodeState.ACTIVE
@@ -570,70 +667,31 @@ class _Formation:
             spec, status=self.statuses[index], timeout=self.timeout
         )
 
-    async def _demote_extra_managers(self, leader: Engine) -> None:
+    async def _demote_extra_managers(
+        self, leader: Engine, outbox: MemoryObjectSendStream[_Step]
+    ) -> None:
         for index in range(self.managers, len(self.engines)):
             status = self.statuses[index]
             if status.local_node_state is not LocalNodeState.ACTIVE:
                 continue
             if self._manages(status):
                 await leader.nodes.demote(status.node_id)
-                await self._done(index, MemberAction.DEMOTED, status.node_id)
+                await _step_reported(outbox, index, MemberAction.DEMOTED, status.node_id)
             else:
-                await self._done(index, MemberAction.UNCHANGED, status.node_id)
+                await _step_reported(outbox, index, MemberAction.UNCHANGED, status.node_id)
 
-    async def _join_workers(self, tokens: JoinTokens) -> None:
-        """Join the missing workers concurrently; report each as it completes."""
-        to_join = [i for i in range(self.managers, len(self.engines)) if i not in self.actions]
-        if not to_join:
-            return
-        # Joins report back through a bounded stream, so that progress callbacks run
-        # here, in the caller's task, one at a time, in the order joins complete.
-        send, receive = anyio.create_memory_object_stream[_Outcome](len(to_join))
 
-        async def join_one(index: int, outbox: MemoryObjectSendStream[_Outcome]) -> None:
-            async with outbox:
-                outcome: SwarmStatus | SwarmnetError
-                try:
-                    outcome = await self._join(index, tokens.worker)
-                except SwarmnetError as exc:
-                    # Kept, not raised: the other joins go on, and a re-run retries this one.
-                    outcome = exc
-                await outbox.send((index, outcome))
+async def _step_reported(
+    outbox: MemoryObjectSendStream[_Step], index: int, action: MemberAction, node_id: str
+) -> None:
+    """Hand a raft step to the caller's task and wait until it has been reported.
 
-        failures: list[tuple[int, SwarmnetError]] = []
-        interrupted: Exception | None = None
-        async with anyio.create_task_group() as tg:
-            async with send:
-                for index in to_join:
-                    tg.start_soon(join_one, index, send.clone())
-            async with receive:
-                async for index, outcome in receive:
-                    if isinstance(outcome, SwarmnetError):
-                        failures.append((index, outcome))
-                        self.report.log.warning(
-                            "cluster.join_failed",
-                            member=self.engines[index].name,
-                            error=str(outcome),
-                        )
-                        continue
-                    try:
-                        await self._done(index, MemberAction.JOINED, outcome.node_id)
-                    except Exception as exc:  # noqa: BLE001 (the caller's callback; re-raised)
-                        # Stop the joins still running and hand the caller its own
-                        # exception, not an exception group.
-                        interrupted = exc
-                        tg.cancel_scope.cancel()
-                        break
-        if interrupted is not None:
-            raise interrupted
-        if len(failures) == 1:
-            raise failures[0][1]
-        if failures:
-            names = "; ".join(f"{self.engines[i].name}: {error}" for i, error in failures)
-            raise JoinFailed(
-                f"{len(failures)} of {len(to_join)} workers did not join ({names}); "
-                "run form_cluster again to retry them"
-            ) from failures[0][1]
+    The next manager step starts only then, so a progress callback that raises stops
+    the manager sequence before its next write, as it would inline.
+    """
+    reported = anyio.Event()
+    await outbox.send(_Step(index, (action, node_id), reported=reported, raft=True))
+    await reported.wait()
 
 
 def _joins_may_overlap_init(init_spec: SwarmInitSpec) -> bool:
