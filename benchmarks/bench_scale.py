@@ -334,26 +334,8 @@ async def reset(engines: list[Any]) -> None:
     await swarmnet.dissolve(engines)
 
 
-async def _gossip_leaked(node: Any) -> bool:
-    """Whether a node in no swarm still listens on the gossip port (TCP 7946).
-
-    dockerd 20.10 stops an engine's gossip (memberlist) on ``swarm leave`` only when its
-    leave message went out within 1 s; under load, with many peers, it often does not,
-    and the old gossip keeps port 7946 ("Could not close DB: timeout waiting for leave
-    broadcast" in its log). Every later init or join of that engine then runs without
-    gossip ("error in agentInit … bind: address already in use"): overlays are broken,
-    and ``form_cluster`` waits 15 s for a gossip that never starts. Fixed in moby by
-    moby/moby#50115 (2025), not in this engine.
-    """
-    done = await anyio.run_process(
-        ["nsenter", f"--net=/run/netns/{node.netns}", "ss", "-Hltn", "sport = :7946"],
-        check=False,
-    )
-    return bool(done.stdout.strip())
-
-
 async def reset_formation(nodes: list[Any], engines: list[Any]) -> int:
-    """Dissolve, then restart the engines whose gossip outlived the leave (see above).
+    """Dissolve, then restart the engines whose gossip outlived the leave (LabNode.gossip_leaked).
 
     Every contender then starts from engines whose gossip can start: the floor and the
     clients that do not wait for gossip would otherwise form swarms with a broken overlay
@@ -363,7 +345,7 @@ async def reset_formation(nodes: list[Any], engines: list[Any]) -> int:
     leaked: list[int] = []
 
     async def check(index: int) -> None:
-        if await _gossip_leaked(nodes[index]):
+        if await nodes[index].gossip_leaked():
             leaked.append(index)
 
     async with anyio.create_task_group() as tg:

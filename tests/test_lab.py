@@ -31,7 +31,7 @@ from swarmnet._cli import main
 from swarmnet.lab import LAB_IMAGE, Lab, LabNode, LabNodeState, _cleanup, _daemon, _host
 from swarmnet.lab._image import APPLETS, image_archive, rootfs_tar
 from swarmnet.lab._layout import NodeLayout
-from swarmnet.lab.pytest_plugin import lab_name
+from swarmnet.lab.pytest_plugin import lab_name, remove_gwbridges
 
 # -- helpers ---------------------------------------------------------------------------
 
@@ -391,6 +391,21 @@ async def test_a_cut_node_is_unreachable_until_healed(lab_nodes: list[LabNode]) 
     finally:
         await there.heal()
     assert "1 packets received" in await here.exec(*ping)
+
+
+@pytest.mark.lab
+@pytest.mark.anyio
+async def test_the_gossip_port_is_seen_on_a_swarm_node_and_not_on_a_node_in_no_swarm(
+    lab: Lab, swarm_cluster: swarmnet.Cluster
+) -> None:
+    """The probe behind the fixtures' restart of a node whose gossip outlived its leave."""
+    assert len(lab.nodes) > 3, "needs a node outside the module's swarm (nodes 1-3)"
+    assert await lab.nodes[0].gossip_leaked()  # in a swarm, its gossip listens
+    outside = lab.nodes[3]
+    async with outside.engine() as engine:
+        await swarmnet.dissolve([engine])
+    await remove_gwbridges([outside])  # restarts it if its gossip outlived the leave
+    assert not await outside.gossip_leaked()
 
 
 @pytest.mark.lab

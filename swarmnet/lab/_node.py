@@ -203,6 +203,19 @@ class LabNode:
             )
         return result.stdout.decode(errors="replace")
 
+    async def gossip_leaked(self) -> bool:
+        """Whether the node's engine still listens on the gossip port (TCP 7946) though
+        it is in no swarm: ask only after it left.
+
+        dockerd 20.10 stops its gossip (memberlist) on ``swarm leave`` only when its
+        leave message went out within 1 s; under load, with many peers, it often does
+        not (its log: "Could not close DB: timeout waiting for leave broadcast"), and the
+        old gossip keeps the port. Every later init or join of that engine then runs
+        without gossip ("error in agentInit … bind: address already in use"): its
+        overlays carry nothing. A restart ends it (fixed upstream in moby/moby#50115).
+        """
+        return bool((await self.exec("ss", "-Hltn", "sport = :7946")).strip())
+
     async def start_sshd(self, *, docker_on_path: bool = True) -> SSHAccess:
         """Run an sshd on the node's address (port 22), for ``ssh://`` engine addresses.
 

@@ -44,6 +44,7 @@ import pytest
 from swarmnet._builtin.networks import remove_gwbridge
 from swarmnet._core.engine_models import LocalNodeState
 from swarmnet._core.errors import NetworkInUse, SwarmnetError
+from swarmnet._core.log import get_logger
 from swarmnet._swarm.cluster import Cluster, dissolve, form_cluster
 from swarmnet.lab import Lab, LabNode
 
@@ -155,6 +156,7 @@ async def _form_swarm_cluster(nodes: Sequence[LabNode]) -> Cluster:
     async with AsyncExitStack() as stack:
         engines = [await stack.enter_async_context(node.engine()) for node in nodes]
         await dissolve(engines)
+        await remove_gwbridges(nodes)  # and restart a node whose gossip outlived its leave
         # 90 s: a node whose first gossip join failed is retried by its engine a minute later.
         return await form_cluster(
             engines, managers=1, advertise_addrs=[node.address for node in nodes], timeout=90
@@ -168,6 +170,7 @@ async def _dissolve_swarm_cluster(nodes: Sequence[LabNode]) -> None:
     await remove_gwbridges(nodes)
 
 
+_log = get_logger("swarmnet.lab")
 _GWBRIDGE_ATTEMPTS = 40
 
 
@@ -178,13 +181,16 @@ async def remove_gwbridges(nodes: Sequence[LabNode]) -> None:
     node leaves its swarm, so a node is not as it was before the swarm until it goes.
     A dockerd 20.10 that logged "timeout while waiting for ingress network removal"
     during the leave keeps a stale ``ingress`` and its sandbox until it restarts; such a
-    node is restarted after 20 s of trying.
+    node is restarted after 20 s of trying. So is a node whose gossip outlived its leave
+    (:meth:`LabNode.gossip_leaked`).
     """
     for node in nodes:
+        inactive = True
         for attempt in range(_GWBRIDGE_ATTEMPTS):
             async with node.engine() as engine:
                 info = await engine.info()
                 if info.swarm.local_node_state is not LocalNodeState.INACTIVE:
+                    inactive = False
                     break
                 try:
                     await remove_gwbridge(engine)
@@ -197,3 +203,7 @@ async def remove_gwbridges(nodes: Sequence[LabNode]) -> None:
                     await remove_gwbridge(engine)
             else:
                 await anyio.sleep(0.5)
+        if inactive and await node.gossip_leaked():
+            # Its next swarm would have no overlay traffic (see LabNode.gossip_leaked).
+            _log.warning("lab.gossip_leaked", node=node.name)
+            await node.restart()
