@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 import structlog
 from _containers import unique_prefix
@@ -561,34 +562,59 @@ async def test_handler_lag_is_the_age_of_the_oldest_unfinished_event_and_their_n
 
 
 async def test_a_sync_callback_takes_every_ready_network_in_one_worker_turn() -> None:
-    """Engine-free: events of many networks at once, a sync callback. One worker takes
-    them all in turn (no task switch per network: the dispatch overhead); each
-    network's events still come in order."""
+    """Engine-free: events of many networks at once, a sync callback. One worker is
+    woken and takes them all in turn (not a task switch per network: the dispatch
+    overhead); each network's events still come in order."""
     watcher = swarmnet.Watcher(swarmnet.Engine("unix:///nonexistent.sock", name="n1"))
-    workers: set[int] = set()
     seen: dict[str, list[int]] = {}
 
     def quick(event: NetworkEvent, **kwargs: Any) -> None:
-        workers.add(anyio.get_current_task().id)
         seen.setdefault(event.network_id, []).append(event.time_nano)
 
     runner = HandlerRunner(make_handler(quick, engines=["n1"]), watcher)
-    # Fewer events than a worker handles before it lets other tasks run (it hands the
-    # networks still ready to another worker then).
     events = _events_for(30, 60, time.time_ns())
-    assert len(events) < HandlerRunner._YIELD_EVERY
     async with anyio.create_task_group() as tg:
         runner.start(tg)
         await anyio.sleep(0.01)  # every worker asleep
         assert runner.offer(events) == 60
-        # One worker woken for 30 networks, not one each (a task switch per network).
+        # One worker woken for 30 networks, not one each.
         assert len(runner._sleepers) == watcher.settings.dispatch.concurrency - 1
         await runner.drained()
         tg.cancel_scope.cancel()
     assert runner.stats().delivered == 60
-    assert len(workers) == 1
     assert len(seen) == 30
     assert all(times == sorted(times) and len(times) == 2 for times in seen.values())
+
+
+async def test_a_slow_sync_callback_lets_other_tasks_run_every_few_events() -> None:
+    """Engine-free: a sync callback never awaits; its worker still lets the other tasks
+    (the readers: the engine drops a subscriber silent for ~100 ms) run, after a
+    handful of events when each takes milliseconds."""
+    watcher = swarmnet.Watcher(swarmnet.Engine("unix:///nonexistent.sock", name="n1"))
+    ticks = 0
+    at_tick: list[int] = []
+
+    def slow(event: NetworkEvent, **kwargs: Any) -> None:
+        time.sleep(0.002)  # a callback that blocks, on purpose
+        at_tick.append(ticks)
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.lowlevel.checkpoint()
+
+    runner = HandlerRunner(make_handler(slow, engines=["n1"]), watcher)
+    async with anyio.create_task_group() as tg:
+        runner.start(tg)
+        tg.start_soon(ticker)
+        await anyio.sleep(0.01)
+        runner.offer(_events_for(1, 80, time.time_ns()))
+        await runner.drained()
+        tg.cancel_scope.cancel()
+    # The longest run of events handled with no tick between them.
+    longest = max(len(list(run)) for _, run in itertools.groupby(at_tick))
+    assert longest <= 16, longest
 
 
 async def test_callbacks_that_wait_get_a_worker_per_network_up_to_the_concurrency() -> None:

@@ -259,10 +259,13 @@ def make_handler(
 class HandlerRunner:
     """Events for one handler: a queue per object, drained in order by a worker pool."""
 
-    #: Events a worker hands to a callback in a row before letting other tasks run:
-    #: a callback that never awaits must not starve the readers (the engine drops
-    #: a subscriber that stops reading for about 100 ms).
-    _YIELD_EVERY = 64
+    #: A callback that never awaits must not starve the readers (the engine drops a
+    #: subscriber that stops reading for about 100 ms): every ``_YIELD_EVERY`` events
+    #: in a row, a worker lets other tasks run if ``_YIELD_AFTER`` seconds passed since
+    #: it last did. Quick callbacks then cost no task switch every few dozen events,
+    #: and slow ones (a millisecond each) yield sooner than after a fixed count would.
+    _YIELD_EVERY = 16
+    _YIELD_AFTER = 0.005
 
     def __init__(
         self, handler: Handler, watcher: Watcher, *, clock: Callable[[], int] = time.time_ns
@@ -462,14 +465,20 @@ class HandlerRunner:
         isawaitable = inspect.isawaitable
         before_wait = self._before_wait
         yield_every = self._YIELD_EVERY
+        yield_after = self._YIELD_AFTER
+        clock = time.perf_counter
         in_a_row = 0
+        since = clock()  # when this worker last let other tasks run
         while True:
-            while not ready:
-                before_wait()
-                wake = anyio.Event()
-                self._sleepers.append(wake)
-                await wake.wait()
-                self._waking = False
+            if not ready:
+                while not ready:
+                    before_wait()
+                    wake = anyio.Event()
+                    self._sleepers.append(wake)
+                    await wake.wait()
+                    self._waking = False
+                in_a_row = 0
+                since = clock()
             key = ready.popleft()
             queue = pending.get(key)
             self._active += 1
@@ -499,9 +508,11 @@ class HandlerRunner:
                     in_a_row += 1
                     if in_a_row >= yield_every:
                         in_a_row = 0
-                        handling[slot] = None
-                        before_wait()
-                        await checkpoint()
+                        if clock() - since >= yield_after:
+                            handling[slot] = None
+                            before_wait()
+                            await checkpoint()
+                            since = clock()
             finally:
                 handling[slot] = None  # also when cancelled mid-call
                 self._active -= 1
