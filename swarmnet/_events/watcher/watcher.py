@@ -563,6 +563,7 @@ class Watcher:
         wanted: list[NetworkEvent] = []
         keep = wanted.append
         connect, disconnect = NetworkAction.CONNECT, NetworkAction.DISCONNECT
+        create, destroy = NetworkAction.CREATE, NetworkAction.DESTROY
         unread = node.unread
         connected = len(unread)
         suppressed = 0
@@ -622,7 +623,15 @@ class Watcher:
                     elif already_there(state, event):
                         suppressed += 1
                         continue
-                apply_event(state, event)
+                # A network's arrival and departure, the next most common, inline too.
+                network_id = fields["actor_id"]
+                net = nets.get(network_id)
+                if action is create and net is None:
+                    nets[network_id] = new_net(event)
+                elif action is destroy and net is not None and net.scope != "swarm":
+                    del nets[network_id]
+                else:
+                    apply_event(state, event)
                 if fields["scope"] == "swarm" and not self._first_report(node.name, event):
                     node.swarm_duplicates += 1
                     continue
