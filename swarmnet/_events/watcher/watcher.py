@@ -570,31 +570,13 @@ class Watcher:
         others: dict[str, list[Event]] = {}
         objects = self._objects
         for event in batch:
-            if not isinstance(event, NetworkEvent):
-                # Containers, services, nodes: swarm-scope repeats dropped (every
-                # manager reports each service and node event), then as networks.
-                kind = event.type
-                if kind not in self._other_types:
-                    continue
-                if event.scope == "swarm" and not self._first_report(node.name, event):
-                    node.swarm_duplicates += 1
-                    continue
-                if fence:
-                    if event.time_nano > fence:
-                        node.fence_nano = fence = 0
-                    elif _objects.already_there(objects, event):
-                        suppressed += 1
-                        continue
-                _objects.apply(objects, event)
-                if isinstance(event, (ServiceEvent, NodeEvent)) and event.action != "remove":
-                    node.dirty.add((kind, event.actor_id))
-                others.setdefault(kind, []).append(event)
-                continue
             # The fields read straight from the model's dict: this runs for every event,
             # and pydantic models define __getattr__, which slows every attribute read.
             fields = event.__dict__
             action = fields["action"]
             if action is connect or action is disconnect:
+                # (Only a NetworkEvent's action is a NetworkAction member: the other
+                # models' actions are their own enums or plain strings.)
                 # The hot path, inline. The engine reports some changes twice (every
                 # disconnect, on 20.10): an endpoint change the cache already shows is
                 # a repeat, not news. (actor_id and attributes are the fields
@@ -616,6 +598,26 @@ class Watcher:
                         suppressed += 1
                         continue
                     del net.containers[container]
+            elif not isinstance(event, NetworkEvent):
+                # Containers, services, nodes: swarm-scope repeats dropped (every
+                # manager reports each service and node event), then as networks.
+                kind = event.type
+                if kind not in self._other_types:
+                    continue
+                if event.scope == "swarm" and not self._first_report(node.name, event):
+                    node.swarm_duplicates += 1
+                    continue
+                if fence:
+                    if event.time_nano > fence:
+                        node.fence_nano = fence = 0
+                    elif _objects.already_there(objects, event):
+                        suppressed += 1
+                        continue
+                _objects.apply(objects, event)
+                if isinstance(event, (ServiceEvent, NodeEvent)) and event.action != "remove":
+                    node.dirty.add((kind, event.actor_id))
+                others.setdefault(kind, []).append(event)
+                continue
             else:
                 if fence:
                     if fields["time_nano"] > fence:
