@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 import structlog
 from _containers import unique_prefix
@@ -558,6 +559,122 @@ async def test_handler_lag_is_the_age_of_the_oldest_unfinished_event_and_their_n
     stats = runner.stats()
     assert (stats.lag_seconds, stats.lag_events, stats.queued) == (0, 0, 0)
     assert stats.last_event_time_nano == events[-1].time_nano
+
+
+async def test_a_sync_callback_takes_every_ready_network_in_one_worker_turn() -> None:
+    """Engine-free: events of many networks at once, a sync callback. One worker is
+    woken and takes them all in turn (not a task switch per network: the dispatch
+    overhead); each network's events still come in order."""
+    watcher = swarmnet.Watcher(swarmnet.Engine("unix:///nonexistent.sock", name="n1"))
+    seen: dict[str, list[int]] = {}
+
+    def quick(event: NetworkEvent, **kwargs: Any) -> None:
+        seen.setdefault(event.network_id, []).append(event.time_nano)
+
+    runner = HandlerRunner(make_handler(quick, engines=["n1"]), watcher)
+    events = _events_for(30, 60, time.time_ns())
+    async with anyio.create_task_group() as tg:
+        runner.start(tg)
+        await anyio.sleep(0.01)  # every worker asleep
+        assert runner.offer(events) == 60
+        # One worker woken for 30 networks, not one each.
+        assert len(runner._sleepers) == watcher.settings.dispatch.concurrency - 1
+        await runner.drained()
+        tg.cancel_scope.cancel()
+    assert runner.stats().delivered == 60
+    assert len(seen) == 30
+    assert all(times == sorted(times) and len(times) == 2 for times in seen.values())
+
+
+async def test_a_slow_sync_callback_lets_other_tasks_run_every_few_events() -> None:
+    """Engine-free: a sync callback never awaits; its worker still lets the other tasks
+    (the readers: the engine drops a subscriber silent for ~100 ms) run, after a
+    handful of events when each takes milliseconds."""
+    watcher = swarmnet.Watcher(swarmnet.Engine("unix:///nonexistent.sock", name="n1"))
+    ticks = 0
+    at_tick: list[int] = []
+
+    def slow(event: NetworkEvent, **kwargs: Any) -> None:
+        time.sleep(0.002)  # a callback that blocks, on purpose
+        at_tick.append(ticks)
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.lowlevel.checkpoint()
+
+    runner = HandlerRunner(make_handler(slow, engines=["n1"]), watcher)
+    async with anyio.create_task_group() as tg:
+        runner.start(tg)
+        tg.start_soon(ticker)
+        await anyio.sleep(0.01)
+        runner.offer(_events_for(1, 80, time.time_ns()))
+        await runner.drained()
+        tg.cancel_scope.cancel()
+    # The longest run of events handled with no tick between them.
+    longest = max(len(list(run)) for _, run in itertools.groupby(at_tick))
+    assert longest <= 16, longest
+
+
+async def test_callbacks_that_wait_get_a_worker_per_network_up_to_the_concurrency() -> None:
+    """Engine-free: a worker about to wait in a callback hands the other ready networks
+    to idle workers, until ``concurrency`` callbacks wait at once."""
+    watcher = swarmnet.Watcher(
+        swarmnet.Engine("unix:///nonexistent.sock", name="n1"),
+        settings=swarmnet.WatcherSettings(dispatch=swarmnet.DispatchSettings(concurrency=4)),
+    )
+    release = anyio.Event()
+    waiting = 0
+    most = 0
+
+    async def slow(event: NetworkEvent, **kwargs: Any) -> None:
+        nonlocal waiting, most
+        waiting += 1
+        most = max(most, waiting)
+        await release.wait()
+        waiting -= 1
+
+    runner = HandlerRunner(make_handler(slow, engines=["n1"]), watcher)
+    async with anyio.create_task_group() as tg:
+        runner.start(tg)
+        await anyio.sleep(0.01)
+        runner.offer(_events_for(6, 6, time.time_ns()))
+        await wait_for(lambda: runner.stats().queued == 2, what="four events in hand")
+        await anyio.sleep(0.05)
+        assert (waiting, runner.stats().lag_events) == (4, 6)
+        release.set()
+        await runner.drained()
+        tg.cancel_scope.cancel()
+    assert (most, runner.stats().delivered) == (4, 6)
+
+
+async def test_a_full_buffer_makes_the_watcher_wait_and_loses_nothing() -> None:
+    """Engine-free: ``Overflow.WAIT`` with a buffer far smaller than a batch. The
+    dispatch waits for room (which a sync callback's worker frees without awaiting
+    anything), and every event arrives, each network's in order."""
+    watcher = swarmnet.Watcher(
+        swarmnet.Engine("unix:///nonexistent.sock", name="n1"),
+        settings=swarmnet.WatcherSettings(dispatch=swarmnet.DispatchSettings(buffer=3)),
+    )
+    seen: dict[str, list[int]] = {}
+
+    @watcher.on()
+    def quick(event: NetworkEvent, **kwargs: Any) -> None:
+        seen.setdefault(event.network_id, []).append(event.time_nano)
+
+    events = _events_for(7, 100, time.time_ns())
+    async with anyio.create_task_group() as tg:
+        for runner in watcher._runners:
+            runner.start(tg)
+        with anyio.fail_after(10):
+            await watcher._dispatch(events)
+            await watcher._runners[0].drained()
+        tg.cancel_scope.cancel()
+    stats = watcher.stats().handlers[0]
+    assert (stats.delivered, stats.dropped, stats.queued) == (100, 0, 0)
+    assert sum(len(times) for times in seen.values()) == 100
+    assert all(times == sorted(times) for times in seen.values())
 
 
 async def test_handler_lag_follows_a_fake_clock() -> None:

@@ -74,7 +74,7 @@ class CachedNetwork(EngineModel):
     endpoints: Mapping[str, CachedEndpoint] = Field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class NetState:
     """One network on one node: the watcher's mutable record behind a CachedNetwork.
 
@@ -88,7 +88,7 @@ class NetState:
     containers: dict[str, EndpointState | None] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeState:
     """Every network the watcher knows on one node."""
 
@@ -202,6 +202,16 @@ def snapshot(node: str, network_id: str, net: NetState) -> CachedNetwork:
     )
 
 
+# The actions as module constants: reading a member off an Enum class goes through the
+# enum machinery (about 70 ns each on 3.11), and these are compared for every event.
+_CREATE = NetworkAction.CREATE
+_DESTROY = NetworkAction.DESTROY
+_CONNECT = NetworkAction.CONNECT
+_DISCONNECT = NetworkAction.DISCONNECT
+_REMOVE = NetworkAction.REMOVE
+_UPDATE = NetworkAction.UPDATE
+
+
 def apply_event(state: NodeState, event: NetworkEvent) -> None:
     """Apply an event the engine sent to the node's cached networks."""
     fields = event.__dict__  # read once, not per property (see Watcher._apply)
@@ -210,33 +220,33 @@ def apply_event(state: NodeState, event: NetworkEvent) -> None:
     attributes: Mapping[str, str] = fields["attributes"]
     nets = state.nets
     net = nets.get(network_id)
-    if action is NetworkAction.CREATE:
+    if action is _CREATE:
         if net is None:
             nets[network_id] = new_net(event)
         else:
             driver = attributes.get("type")
             if driver and not net.driver:
                 net.driver = driver
-    elif action is NetworkAction.DESTROY:
+    elif action is _DESTROY:
         if net is not None:
             # A manager keeps listing a swarm network its last local endpoint left.
             if net.scope == "swarm" and state.manager:
                 net.containers.clear()
             else:
                 del nets[network_id]
-    elif action is NetworkAction.CONNECT:
+    elif action is _CONNECT:
         if net is None:
             net = nets[network_id] = new_net(event)
         container = attributes.get("container")
         if container:
             net.containers[container] = None  # the endpoint is unknown until read
-    elif action is NetworkAction.DISCONNECT:
+    elif action is _DISCONNECT:
         container = attributes.get("container")
         if net is not None and container:
             net.containers.pop(container, None)
-    elif action is NetworkAction.REMOVE:
+    elif action is _REMOVE:
         nets.pop(network_id, None)
-    elif action is NetworkAction.UPDATE:
+    elif action is _UPDATE:
         name = attributes.get("name", "")
         if name and net is not None:
             net.name = name
@@ -248,7 +258,7 @@ def new_net(event: NetworkEvent) -> NetState:
     attributes: Mapping[str, str] = fields["attributes"]
     driver = attributes.get("type") or ""
     scope = "swarm" if fields["scope"] == "swarm" or driver == "overlay" else "local"
-    return NetState(attributes.get("name", ""), driver, scope)
+    return NetState(attributes.get("name", ""), driver, scope, {})
 
 
 def already_there(state: NodeState, event: NetworkEvent) -> bool:

@@ -259,10 +259,13 @@ def make_handler(
 class HandlerRunner:
     """Events for one handler: a queue per object, drained in order by a worker pool."""
 
-    #: Events a worker hands to a callback in a row before letting other tasks run:
-    #: a callback that never awaits must not starve the readers (the engine drops
-    #: a subscriber that stops reading for about 100 ms).
-    _YIELD_EVERY = 64
+    #: A callback that never awaits must not starve the readers (the engine drops a
+    #: subscriber that stops reading for about 100 ms): every ``_YIELD_EVERY`` events
+    #: in a row, a worker lets other tasks run if ``_YIELD_AFTER`` seconds passed since
+    #: it last did. Quick callbacks then cost no task switch every few dozen events,
+    #: and slow ones (a millisecond each) yield sooner than after a fixed count would.
+    _YIELD_EVERY = 16
+    _YIELD_AFTER = 0.005
 
     def __init__(
         self, handler: Handler, watcher: Watcher, *, clock: Callable[[], int] = time.time_ns
@@ -281,10 +284,14 @@ class HandlerRunner:
         self._size = 0
         # Networks with events and a worker on them or on the way. A network waiting
         # for a worker is in ``_ready`` once; idle workers sleep on an event each in
-        # ``_sleepers``, and each network made ready wakes exactly one of them.
+        # ``_sleepers``. One sleeper at a time is woken (``_waking``), and a worker
+        # about to wait inside a callback wakes the next one while networks are ready
+        # (see _before_wait): a sync callback's worker takes every ready network in turn,
+        # without a task switch per network, and slow callbacks still get the pool.
         self._busy: set[str] = set()
         self._ready: deque[str] = deque()
         self._sleepers: deque[anyio.Event] = deque()
+        self._waking = False
         self._room: anyio.Event | None = None
         self._idle: anyio.Event | None = None
         self._active = 0
@@ -338,7 +345,37 @@ class HandlerRunner:
         pending = self._pending
         busy = self._busy
         ready = self._ready
-        sleepers = self._sleepers
+        count = len(events)
+        size = self._size
+        looked = count - start
+        if not self.filtered and size + looked <= self._capacity:
+            # The common case, in a loop of its own: every event wanted, room for all.
+            for event in events[start:] if start else events:
+                # One lookup of the model's fields instead of a hooked attribute read
+                # (pydantic models define __getattr__, which slows every read).
+                key = event.__dict__["actor_id"]  # the object's id: its events go in order
+                queue = pending.get(key)
+                if queue is None:
+                    # A network with no queue has no worker on it (the worker drops
+                    # the queue and the busy mark together).
+                    pending[key] = deque((event,))
+                    if key not in busy:
+                        busy.add(key)
+                        ready.append(key)
+                else:
+                    queue.append(event)
+            self._size = size + looked
+        else:
+            looked = self._offer_each(events, start)
+        if ready and self._sleepers and not self._waking:
+            self._wake()
+        return looked
+
+    def _offer_each(self, events: Sequence[Event], start: int) -> int:
+        """:meth:`offer` one event at a time: filters, and a buffer that may fill up."""
+        pending = self._pending
+        busy = self._busy
+        ready = self._ready
         handler = self.handler if self.filtered else None
         capacity = self._capacity
         size = self._size
@@ -354,10 +391,7 @@ class HandlerRunner:
                 self._size = size
                 self._drop_oldest()
                 size = self._size
-            # One lookup of the model's fields instead of one hooked attribute read per
-            # field (pydantic models define __getattr__, which slows every read).
-            fields = event.__dict__
-            key = fields["actor_id"]  # the object's id: its events go in order
+            key = event.__dict__["actor_id"]
             queue = pending.get(key)
             if queue is None:
                 queue = pending[key] = deque()
@@ -366,10 +400,23 @@ class HandlerRunner:
             if key not in busy:
                 busy.add(key)
                 ready.append(key)
-                if sleepers:
-                    sleepers.popleft().set()
         self._size = size
         return count - start
+
+    def _wake(self) -> None:
+        """Wake one idle worker."""
+        self._waking = True
+        self._sleepers.popleft().set()
+
+    def _before_wait(self) -> None:
+        """Called by a worker about to wait (the other tasks run meanwhile): the
+        pump, if it waits for room, may go on; networks still ready get a worker of
+        their own (up to ``concurrency``)."""
+        if self._room is not None:
+            self._room.set()
+            self._room = None
+        if self._ready and self._sleepers and not self._waking:
+            self._wake()
 
     async def room(self) -> None:
         """Wait until the buffer has room again."""
@@ -404,6 +451,9 @@ class HandlerRunner:
             self.log.debug("events.dropped", network=key, node=dropped.node)
 
     async def _worker(self, slot: int) -> None:
+        # What other tasks see of a worker's state (queued, in hand, room) matters only
+        # where it waits: between two events of a run nothing else runs, so a sync
+        # callback's run costs only the bookkeeping the callback itself could read.
         pending = self._pending
         handling = self._handling
         ready = self._ready
@@ -413,13 +463,22 @@ class HandlerRunner:
         watcher = self._watcher
         checkpoint = anyio.lowlevel.checkpoint
         isawaitable = inspect.isawaitable
+        before_wait = self._before_wait
         yield_every = self._YIELD_EVERY
+        yield_after = self._YIELD_AFTER
+        clock = time.perf_counter
         in_a_row = 0
+        since = clock()  # when this worker last let other tasks run
         while True:
-            while not ready:
-                wake = anyio.Event()
-                self._sleepers.append(wake)
-                await wake.wait()
+            if not ready:
+                while not ready:
+                    before_wait()
+                    wake = anyio.Event()
+                    self._sleepers.append(wake)
+                    await wake.wait()
+                    self._waking = False
+                in_a_row = 0
+                since = clock()
             key = ready.popleft()
             queue = pending.get(key)
             self._active += 1
@@ -428,36 +487,38 @@ class HandlerRunner:
                     event = queue.popleft()
                     handling[slot] = event
                     self._size -= 1
-                    if self._room is not None:
-                        self._room.set()
-                        self._room = None
                     if plain:
                         # The common case inline: a sync callback, first attempt.
                         try:
                             result = fn(event, attempt=0, watcher=watcher)
                             if result is not None and isawaitable(result):
+                                before_wait()
                                 await result
                         except Exception as exc:  # noqa: BLE001 - isolated, logged in _failed
+                            before_wait()
                             await self._failed(event, exc)
                         else:
                             self.delivered += 1
                     else:
+                        before_wait()
                         await self._call(event)
-                    handling[slot] = None
                     nano = event.__dict__["time_nano"]  # see offer(): not a hooked read
                     if nano > self.done_nano:
                         self.done_nano = nano
                     in_a_row += 1
                     if in_a_row >= yield_every:
                         in_a_row = 0
-                        await checkpoint()
+                        if clock() - since >= yield_after:
+                            handling[slot] = None
+                            before_wait()
+                            await checkpoint()
+                            since = clock()
             finally:
                 handling[slot] = None  # also when cancelled mid-call
                 self._active -= 1
             # No await since the queue was found empty: no event can slip in between.
             pending.pop(key, None)
-            busy = self._busy
-            busy.discard(key)
+            self._busy.discard(key)
             if self._idle is not None and not self._size and not self._active:
                 self._idle.set()
                 self._idle = None

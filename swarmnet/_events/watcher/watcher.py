@@ -83,6 +83,14 @@ __all__ = ["Watcher"]
 _log = get_logger("swarmnet.watcher")
 _NS = 1_000_000_000
 
+# Read once here: an Enum member read off its class (and its ``value``) goes through
+# the enum machinery, about 0.1 us each, and these are read for every batch of events.
+_CONNECT = NetworkAction.CONNECT
+_DISCONNECT = NetworkAction.DISCONNECT
+_CREATE = NetworkAction.CREATE
+_DESTROY = NetworkAction.DESTROY
+_CONTAINER = EventType.CONTAINER.value
+
 _Action = NetworkAction | ContainerAction | ServiceAction | NodeAction | str
 ActionFilter = _Action | Iterable[_Action] | None
 
@@ -562,38 +570,20 @@ class Watcher:
         fence = node.fence_nano
         wanted: list[NetworkEvent] = []
         keep = wanted.append
-        connect, disconnect = NetworkAction.CONNECT, NetworkAction.DISCONNECT
+        connect, disconnect, create, destroy = _CONNECT, _DISCONNECT, _CREATE, _DESTROY
         unread = node.unread
         connected = len(unread)
         suppressed = 0
         others: dict[str, list[Event]] = {}
         objects = self._objects
         for event in batch:
-            if not isinstance(event, NetworkEvent):
-                # Containers, services, nodes: swarm-scope repeats dropped (every
-                # manager reports each service and node event), then as networks.
-                kind = event.type
-                if kind not in self._other_types:
-                    continue
-                if event.scope == "swarm" and not self._first_report(node.name, event):
-                    node.swarm_duplicates += 1
-                    continue
-                if fence:
-                    if event.time_nano > fence:
-                        node.fence_nano = fence = 0
-                    elif _objects.already_there(objects, event):
-                        suppressed += 1
-                        continue
-                _objects.apply(objects, event)
-                if isinstance(event, (ServiceEvent, NodeEvent)) and event.action != "remove":
-                    node.dirty.add((kind, event.actor_id))
-                others.setdefault(kind, []).append(event)
-                continue
             # The fields read straight from the model's dict: this runs for every event,
             # and pydantic models define __getattr__, which slows every attribute read.
             fields = event.__dict__
             action = fields["action"]
             if action is connect or action is disconnect:
+                # (Only a NetworkEvent's action is a NetworkAction member: the other
+                # models' actions are their own enums or plain strings.)
                 # The hot path, inline. The engine reports some changes twice (every
                 # disconnect, on 20.10): an endpoint change the cache already shows is
                 # a repeat, not news. (actor_id and attributes are the fields
@@ -615,6 +605,26 @@ class Watcher:
                         suppressed += 1
                         continue
                     del net.containers[container]
+            elif not isinstance(event, NetworkEvent):
+                # Containers, services, nodes: swarm-scope repeats dropped (every
+                # manager reports each service and node event), then as networks.
+                kind = event.type
+                if kind not in self._other_types:
+                    continue
+                if event.scope == "swarm" and not self._first_report(node.name, event):
+                    node.swarm_duplicates += 1
+                    continue
+                if fence:
+                    if event.time_nano > fence:
+                        node.fence_nano = fence = 0
+                    elif _objects.already_there(objects, event):
+                        suppressed += 1
+                        continue
+                _objects.apply(objects, event)
+                if isinstance(event, (ServiceEvent, NodeEvent)) and event.action != "remove":
+                    node.dirty.add((kind, event.actor_id))
+                others.setdefault(kind, []).append(event)
+                continue
             else:
                 if fence:
                     if fields["time_nano"] > fence:
@@ -622,7 +632,15 @@ class Watcher:
                     elif already_there(state, event):
                         suppressed += 1
                         continue
-                apply_event(state, event)
+                # A network's arrival and departure, the next most common, inline too.
+                network_id = fields["actor_id"]
+                net = nets.get(network_id)
+                if action is create and net is None:
+                    nets[network_id] = new_net(event)
+                elif action is destroy and net is not None and net.scope != "swarm":
+                    del nets[network_id]
+                else:
+                    apply_event(state, event)
                 if fields["scope"] == "swarm" and not self._first_report(node.name, event):
                     node.swarm_duplicates += 1
                     continue
@@ -632,7 +650,7 @@ class Watcher:
             node.unread_added.set()
         if node.dirty:
             node.dirty_added.set()
-        if EventType.CONTAINER.value in self._other_types:
+        if _CONTAINER in self._other_types:
             # The containers' networks, from the connects and disconnects.
             for event in wanted:
                 _objects.apply(objects, event)
