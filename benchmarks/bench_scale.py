@@ -74,6 +74,8 @@ JSON_PATH = RESULTS / "scale.json"
 SIZES = (4, 8, 16, 32)
 ENSURE_COUNTS = (100, 500, 1000)
 CURVES = ("lab", "formation", "doctor", "watch", "ensure")
+#: Seconds a watching process is measured with no load, before the load starts.
+IDLE_SECONDS = 10.0
 #: Readiness is polled this often by every formation contender (seconds).
 POLL = 0.02
 #: Each node makes one connect and one disconnect this often during the watch curve.
@@ -504,12 +506,20 @@ def watch_child(kind: str, hosts: list[str], seconds: float, ready: str) -> Resu
 
     async def measure(started: Callable[[], None]) -> Results:
         started()
+        # First with no load: what following N engines costs with nothing happening
+        # (timers, sweeps: a cost per node, not per event), so that it can be told apart.
+        await anyio.sleep(1)
+        idle = time.process_time()
+        await anyio.sleep(IDLE_SECONDS)
+        idle_cpu = time.process_time() - idle
         Path(ready).touch()  # noqa: ASYNC240 - once, tiny
         before, got = len(latencies), received[0]()
         cpu = time.process_time()
         await anyio.sleep(seconds)
         return {
             "cpu_s": time.process_time() - cpu,
+            "idle_cpu_s": idle_cpu,
+            "idle_s": IDLE_SECONDS,
             "events": len(latencies) - before,
             "received": received[0]() - got,
             "rss_mb": _rss_mb(os.getpid()),
@@ -639,12 +649,22 @@ async def curve_watch(lab: Any, engines: list[Any], seconds: float, results: Res
                 figures["cpu_per_1000_events_s"] = (
                     figures["cpu_s"] / max(figures["events"], 1) * 1000
                 )
+                # The idle cost taken out: what the events themselves cost.
+                idle_share = figures["idle_cpu_s"] * seconds / figures["idle_s"]
+                figures["net_cpu_per_1000_events_s"] = (
+                    max(0.0, figures["cpu_s"] - idle_share) / max(figures["events"], 1) * 1000
+                )
+                figures["idle_cpu_ms_per_node_s"] = (
+                    figures["idle_cpu_s"] / figures["idle_s"] / size * 1000
+                )
                 figures["rss_per_node_mb"] = (figures["rss_mb"] - figures["base_rss_mb"]) / size
                 row[kind] = figures
                 print(
                     f"  watch {size} engines, {kind}: {figures['events']} delivered, "
                     f"{figures['received']} received, "
-                    f"{figures['cpu_per_1000_events_s']:.3f} CPU s/1000, "
+                    f"{figures['cpu_per_1000_events_s']:.3f} CPU s/1000 "
+                    f"({figures['net_cpu_per_1000_events_s']:.3f} without the idle "
+                    f"{figures['idle_cpu_ms_per_node_s']:.2f} ms/s per node), "
                     f"{figures['rss_per_node_mb']:.2f} MiB/node, p50 {figures['p50_ms']:.1f} ms, "
                     f"p99 {figures['p99_ms']:.1f} ms",
                     flush=True,

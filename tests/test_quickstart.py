@@ -5,11 +5,22 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+import anyio
 import pytest
 
-from swarmnet.lab import Lab
+import swarmnet
+from swarmnet.lab import Lab, LabNode
+from swarmnet.lab.pytest_plugin import remove_gwbridges
+
+
+async def _fresh(nodes: Sequence[LabNode]) -> None:
+    async with swarmnet.open_engines([node.docker_host for node in nodes]) as engines:
+        await swarmnet.dissolve(engines)
+    await remove_gwbridges(nodes)
+
 
 QUICKSTART = Path(__file__).parent.parent / "examples" / "quickstart.py"
 
@@ -18,6 +29,8 @@ QUICKSTART = Path(__file__).parent.parent / "examples" / "quickstart.py"
 def test_quickstart_forms_a_swarm_runs_containers_and_a_service_and_prints_events(
     lab: Lab,
 ) -> None:
+    # As on a fresh machine: no swarm, and no docker_gwbridge an earlier module left.
+    anyio.run(_fresh, lab.nodes[:3])
     hosts = ",".join(node.docker_host for node in lab.nodes[:3])
     done = subprocess.run(
         [sys.executable, str(QUICKSTART), "--hosts", hosts],
