@@ -78,8 +78,13 @@ CURVES = ("lab", "formation", "doctor", "watch", "ensure")
 IDLE_SECONDS = 10.0
 #: Readiness is polled this often by every formation contender (seconds).
 POLL = 0.02
-#: Each node makes one connect and one disconnect this often during the watch curve.
-LOAD_PERIOD = 0.5
+#: Each node makes one connect and one disconnect this often during the watch curve: a
+#: pace 32 engines on 2 cores keep up with. At 0.5 s they fell behind from 16 engines on,
+#: each engine's events came further apart, and the Watcher's endpoint reads (one per
+#: network however many connects came within ResyncSettings.endpoint_read_delay) merged
+#: fewer events: 0.19 reads per event at 4 engines, 0.48 at 32, which is what the CPU
+#: per event grew by. Every size now has the same load per engine.
+LOAD_PERIOD = 2.0
 
 Results = dict[str, Any]
 
@@ -505,13 +510,13 @@ def watch_child(kind: str, hosts: list[str], seconds: float, ready: str) -> Resu
         latencies.append(time.time_ns() - time_nano)
 
     async def measure(started: Callable[[], None]) -> Results:
-        started()
         # First with no load: what following N engines costs with nothing happening
         # (timers, sweeps: a cost per node, not per event), so that it can be told apart.
         await anyio.sleep(1)
         idle = time.process_time()
         await anyio.sleep(IDLE_SECONDS)
         idle_cpu = time.process_time() - idle
+        started()
         Path(ready).touch()  # noqa: ASYNC240 - once, tiny
         before, got = len(latencies), received[0]()
         cpu = time.process_time()
@@ -529,8 +534,15 @@ def watch_child(kind: str, hosts: list[str], seconds: float, ready: str) -> Resu
         import swarmnet
 
         async with AsyncExitStack() as stack:
+            requests = [0]
+
+            def count(method: str, path: str) -> None:
+                requests[0] += 1
+
             engines = [
-                await stack.enter_async_context(swarmnet.Engine(host, name=f"n{i}"))
+                await stack.enter_async_context(
+                    swarmnet.Engine(host, name=f"n{i}", on_request=count)
+                )
                 for i, host in enumerate(hosts)
             ]
             base = _rss_mb(os.getpid())
@@ -542,7 +554,11 @@ def watch_child(kind: str, hosts: list[str], seconds: float, ready: str) -> Resu
 
             received.append(lambda: watcher.stats().received)
             async with watcher:
-                figures = await measure(lambda: None)
+                at_start: list[int] = []
+                figures = await measure(lambda: at_start.append(requests[0]))
+            # Its own reads of the engines while measured (a network read shortly after
+            # a connect, for the endpoint: one per network however many came meanwhile).
+            figures["requests"] = requests[0] - at_start[0]
             figures["base_rss_mb"] = base
             return figures
 
@@ -787,7 +803,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", choices=CURVES, help="these curves only")
     parser.add_argument("--rounds", type=int, default=2, help="runs per contender (2)")
     parser.add_argument("--doctor-rounds", type=int, default=5, help="doctor runs per variant (5)")
-    parser.add_argument("--watch-seconds", type=float, default=15.0)
+    parser.add_argument("--watch-seconds", type=float, default=30.0)
     parser.add_argument(
         "--ensure-key",
         default="ensure",
