@@ -440,6 +440,32 @@ def throughput(
     return [best[name] for name in CLIENTS], [best[name] for name in CEILINGS]
 
 
+def paired_ratio(events: int, pairs: int, warmup: int) -> list[float]:
+    """Issue #14's dispatch ratio as ``pairs`` back-to-back pairs of runs: the Watcher,
+    then ``engine.events()``, on the same replayed stream; each pair's ratio of events
+    per CPU second. Best-of-N figures of each client taken minutes apart swing by about
+    0.2 on a shared machine; two runs seconds apart share its state, and the median of
+    their ratios is the steady figure."""
+    ratios: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="swarmnet-bench-") as tmp:
+        socket = os.path.join(tmp, "replay.sock")
+        server = start_replay(socket, events)
+        try:
+            for index in range(pairs):
+                # Alternate which runs first: neither gets the quieter half every time.
+                order = ["swarmnet-watcher", "swarmnet-stream"]
+                if index % 2:
+                    order.reverse()
+                rates = {
+                    name: run_client(name, socket, events, warmup)["cpu_rate"] for name in order
+                }
+                ratios.append(rates["swarmnet-watcher"] / rates["swarmnet-stream"])
+        finally:
+            server.terminate()
+            server.wait()
+    return ratios
+
+
 def print_throughput(results: list[dict[str, Any]], events: int, rounds: int) -> None:
     print(
         f"\n== throughput: {events:,} recorded network events over a unix socket "
@@ -700,6 +726,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None, help="runs per client (best kept)")
     parser.add_argument("--no-lab", action="store_true", help="skip the latency part")
     parser.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        help="back-to-back Watcher / engine.events() pairs for the dispatch ratio "
+        "(default 10, 4 with --quick; 0 skips it)",
+    )
+    parser.add_argument(
         "--hot-path",
         action="store_true",
         help="only the Watcher's own work on parsed events in memory (cache, dispatch, "
@@ -732,6 +765,14 @@ def main() -> None:
         return
     results, readers = throughput(events, rounds, warmup)
     print_throughput(results, events, rounds)
+    pairs = args.pairs if args.pairs is not None else (4 if args.quick else 10)
+    if pairs:
+        ratios = sorted(paired_ratio(events, pairs, warmup))
+        print(
+            f"swarmnet Watcher / engine.events() per CPU second, {pairs} back-to-back "
+            f"pairs: median {statistics.median(ratios):.2f}x "
+            f"(from {ratios[0]:.2f}x to {ratios[-1]:.2f}x)"
+        )
     print_ceilings(results, readers, parse_ceilings(min(events, 50_000)))
     if not args.no_lab:
         count = args.latency_events or (100 if args.quick else 400)
