@@ -5,8 +5,9 @@ Part 1, ensure a batch: N services (default 20), each on two overlays, dnsrr, 0 
 names: the first pass creates all N, the second finds all N.
 
 * ``swarmnet ensure_many``: checks every spec and network (one network list), lists the
-  services once, creates the missing ones (8 at a time). Second pass: no write, one
-  network list and one service list; every field the specs mention is compared.
+  services once, creates the missing ones (8 at a time). Second pass, through the
+  same engine object: no write and one request (the service list, compared by the
+  network ids the first pass listed); every field the specs mention is compared.
 * ``docker-py``: ``services.get`` and, on NotFound, ``services.create`` per name (its
   second pass only checks that each exists: it compares nothing).
 * ``docker CLI``: ``docker service inspect NAME || docker service create --detach
@@ -261,7 +262,10 @@ async def bench_converge(host: str, prefix: str, network: str, rounds: int) -> l
         rows.append(Row("docker CLI --detach=false"))
         contenders.append((rows[2], converge_cli))
     for round_ in range(rounds):
-        for index, (row, sync) in enumerate(contenders):
+        # Each round starts with the next contender: whoever goes first meets the
+        # engines still stopping the last round's tasks.
+        shift = round_ % len(contenders)
+        for index, (row, sync) in enumerate(contenders[shift:] + contenders[:shift]):
             name = f"{prefix}{round_}{index}"
             if sync is None:
                 row.seconds.append(await converge_swarmnet(host, name, network))
