@@ -11,9 +11,12 @@ and fails loudly instead of quietly bringing up a lab in the fast tier.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import anyio
+import hypothesis
 import pytest
 from _containers import Tracker
 from _engines import engines_of
@@ -21,6 +24,14 @@ from _engines import engines_of
 import swarmnet
 from swarmnet.lab import Lab
 from swarmnet.lab.pytest_plugin import remove_gwbridges
+
+# The fast tier also runs as a user who cannot write to the checkout: hypothesis then
+# keeps its examples in memory instead of warning (warnings are errors here).
+if not os.access(Path(__file__).resolve().parent.parent, os.W_OK):
+    hypothesis.settings.register_profile(
+        "read-only-checkout", database=hypothesis.database.InMemoryExampleDatabase()
+    )
+    hypothesis.settings.load_profile("read-only-checkout")
 
 # pytester runs pytest inside a test (to check what the lab fixture does when it fails).
 pytest_plugins = ["pytester"]
