@@ -232,7 +232,7 @@ async def prepare(args: argparse.Namespace) -> tuple[str, Lab | None, bool]:
 def _lab_exists(lab: Lab) -> bool:
     try:
         Lab.existing(lab.name)
-    except swarmnet.LabError:
+    except swarmnet.errors.LabError:
         return False
     return True
 

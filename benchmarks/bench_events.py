@@ -184,7 +184,7 @@ def run_swarmnet_watcher(socket: str, total: int, warmup: int) -> dict[str, Any]
             done = anyio.Event()
 
             @watcher.on()
-            def count(event: swarmnet.NetworkEvent, **kwargs: Any) -> None:
+            def count(event: swarmnet.models.NetworkEvent, **kwargs: Any) -> None:
                 nonlocal calls
                 calls += 1
 
@@ -356,7 +356,7 @@ def hot_path(count: int, rounds: int) -> int:
         watcher = swarmnet.Watcher(engine)
 
         @watcher.on()
-        def count_it(event: swarmnet.NetworkEvent, **kwargs: Any) -> None:
+        def count_it(event: swarmnet.models.NetworkEvent, **kwargs: Any) -> None:
             pass
 
         node = watcher._nodes["replay"]
@@ -562,7 +562,7 @@ def latency_client(kind: str, socket: str, ready_file: str) -> dict[str, Any]:
                 watcher = swarmnet.Watcher(engine)
 
                 @watcher.on(["connect", "disconnect"])
-                def measure(event: swarmnet.NetworkEvent, **kwargs: Any) -> None:
+                def measure(event: swarmnet.models.NetworkEvent, **kwargs: Any) -> None:
                     record(event.time_nano)
 
                 async with watcher:
@@ -644,8 +644,7 @@ async def make_activity(docker_host: str, count: int) -> int:
 def latency(lab_name: str | None, count: int) -> list[dict[str, Any]]:
     import anyio
 
-    from swarmnet import LabError
-    from swarmnet.lab import Lab
+    from swarmnet.lab import Lab, LabError
 
     own = False
     try:

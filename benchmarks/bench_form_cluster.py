@@ -403,7 +403,7 @@ async def main(args: argparse.Namespace) -> None:
 def _already_up(lab: Lab) -> bool:
     try:
         existing = Lab.existing(lab.name)
-    except swarmnet.LabError:
+    except swarmnet.errors.LabError:
         return False
     return len(existing.nodes) == len(lab.nodes)
 

@@ -41,9 +41,8 @@ import docker
 import structlog
 
 import swarmnet
-from swarmnet import NetworkEvent
 from swarmnet.lab import LAB_IMAGE, Lab
-from swarmnet.models import ContainerEvent
+from swarmnet.models import ContainerEvent, NetworkEvent
 
 NETWORK = "app"
 #: Room for 1,000 containers (the engine's default /24 holds 250 here: see below).

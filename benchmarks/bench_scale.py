@@ -549,7 +549,7 @@ def watch_child(kind: str, hosts: list[str], seconds: float, ready: str) -> Resu
             watcher = swarmnet.Watcher(*engines)
 
             @watcher.on(["connect", "disconnect"])
-            def got(event: swarmnet.NetworkEvent, **kwargs: Any) -> None:
+            def got(event: swarmnet.models.NetworkEvent, **kwargs: Any) -> None:
                 record(event.time_nano)
 
             received.append(lambda: watcher.stats().received)

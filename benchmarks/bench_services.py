@@ -317,7 +317,7 @@ async def prepare(args: argparse.Namespace, stack: AsyncExitStack) -> str:
     lab = Lab(os.environ.get("SWARMNET_LAB_NAME") or "bench", nodes=3)
     try:
         Lab.existing(lab.name)
-    except swarmnet.LabError:
+    except swarmnet.errors.LabError:
         stack.push_async_callback(lab.down)
     await lab.up()
     engines = [await stack.enter_async_context(node.engine()) for node in lab.nodes]

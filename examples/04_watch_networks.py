@@ -48,7 +48,7 @@ async def main(hosts: list[str | None]) -> int:
         name = f"swarmnet-example-watch-{uuid.uuid4().hex[:6]}"
 
         @watcher.on()
-        def show(event: swarmnet.NetworkEvent, **kwargs: Any) -> None:
+        def show(event: swarmnet.models.NetworkEvent, **kwargs: Any) -> None:
             container = f" container={event.container_id[:12]}" if event.container_id else ""
             print(
                 f"{event.time:%H:%M:%S.%f} {event.node:<8} {event.scope:<5} "
@@ -56,7 +56,7 @@ async def main(hosts: list[str | None]) -> int:
             )
 
         @watcher.on("destroy", network=name)
-        async def finished(event: swarmnet.NetworkEvent, **kwargs: Any) -> None:
+        async def finished(event: swarmnet.models.NetworkEvent, **kwargs: Any) -> None:
             done.set()
 
         async with watcher:

@@ -109,7 +109,7 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
 
     suffix = uuid.uuid4().hex[:6]
     overlay_name = f"demo-overlay-{suffix}"
-    seen: list[swarmnet.NetworkEvent] = []
+    seen: list[swarmnet.models.NetworkEvent] = []
     removed = anyio.Event()
     overlay_removed = False
     services_made: list[str] = []
@@ -136,7 +136,7 @@ async def show_the_mission(engines: list[swarmnet.Engine]) -> None:
         watcher = swarmnet.Watcher(*engines)
 
         @watcher.on(["create", "connect", "disconnect", "destroy", "remove"], network=overlay_name)
-        def print_event(event: swarmnet.NetworkEvent, **kwargs: Any) -> None:
+        def print_event(event: swarmnet.models.NetworkEvent, **kwargs: Any) -> None:
             seen.append(event)
             if event.action == "remove":
                 removed.set()

@@ -1,19 +1,20 @@
 """Every error swarmnet raises, in one tree with one root.
 
-The common ones are at the top level too (``swarmnet.NotFound`` is
-``swarmnet.errors.NotFound``); the finer ones, which name exactly what went wrong with
-a certificate or an SSH login, are here::
+All of them are here. The common catches, marked ``*`` in the tree, are at the top
+level too (``swarmnet.NotFound`` is ``swarmnet.errors.NotFound``); the finer ones, which
+name exactly what went wrong with a certificate, an SSH login or a swarm, are only
+here (:class:`LabError` is in ``swarmnet.lab`` too)::
 
-    from swarmnet.errors import CertificateExpired, SSHAuthFailed
+    from swarmnet.errors import CertificateExpired, SSHAuthFailed, SwarmLocked
 
-The tree::
+The tree (``*``: also ``swarmnet.X``)::
 
-    SwarmnetError
-    ├── InvalidSpec (also ValueError)       bad input, refused before anything is sent
+    SwarmnetError*
+    ├── InvalidSpec* (also ValueError)      bad input, refused before anything is sent
     │   └── TLSConfigError                   certificate files missing or unreadable
-    ├── MissingExtra (also ImportError)      an optional extra is not installed
-    ├── EngineError                          something about one engine
-    │   ├── EngineUnreachable                no connection; says where and what to check
+    ├── MissingExtra* (also ImportError)     an optional extra is not installed
+    ├── EngineError*                         something about one engine
+    │   ├── EngineUnreachable*               no connection; says where and what to check
     │   │   ├── EngineTimeout                connected, but no answer in time
     │   │   ├── NotAnEngine                  something answers there, but not Docker
     │   │   ├── TLSError                     the TLS connection could not be made
@@ -30,29 +31,29 @@ The tree::
     │   │       └── RemoteDockerMissing      no usable `docker` CLI on the remote side
     │   ├── UnsupportedEngine                the engine's API is older than swarmnet needs
     │   ├── EventStreamError                 the event stream could not be read as events
-    │   │   └── EventsLost                   events were lost while away; re-read state
-    │   ├── ServiceUpdateFailed              a service's tasks failed, or its update paused
+    │   │   └── EventsLost*                  events were lost while away; re-read state
+    │   ├── ServiceUpdateFailed*             a service's tasks failed, or its update paused
     │   │                                    or rolled back; carries the tasks' errors
-    │   └── EngineAPIError                   the engine answered with an error status
-    │       ├── NotFound
-    │       │   ├── NetworkNotFound
-    │       │   └── ServiceNotFound
-    │       ├── Conflict
+    │   └── EngineAPIError*                  the engine answered with an error status
+    │       ├── NotFound*
+    │       │   ├── NetworkNotFound*
+    │       │   └── ServiceNotFound*
+    │       ├── Conflict*
     │       │   ├── OutOfSequence            a versioned update raced another writer
-    │       │   ├── NetworkInUse
-    │       │   │   └── IngressInUse             services publish ports through ingress
+    │       │   ├── NetworkInUse*
+    │       │   │   └── IngressInUse         services publish ports through ingress
     │       │   ├── AmbiguousNetwork
     │       │   └── AttachmentConflict
     │       ├── SwarmError
-    │       │   ├── NotInSwarm
-    │       │   ├── NotASwarmManager
-    │       │   ├── AlreadyInSwarm
+    │       │   ├── NotInSwarm*
+    │       │   ├── NotASwarmManager*
+    │       │   ├── AlreadyInSwarm*
     │       │   ├── SwarmLocked
     │       │   ├── InvalidJoinToken
-    │       │   └── JoinFailed
-    │       └── DriftDetected
-    ├── StackApplyFailed                     a stack's apply stopped; .result says what was done
-    └── LabError                             the local lab of engines could not do its job
+    │       │   └── JoinFailed*
+    │       └── DriftDetected*
+    ├── StackApplyFailed*                    a stack's apply stopped; .result says what was done
+    └── LabError                             the lab could not do its job (swarmnet.lab too)
 """
 
 from __future__ import annotations

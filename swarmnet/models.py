@@ -1,10 +1,11 @@
 """What swarmnet returns and reports: immutable views, enums and statistics.
 
 You rarely build these; they come back from calls (``engine.networks.get`` gives a
-:class:`Network` at the top level, its endpoints are :class:`Endpoint` s here). Import
-them for type annotations and ``isinstance`` checks::
+:class:`Network` at the top level, its endpoints are :class:`Endpoint` s here;
+``engine.events()`` gives an :class:`EventStream` of :class:`NetworkEvent` s and the
+other events here). Import them for type annotations and ``isinstance`` checks::
 
-    from swarmnet.models import Endpoint, NetworkScope, Node
+    from swarmnet.models import Endpoint, NetworkEvent, NetworkScope, Node
 """
 
 from __future__ import annotations
@@ -25,15 +26,17 @@ from swarmnet._doctor.doctor import Finding, FindingKind, PortCheck, PortStatus,
 from swarmnet._events.models import (
     ContainerAction,
     ContainerEvent,
+    Event,
     EventScope,
     EventType,
     NetworkAction,
+    NetworkEvent,
     NodeAction,
     NodeEvent,
     ServiceAction,
     ServiceEvent,
 )
-from swarmnet._events.stream import StreamStats
+from swarmnet._events.stream import EventStream, StreamStats
 from swarmnet._events.watcher import (
     CachedContainer,
     CachedEndpoint,
@@ -45,6 +48,7 @@ from swarmnet._events.watcher import (
     NetworkCache,
     NodeStats,
     ObjectCache,
+    Overflow,
     WatcherStats,
 )
 from swarmnet._images.api import Image, ImagesAPI
@@ -132,7 +136,9 @@ __all__ = [
     "EngineInfo",
     "EngineVersion",
     "EnsureOutcome",
+    "Event",
     "EventScope",
+    "EventStream",
     "EventType",
     "ExecResult",
     "ExternalCASpec",
@@ -162,6 +168,7 @@ __all__ = [
     "NetworkCache",
     "NetworkDiff",
     "NetworkEndpointInfo",
+    "NetworkEvent",
     "NetworkPruneReport",
     "NetworkScope",
     "NetworksAPI",
@@ -178,6 +185,7 @@ __all__ = [
     "NodesAPI",
     "ObjectCache",
     "ObjectKind",
+    "Overflow",
     "PeerInfo",
     "PlannedChange",
     "PortCheck",

@@ -255,7 +255,7 @@ class MockTransport(Transport):
         api_version: the newest API version the pretend engine speaks (its default
             ``/version`` answer).
         timeout: seconds an (async) handler may take for one request before
-            :class:`swarmnet.EngineTimeout` is raised, as the real transport does
+            :class:`swarmnet.errors.EngineTimeout` is raised, as the real transport does
             (``None``: no limit); a request's own limit (``join(timeout=…)``) wins.
 
     Attributes:

@@ -152,16 +152,16 @@ async def clean_engine(url: str, prefix: str) -> None:
 class Collector:
     """A callback that records what it was given (sync, so it runs inline)."""
 
-    events: list[swarmnet.NetworkEvent] = field(default_factory=list)
+    events: list[swarmnet.models.NetworkEvent] = field(default_factory=list)
     kwargs: list[dict[str, Any]] = field(default_factory=list)
     arrived: list[float] = field(default_factory=list)
 
-    def __call__(self, event: swarmnet.NetworkEvent, **kwargs: Any) -> None:
+    def __call__(self, event: swarmnet.models.NetworkEvent, **kwargs: Any) -> None:
         self.events.append(event)
         self.kwargs.append(kwargs)
         self.arrived.append(time.monotonic())
 
-    def about(self, network: str) -> list[swarmnet.NetworkEvent]:
+    def about(self, network: str) -> list[swarmnet.models.NetworkEvent]:
         """Events about one network (by name or id)."""
         return [e for e in self.events if network in (e.name, e.network_id)]
 

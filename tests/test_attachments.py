@@ -184,7 +184,7 @@ async def test_connecting_again_with_other_settings_says_what_differs(
     container = await tracker.run(engine, f"{prefix}clash")
     await engine.networks.connect(bridge.name, container, aliases=("one",))
 
-    with pytest.raises(swarmnet.AttachmentConflict) as excinfo:
+    with pytest.raises(swarmnet.errors.AttachmentConflict) as excinfo:
         await engine.networks.connect(bridge.name, container, aliases=("two",), ipv4="10.211.0.9")
 
     message = str(excinfo.value)

@@ -33,11 +33,11 @@ from swarmnet import (
     Cluster,
     Engine,
     GatewayBridgeSpec,
-    IngressInUse,
     IngressSpec,
     NetworkInUse,
     NotInSwarm,
 )
+from swarmnet.errors import IngressInUse
 from swarmnet.lab import LAB_IMAGE, Lab
 from swarmnet.models import GatewayBridge, GatewayBridgeNotCreated
 

@@ -397,7 +397,7 @@ def test_watch_types_are_split_on_commas_and_printed_with_what_each_adds() -> No
 
 
 def test_a_watch_line_shows_the_json_fields_in_their_order() -> None:
-    event = swarmnet.NetworkEvent.model_validate(
+    event = swarmnet.models.NetworkEvent.model_validate(
         {
             "Type": "network",
             "Action": "connect",

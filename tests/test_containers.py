@@ -172,7 +172,7 @@ async def test_list_by_name_matches_the_whole_name_only(
 
 async def test_stop_start_and_wait(engine: swarmnet.Engine, prefix: str, tracker: Tracker) -> None:
     container = await tracker.run(engine, f"{prefix}life", cmd=["sleep", "300"])
-    with pytest.raises(swarmnet.EngineTimeout):
+    with pytest.raises(swarmnet.errors.EngineTimeout):
         await engine.containers.wait(container, timeout=0.5)
     assert (await engine.containers.get(container)).running, "a timed-out wait stops nothing"
 

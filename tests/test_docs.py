@@ -169,13 +169,20 @@ def check_output(block: Block, got: str, lab_name: str | None) -> None:
 
 
 def check_error_tree(block: Block) -> None:
-    """Every class in the drawn tree exists in swarmnet.errors under the parent drawn."""
+    """Every class in the drawn tree exists in swarmnet.errors under the parent drawn.
+
+    A ``*`` after a name says the class is at the top level too (``swarmnet.NotFound``);
+    a name without it must not be.
+    """
     parents: list[tuple[int, type[BaseException]]] = []
     seen = 0
+    misplaced: list[str] = []
     for line in block.body.splitlines():
-        found = re.match(r"^(?P<lead>[\s│├└─]*)(?P<name>[A-Z]\w+)", line)
+        found = re.match(r"^(?P<lead>[\s│├└─]*)(?P<name>[A-Z]\w+)(?P<top>\*?)", line)
         if found is None:
             continue
+        if bool(found["top"]) != (found["name"] in swarmnet.__all__):
+            misplaced.append(found["name"] + found["top"])
         depth = len(found["lead"])
         cls = getattr(swarmnet.errors, found["name"], None)
         assert isinstance(cls, type), f"{block.where}: {found['name']} is not in swarmnet.errors"
@@ -188,6 +195,7 @@ def check_error_tree(block: Block) -> None:
             )
         parents.append((depth, cls))
         seen += 1
+    assert not misplaced, f"{block.where}: top level drawn wrong (* = swarmnet.X): {misplaced}"
     documented = {
         name
         for name in swarmnet.errors.__all__
@@ -428,6 +436,17 @@ def test_the_harness_catches_a_wrong_error_tree(tmp_path: Path) -> None:
         "    └── InvalidSpec\n```\n"
     )
     with pytest.raises(AssertionError, match="drawn under EngineError"):
+        run_page(page, tmp_path, None)
+
+
+def test_the_harness_catches_where_an_error_lives(tmp_path: Path) -> None:
+    """The tree's ``*`` must say which classes are at the top level, no more, no less."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        '```text title="swarmnet.errors"\nSwarmnetError*\n└── EngineError*\n'
+        "    ├── EngineUnreachable\n    └── UnsupportedEngine*\n```\n"
+    )
+    with pytest.raises(AssertionError, match=r"\['EngineUnreachable', 'UnsupportedEngine\*'\]"):
         run_page(page, tmp_path, None)
 
 

@@ -90,7 +90,7 @@ async def test_docker_host_is_read_from_the_environment(
 async def test_a_pinned_version_outside_what_the_engine_speaks_is_refused(
     lab: Lab, connect: Connect
 ) -> None:
-    with pytest.raises(swarmnet.UnsupportedEngine, match=r"9\.99"):
+    with pytest.raises(swarmnet.errors.UnsupportedEngine, match=r"9\.99"):
         async with connect(lab.nodes[0], api_version="9.99"):
             pass
 

@@ -13,15 +13,16 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from swarmnet import Event, NetworkEvent
 from swarmnet._events.framing import NotJSON
 from swarmnet._events.models import parse_event
 from swarmnet.models import (
     ContainerAction,
     ContainerEvent,
+    Event,
     EventScope,
     EventType,
     NetworkAction,
+    NetworkEvent,
     NodeAction,
     NodeEvent,
     ServiceAction,

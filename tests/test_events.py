@@ -24,9 +24,8 @@ from _netevents import (
 )
 
 import swarmnet
-from swarmnet import NetworkEvent
 from swarmnet.lab import Lab, LabNode
-from swarmnet.models import EventScope, EventType, NetworkAction
+from swarmnet.models import EventScope, EventType, NetworkAction, NetworkEvent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 
@@ -52,9 +51,9 @@ async def prefix(node: LabNode) -> AsyncIterator[str]:
 
 
 async def take(
-    stream: swarmnet.EventStream, count: int, within: float = 20
-) -> list[swarmnet.Event]:
-    out: list[swarmnet.Event] = []
+    stream: swarmnet.models.EventStream, count: int, within: float = 20
+) -> list[swarmnet.models.Event]:
+    out: list[swarmnet.models.Event] = []
     with anyio.fail_after(within):
         async for event in stream:
             out.append(event)
@@ -63,7 +62,7 @@ async def take(
     return out
 
 
-def action_of(event: swarmnet.Event) -> str:
+def action_of(event: swarmnet.models.Event) -> str:
     return str(event.action)
 
 

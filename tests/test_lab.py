@@ -26,9 +26,9 @@ import pytest
 
 import swarmnet
 import swarmnet.lab
-from swarmnet import Engine, InvalidSpec, LabError
+from swarmnet import Engine, InvalidSpec
 from swarmnet._cli import main
-from swarmnet.lab import LAB_IMAGE, Lab, LabNode, LabNodeState, _cleanup, _daemon, _host
+from swarmnet.lab import LAB_IMAGE, Lab, LabError, LabNode, LabNodeState, _cleanup, _daemon, _host
 from swarmnet.lab._image import APPLETS, image_archive, rootfs_tar
 from swarmnet.lab._layout import NodeLayout
 from swarmnet.lab.pytest_plugin import lab_name, remove_gwbridges

@@ -11,7 +11,8 @@ import time
 import anyio
 import pytest
 
-from swarmnet import Engine, InvalidSpec, Lease, OutOfSequence
+from swarmnet import Engine, InvalidSpec, Lease
+from swarmnet.errors import OutOfSequence
 from swarmnet.lab import Lab
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]

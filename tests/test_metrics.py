@@ -54,7 +54,7 @@ async def test_a_watchers_counters_per_node_and_per_callback_are_exported() -> N
     registry = CollectorRegistry()
     async with _engine_answering(CONTAINER_LINES) as engine:
         watcher = swarmnet.Watcher(engine)
-        got: list[swarmnet.Event] = []
+        got: list[swarmnet.models.Event] = []
         watcher.add(lambda event, **_: got.append(event), type="container", name="seen")
         swarmnet.metrics.register(watcher=watcher, registry=registry)
         assert _value(registry, "swarmnet_watcher_events_received_total", node="n1") == 0
@@ -76,7 +76,7 @@ async def test_a_watchers_counters_per_node_and_per_callback_are_exported() -> N
     assert "# TYPE swarmnet_watcher_handler_lag_seconds gauge" in text
 
 
-async def _done(got: list[swarmnet.Event], count: int) -> bool | None:
+async def _done(got: list[swarmnet.models.Event], count: int) -> bool | None:
     return True if len(got) >= count else None
 
 

@@ -80,7 +80,7 @@ async def test_get_by_a_name_two_networks_share_lists_both_ids(
     name = f"{prefix}twin"
     first = await _raw_create(engine, {"Name": name, "Driver": "bridge"})
     second = await _raw_create(engine, {"Name": name, "Driver": "bridge"})
-    with pytest.raises(swarmnet.AmbiguousNetwork) as excinfo:
+    with pytest.raises(swarmnet.errors.AmbiguousNetwork) as excinfo:
         await engine.networks.get(name)
     assert set(excinfo.value.ids) == {first, second}
     assert first in str(excinfo.value)
@@ -329,7 +329,7 @@ async def test_duplicates_with_containers_attached_are_not_removed_but_reported(
     holder = await tracker.run(engine, f"{prefix}holder")
     await engine.networks.connect(second, holder)
 
-    with pytest.raises(swarmnet.AmbiguousNetwork) as excinfo:
+    with pytest.raises(swarmnet.errors.AmbiguousNetwork) as excinfo:
         await engine.networks.ensure(swarmnet.BridgeSpec(name=name))
 
     assert excinfo.value.ids == (first, second)

@@ -103,7 +103,7 @@ async def test_promote_and_demote_change_raft_membership(
 
 
 async def test_the_last_manager_cannot_be_demoted(swarm_cluster: Cluster, manager: Engine) -> None:
-    with pytest.raises(swarmnet.SwarmError, match="last manager"):
+    with pytest.raises(swarmnet.errors.SwarmError, match="last manager"):
         await manager.nodes.demote("node1")
     assert (await manager.nodes.get("node1")).is_manager
 
@@ -162,7 +162,7 @@ async def test_a_node_is_removed_once_it_left_or_with_force(
     lab: Lab, swarm_cluster: Cluster, manager: Engine
 ) -> None:
     node3 = await manager.nodes.get("node3")
-    with pytest.raises(swarmnet.SwarmError, match="force=True"):
+    with pytest.raises(swarmnet.errors.SwarmError, match="force=True"):
         await manager.nodes.remove(node3)
     assert (await manager.nodes.get(node3.id)).state is NodeState.READY
 

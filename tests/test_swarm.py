@@ -231,7 +231,7 @@ async def test_a_rotated_worker_token_is_refused_and_the_new_one_works(
 
     assert new.worker != old.worker
     assert new.manager == old.manager
-    with pytest.raises(swarmnet.InvalidJoinToken, match="refused the join token") as refused:
+    with pytest.raises(swarmnet.errors.InvalidJoinToken, match="refused the join token") as refused:
         await worker.swarm.join(lab.nodes[0].address, old.worker)
     assert old.worker.reveal() not in str(refused.value)
     assert await worker.swarm.state() is LocalNodeState.INACTIVE
@@ -318,7 +318,7 @@ async def test_a_worker_that_left_is_listed_down_until_its_node_is_removed(
 async def test_the_last_manager_leaves_only_with_force(lab: Lab, engines: list[Engine]) -> None:
     manager = engines[0]
     await manager.swarm.init(advertise_addr=lab.nodes[0].address)
-    with pytest.raises(swarmnet.SwarmError, match="force"):
+    with pytest.raises(swarmnet.errors.SwarmError, match="force"):
         await manager.swarm.leave()
     assert await manager.swarm.state() is LocalNodeState.ACTIVE
     await manager.swarm.leave(force=True)
@@ -368,11 +368,11 @@ async def test_autolock_keeps_a_restarted_manager_locked_until_unlocked(
 
     async with node.engine() as engine:
         assert await engine.swarm.state() is LocalNodeState.LOCKED
-        with pytest.raises(swarmnet.SwarmLocked):
+        with pytest.raises(swarmnet.errors.SwarmLocked):
             await engine.swarm.inspect()
-        with pytest.raises(swarmnet.SwarmLocked, match="refused the unlock key"):
+        with pytest.raises(swarmnet.errors.SwarmLocked, match="refused the unlock key"):
             await engine.swarm.unlock(FAKE_KEY)
-        with pytest.raises(swarmnet.SwarmLocked):
+        with pytest.raises(swarmnet.errors.SwarmLocked):
             await engine.swarm.wait_active(timeout=1)
 
         status = await engine.swarm.unlock(key)

@@ -247,7 +247,7 @@ async def test_a_handler_that_answers_version_itself_sets_the_api_version() -> N
 
 async def test_an_engine_older_than_api_1_41_is_refused_on_open() -> None:
     transport = MockTransport(lambda request: None, api_version="1.40")
-    with pytest.raises(swarmnet.UnsupportedEngine, match=r"1\.40"):
+    with pytest.raises(swarmnet.errors.UnsupportedEngine, match=r"1\.40"):
         async with swarmnet.Engine(transport=transport):
             pass
 
@@ -401,9 +401,13 @@ async def test_swarm_inspect_on_a_manager_a_worker_and_an_engine_in_no_swarm(
         (
             503,
             "Swarm is encrypted and needs to be unlocked before it can be used.",
-            swarmnet.SwarmLocked,
+            swarmnet.errors.SwarmLocked,
         ),
-        (500, "rpc error: code = Unknown desc = update out of sequence", swarmnet.OutOfSequence),
+        (
+            500,
+            "rpc error: code = Unknown desc = update out of sequence",
+            swarmnet.errors.OutOfSequence,
+        ),
     ],
 )
 async def test_error_answers_become_the_errors_a_real_engine_gives(
@@ -425,7 +429,7 @@ async def test_error_answers_become_the_errors_a_real_engine_gives(
 
 async def test_a_token_the_engine_echoes_is_masked_in_the_error() -> None:
     async with swarmnet.Engine(transport=MockTransport(FakeDocker(role="none"))) as engine:
-        with pytest.raises(swarmnet.SwarmError) as raised:
+        with pytest.raises(swarmnet.errors.SwarmError) as raised:
             await engine.swarm.join("198.18.0.2:2377", FAKE_TOKEN)
 
     (join,) = writes(engine)
@@ -452,9 +456,11 @@ async def test_a_handler_slower_than_the_timeout_is_an_engine_timeout() -> None:
         return None
 
     async with swarmnet.Engine(transport=MockTransport(handler, timeout=0.05)) as engine:
-        with pytest.raises(swarmnet.EngineTimeout, match=r"GET /info: no answer within 0\.05 s"):
+        with pytest.raises(
+            swarmnet.errors.EngineTimeout, match=r"GET /info: no answer within 0\.05 s"
+        ):
             await engine.info()
-        with pytest.raises(swarmnet.EngineTimeout, match=r"within 0\.01 s"):
+        with pytest.raises(swarmnet.errors.EngineTimeout, match=r"within 0\.01 s"):
             await engine._request("GET", "info", timeout=0.01)
 
 
@@ -488,8 +494,8 @@ def recorded_events() -> list[dict[str, Any]]:
     return [json.loads(line) for line in RECORDED_EVENTS]
 
 
-async def read_all(engine: swarmnet.Engine, **options: Any) -> list[swarmnet.Event]:
-    seen: list[swarmnet.Event] = []
+async def read_all(engine: swarmnet.Engine, **options: Any) -> list[swarmnet.models.Event]:
+    seen: list[swarmnet.models.Event] = []
     options.setdefault("until", 2_000_000_000)
     with anyio.fail_after(10):
         async with engine.events(**options) as events:
@@ -507,7 +513,7 @@ async def test_a_replayed_event_stream_comes_out_typed_and_in_order(
     assert [(e.action, e.actor_id, e.time_nano) for e in seen] == [
         (x["Action"], x["Actor"]["ID"], x["timeNano"]) for x in expected
     ]
-    assert all(isinstance(e, swarmnet.NetworkEvent) for e in seen)
+    assert all(isinstance(e, swarmnet.models.NetworkEvent) for e in seen)
     (request,) = [r for r in sent(engine) if r.path == "/events"]
     assert request.stream
     assert request.filters == {"type": ["network"]}
@@ -568,7 +574,7 @@ async def test_without_until_a_stream_stays_open_after_its_chunks_as_an_engines_
     engine: swarmnet.Engine, docker: FakeDocker
 ) -> None:
     docker.events = RECORDED_EVENTS[:2]
-    seen: list[swarmnet.Event] = []
+    seen: list[swarmnet.models.Event] = []
 
     with anyio.fail_after(10):
         async with engine.events() as events:
@@ -595,7 +601,7 @@ async def test_a_watcher_dispatches_a_replayed_stream_in_engine_order_per_networ
         ):
             attached ^= {endpoint}
             wanted.append(x)
-    got: list[swarmnet.NetworkEvent] = []
+    got: list[swarmnet.models.NetworkEvent] = []
     all_in = anyio.Event()
     transport = MockTransport(docker, name="node1")
 
@@ -603,7 +609,7 @@ async def test_a_watcher_dispatches_a_replayed_stream_in_engine_order_per_networ
         watcher = swarmnet.Watcher(engine)
 
         @watcher.on(["connect", "disconnect"])
-        def collect(event: swarmnet.NetworkEvent, **kwargs: Any) -> None:
+        def collect(event: swarmnet.models.NetworkEvent, **kwargs: Any) -> None:
             got.append(event)
             if len(got) == len(wanted):
                 all_in.set()
@@ -682,14 +688,14 @@ async def test_a_recording_replays_the_same_answers_in_order(
     recorder = RecordingTransport(MockTransport(docker), path)
     async with swarmnet.Engine(transport=recorder) as engine:
         recorded = await a_session(engine, "t-")
-        with pytest.raises(swarmnet.SwarmError):
+        with pytest.raises(swarmnet.errors.SwarmError):
             await engine.swarm.join("198.18.0.2:2377", FAKE_TOKEN)
         events = await read_all(engine)
 
     replay = ReplayTransport.from_file(path)
     async with swarmnet.Engine(transport=replay) as engine:
         replayed = await a_session(engine, "t-")
-        with pytest.raises(swarmnet.SwarmError):
+        with pytest.raises(swarmnet.errors.SwarmError):
             await engine.swarm.join("198.18.0.2:2377", FAKE_TOKEN)
         replayed_events = await read_all(engine)
         with pytest.raises(NoRecordedAnswer, match="every recorded answer") as used_up:
@@ -776,7 +782,7 @@ async def test_a_session_recorded_on_a_real_engine_replays_without_it(
     mine = [
         (e.action, e.name)
         for e in events
-        if isinstance(e, swarmnet.NetworkEvent) and e.name == f"{prefix}net"
+        if isinstance(e, swarmnet.models.NetworkEvent) and e.name == f"{prefix}net"
     ]
     assert mine == [
         (swarmnet.models.NetworkAction.CREATE, f"{prefix}net"),

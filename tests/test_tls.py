@@ -293,12 +293,12 @@ async def test_a_missing_cert_directory_is_named_before_connecting(
     clean_docker_env.setenv("DOCKER_TLS_VERIFY", "1")
     clean_docker_env.setenv("DOCKER_CERT_PATH", str(missing))
     # A closed port on loopback: a connection attempt would be EngineUnreachable instead.
-    with pytest.raises(swarmnet.TLSConfigError) as excinfo:
+    with pytest.raises(swarmnet.errors.TLSConfigError) as excinfo:
         swarmnet.Engine("tcp://127.0.0.1:9")
     assert str(missing) in str(excinfo.value)
     assert excinfo.value.path == str(missing)
     assert isinstance(excinfo.value, swarmnet.InvalidSpec)
-    with pytest.raises(swarmnet.TLSConfigError, match="no-such-dir"):
+    with pytest.raises(swarmnet.errors.TLSConfigError, match="no-such-dir"):
         swarmnet.TLSConfig.from_cert_path(missing)
 
 
@@ -306,17 +306,17 @@ async def test_a_missing_or_bad_cert_file_is_named(tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
     config = swarmnet.TLSConfig(ca_cert=pki / "ca.pem", client_cert=pki / "nope.pem",
                                 client_key=pki / "server-key.pem")  # fmt: skip
-    with pytest.raises(swarmnet.TLSConfigError, match=r"nope\.pem"):
+    with pytest.raises(swarmnet.errors.TLSConfigError, match=r"nope\.pem"):
         swarmnet.Engine("tcp://127.0.0.1:9", tls=config)
     (tmp_path / "garbage.pem").write_text("not a certificate")
     garbage = swarmnet.TLSConfig(ca_cert=tmp_path / "garbage.pem")
-    with pytest.raises(swarmnet.TLSConfigError, match=r"garbage\.pem"):
+    with pytest.raises(swarmnet.errors.TLSConfigError, match=r"garbage\.pem"):
         swarmnet.Engine("tcp://127.0.0.1:9", tls=garbage)
     # A key that is not the certificate's: refused, and the key's bytes are never shown.
     other = make_pki(tmp_path / "other")
     mismatched = swarmnet.TLSConfig(client_cert=pki / "server-cert.pem",
                                     client_key=other / "server-key.pem")  # fmt: skip
-    with pytest.raises(swarmnet.TLSConfigError) as excinfo:
+    with pytest.raises(swarmnet.errors.TLSConfigError) as excinfo:
         swarmnet.Engine("tcp://127.0.0.1:9", tls=mismatched)
     key_text = (other / "server-key.pem").read_text()
     assert key_text.splitlines()[1] not in str(excinfo.value)
@@ -363,7 +363,7 @@ async def test_a_server_that_is_not_docker_is_not_an_engine(
     handler: object, clean_docker_env: pytest.MonkeyPatch
 ) -> None:
     async with serve(handler) as port:
-        with pytest.raises(swarmnet.NotAnEngine) as excinfo:
+        with pytest.raises(swarmnet.errors.NotAnEngine) as excinfo:
             async with swarmnet.Engine(f"tcp://127.0.0.1:{port}"):
                 pass
     assert "not a Docker engine" in str(excinfo.value)
@@ -374,7 +374,7 @@ async def test_a_closed_port_is_unreachable_not_a_tls_error() -> None:
     with pytest.raises(swarmnet.EngineUnreachable) as excinfo:
         async with swarmnet.Engine("tcp://127.0.0.1:9", timeout=5):
             pass
-    assert not isinstance(excinfo.value, swarmnet.TLSError)
+    assert not isinstance(excinfo.value, swarmnet.errors.TLSError)
     assert "tcp://127.0.0.1:9" in str(excinfo.value)
 
 

@@ -35,11 +35,10 @@ from _netevents import (
 )
 
 import swarmnet
-from swarmnet import NetworkEvent
 from swarmnet._events.watcher.cache import EndpointState, NetState, differences
 from swarmnet._events.watcher.handlers import HandlerRunner, make_handler
 from swarmnet.lab import Lab, LabNode
-from swarmnet.models import NetworkAction
+from swarmnet.models import NetworkAction, NetworkEvent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.lab]
 
@@ -227,7 +226,7 @@ async def test_a_full_buffer_drops_the_oldest_events_and_counts_them(
     settings = FAST.model_copy(
         update={
             "dispatch": swarmnet.DispatchSettings(
-                concurrency=1, buffer=2, overflow=swarmnet.Overflow.DROP_OLDEST
+                concurrency=1, buffer=2, overflow=swarmnet.models.Overflow.DROP_OLDEST
             )
         }
     )

@@ -42,9 +42,9 @@ FAST = swarmnet.WatcherSettings(
 
 @dataclass
 class Seen:
-    events: list[swarmnet.Event] = field(default_factory=list)
+    events: list[swarmnet.models.Event] = field(default_factory=list)
 
-    def __call__(self, event: swarmnet.Event, **kwargs: Any) -> None:
+    def __call__(self, event: swarmnet.models.Event, **kwargs: Any) -> None:
         self.events.append(event)
 
 

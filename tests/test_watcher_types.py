@@ -16,12 +16,12 @@ from _engines import eventually
 from _netevents import Collector, wait_for
 
 import swarmnet
-from swarmnet import NetworkEvent
 from swarmnet.lab import LAB_IMAGE
 from swarmnet.models import (
     ContainerAction,
     ContainerEvent,
     EventScope,
+    NetworkEvent,
     NodeEvent,
     ServiceAction,
     ServiceEvent,
@@ -40,9 +40,9 @@ SLEEP = ("sleep", "600")
 class Seen:
     """A callback that records the events of any type it was given."""
 
-    events: list[swarmnet.Event] = field(default_factory=list)
+    events: list[swarmnet.models.Event] = field(default_factory=list)
 
-    def __call__(self, event: swarmnet.Event, **kwargs: Any) -> None:
+    def __call__(self, event: swarmnet.models.Event, **kwargs: Any) -> None:
         self.events.append(event)
 
 

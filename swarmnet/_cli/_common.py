@@ -39,8 +39,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from swarmnet import Engine, InvalidSpec, LabError, SwarmnetError, open_engines
-from swarmnet.lab import Lab, LabNode
+from swarmnet import Engine, InvalidSpec, SwarmnetError, open_engines
+from swarmnet.lab import Lab, LabError, LabNode
 
 #: Exit code of a command that ran and failed.
 EXIT_ERROR = 1

@@ -3,7 +3,7 @@ or many as they come.
 
 Each engine is followed on its own, resumed after a lost connection, and its events are
 tagged with its name. With ``--json`` every event is one JSON object on one line of
-stdout (snake_case fields, as :class:`swarmnet.NetworkEvent` and the other typed events
+stdout (snake_case fields, as :class:`swarmnet.models.NetworkEvent` and the other typed events
 dump them); a text line shows the same fields in the same order. Status lines go to
 stderr so that stdout stays machine-readable.
 """
@@ -17,12 +17,14 @@ from typing import Any
 
 import anyio
 
-from swarmnet import Event, InvalidSpec, NetworkEvent, ResyncSettings, Watcher, WatcherSettings
+from swarmnet import InvalidSpec, ResyncSettings, Watcher, WatcherSettings
 from swarmnet._cli._common import JSON_NAMING, add_engine_options, open_cli_engines, to_json
 from swarmnet.models import (
     ContainerAction,
     ContainerEvent,
+    Event,
     NetworkAction,
+    NetworkEvent,
     NodeAction,
     NodeEvent,
     ServiceAction,
@@ -52,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--json",
         action="store_true",
-        help="print each event as one JSON object per line (swarmnet.NetworkEvent, "
+        help="print each event as one JSON object per line (swarmnet.models.NetworkEvent, "
         "swarmnet.models.ContainerEvent, ServiceEvent, NodeEvent), "
         "snake_case keys as the library names them (default: text, the same fields in "
         "the same order)",

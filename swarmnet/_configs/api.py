@@ -126,7 +126,7 @@ class ConfigsAPI:
         """Replace the labels of ``config``, if it is still at ``config.version``.
 
         The engine's compare-and-swap: exactly one of several writers holding the same
-        version succeeds; the others get :class:`swarmnet.OutOfSequence`.
+        version succeeds; the others get :class:`swarmnet.errors.OutOfSequence`.
 
         Raises:
             OutOfSequence: the config changed since ``config`` was read.

@@ -2,7 +2,7 @@
 
 Nothing here opens a connection; :mod:`swarmnet._core.docker_transport` does. Everything
 here runs before the first byte is sent, so a bad address or a missing certificate is an
-:class:`~swarmnet.InvalidSpec` (or its :class:`~swarmnet.TLSConfigError`), never a
+:class:`~swarmnet.InvalidSpec` (or its :class:`~swarmnet.errors.TLSConfigError`), never a
 connection error.
 
 The docker CLI's conventions:

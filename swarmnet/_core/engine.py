@@ -214,7 +214,7 @@ class Engine:
         return ServicesAPI(self)
 
     def events(self, **filters: Any) -> EventStream:
-        """A typed, resumable stream of this engine's events (see ``swarmnet.EventStream``)."""
+        """This engine's events, typed and resumable (see ``swarmnet.models.EventStream``)."""
         from swarmnet._events.stream import EventStream
 
         return EventStream(self, **filters)

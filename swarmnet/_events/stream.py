@@ -821,9 +821,9 @@ class EventStream:
             async for event in events:
                 print(event.node, event.action, event.name, event.container_id)
 
-    Network, container, service and node events come as :class:`swarmnet.NetworkEvent`
+    Network, container, service and node events come as :class:`swarmnet.models.NetworkEvent`
     and ``swarmnet.models.ContainerEvent``, ``ServiceEvent``, ``NodeEvent``; others as
-    :class:`swarmnet.Event`. The reader runs in its own task and keeps draining the
+    :class:`swarmnet.models.Event`. The reader runs in its own task and keeps draining the
     socket into a buffer of ``buffer_bytes`` whatever the loop body does (events are
     parsed as the loop takes them); a body that falls a whole buffer behind loses
     events, which is reported as a gap.

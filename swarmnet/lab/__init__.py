@@ -3,7 +3,8 @@
 ``Lab`` brings up several engines, each in a network namespace on one Linux bridge, with
 its own address, hostname, data and socket, and :data:`LAB_IMAGE` imported (no registry
 needed). The same from a shell: ``swarmnet lab up``. Needs root and
-``apt-get install -y docker.io busybox-static iproute2 iptables util-linux``.
+``apt-get install -y docker.io busybox-static iproute2 iptables util-linux``. What
+the lab cannot do raises :class:`LabError` (the class ``swarmnet.errors.LabError``).
 
 Example::
 
@@ -15,6 +16,7 @@ Example::
                 print(node.name, node.address, (await engine.info()).name)
 """
 
+from swarmnet._core.errors import LabError
 from swarmnet.lab._image import LAB_IMAGE
 from swarmnet.lab._lab import Lab
 from swarmnet.lab._models import LabNodeState, LabNodeStatus, LabProgress, LabStatus, SSHAccess
@@ -23,6 +25,7 @@ from swarmnet.lab._node import LabNode
 __all__ = [
     "LAB_IMAGE",
     "Lab",
+    "LabError",
     "LabNode",
     "LabNodeState",
     "LabNodeStatus",

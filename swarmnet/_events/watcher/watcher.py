@@ -169,7 +169,7 @@ class Watcher:
             watcher = swarmnet.Watcher(engine)
 
             @watcher.on("connect", driver="overlay")
-            async def joined(event: swarmnet.NetworkEvent, **kwargs: Any) -> None:
+            async def joined(event: swarmnet.models.NetworkEvent, **kwargs: Any) -> None:
                 print(f"{event.container_id[:12]} joined {event.name} on {event.node}")
 
             async with watcher:            # returns once subscribed and synced
@@ -254,7 +254,7 @@ class Watcher:
         Every filter takes one value or several; leave it out to match everything.
         See :class:`Handler` for what each matches. ``type`` picks the event types
         (``network``, the default, ``container``, ``service``, ``node``): the
-        callback then gets :class:`swarmnet.NetworkEvent`, or
+        callback then gets :class:`swarmnet.models.NetworkEvent`, or
         ``swarmnet.models.ContainerEvent``, ``ServiceEvent``, ``NodeEvent``.
 
         Example::
