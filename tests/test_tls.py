@@ -711,3 +711,28 @@ async def test_over_tls_a_kill_9_during_a_connect_storm_delivers_every_changed_e
         assert actions[-1:] == [wanted], (container[:12], actions)
     # The re-attachments have no engine event: the watcher's re-read synthesized them.
     assert any(e.synthesized and str(e.action) == "connect" for e in later)
+
+
+@pytest.mark.lab
+async def test_an_ssh_failure_is_one_line_from_the_cli_with_nothing_from_aiodocker(
+    sshd: tuple[LabNode, SSHAccess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # aiodocker logs the failure at ERROR before raising it; the library stays silent
+    # unless the application turns logging on, and the CLI says it once, its own way.
+    _, access = sshd
+    stranger = tmp_path / "stranger"
+    await anyio.run_process(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)])
+    ssh_home(monkeypatch, tmp_path / "home", key=stranger, known_hosts=access.known_hosts)
+    env = {
+        "HOME": str(tmp_path / "home"),
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": ":".join(sys.path),
+    }
+    result = await anyio.run_process(
+        [sys.executable, "-m", "swarmnet", "net", "ls", "-H", access.url], env=env, check=False
+    )
+    assert result.returncode != 0
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("swarmnet: error:")
+    assert "refused the login" in lines[0]
