@@ -605,6 +605,25 @@ async def test_dot_docker_is_the_cert_path_when_none_is_named(
             pass
 
 
+@pytest.mark.lab
+async def test_any_docker_tls_verify_value_turns_tls_on_as_in_the_docker_cli(
+    lab: Lab, clean_docker_env: pytest.MonkeyPatch
+) -> None:
+    # The docker CLI tests DOCKER_TLS_VERIFY for being non-empty, so "0" means TLS too:
+    # read as "off", a client would talk plain HTTP where the CLI insists on TLS.
+    node, tls_host, cert_path = tls_node(lab)
+    clean_docker_env.setenv("DOCKER_HOST", tls_host)
+    clean_docker_env.setenv("DOCKER_CERT_PATH", str(cert_path))
+    clean_docker_env.setenv("DOCKER_TLS_VERIFY", "0")
+    async with swarmnet.Engine() as engine:
+        assert (await engine.info()).name == node.name
+    # Empty is unset, for the CLI as here; a cert path alone does not turn TLS on.
+    clean_docker_env.setenv("DOCKER_TLS_VERIFY", "")
+    with pytest.raises(swarmnet.errors.TLSRequired):
+        async with swarmnet.Engine():
+            pass
+
+
 # -- the watcher over TLS: a kill -9 in the middle of a connect storm -------------------------
 
 STORM_CONTAINERS = 6
