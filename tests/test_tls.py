@@ -23,6 +23,15 @@ from pathlib import Path
 
 import anyio
 import pytest
+from _netevents import (
+    Collector,
+    clean_engine,
+    connect,
+    create_bridge,
+    disconnect,
+    run_container,
+    wait_for,
+)
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -575,3 +584,174 @@ async def test_ssh_to_a_host_without_docker_says_install_it_there(
                 pass
     finally:
         await node.stop_sshd()
+
+
+@pytest.mark.lab
+async def test_dot_docker_is_the_cert_path_when_none_is_named(
+    lab: Lab, tmp_path: Path, clean_docker_env: pytest.MonkeyPatch
+) -> None:
+    # DOCKER_TLS_VERIFY=1 without DOCKER_CERT_PATH: the docker CLI reads ~/.docker.
+    node, tls_host, cert_path = tls_node(lab)
+    shutil.copytree(cert_path, tmp_path / ".docker")
+    clean_docker_env.setenv("HOME", str(tmp_path))
+    clean_docker_env.setenv("DOCKER_HOST", tls_host)
+    clean_docker_env.setenv("DOCKER_TLS_VERIFY", "1")
+    async with swarmnet.Engine() as engine:
+        assert (await engine.info()).name == node.name
+    # The control: without the CA in ~/.docker the engine's certificate is not trusted.
+    (tmp_path / ".docker" / "ca.pem").unlink()
+    with pytest.raises(swarmnet.errors.UnknownCertificateAuthority):
+        async with swarmnet.Engine():
+            pass
+
+
+@pytest.mark.lab
+async def test_any_docker_tls_verify_value_turns_tls_on_as_in_the_docker_cli(
+    lab: Lab, clean_docker_env: pytest.MonkeyPatch
+) -> None:
+    # The docker CLI tests DOCKER_TLS_VERIFY for being non-empty, so "0" means TLS too:
+    # read as "off", a client would talk plain HTTP where the CLI insists on TLS.
+    node, tls_host, cert_path = tls_node(lab)
+    clean_docker_env.setenv("DOCKER_HOST", tls_host)
+    clean_docker_env.setenv("DOCKER_CERT_PATH", str(cert_path))
+    clean_docker_env.setenv("DOCKER_TLS_VERIFY", "0")
+    async with swarmnet.Engine() as engine:
+        assert (await engine.info()).name == node.name
+    # Empty is unset, for the CLI as here; a cert path alone does not turn TLS on.
+    clean_docker_env.setenv("DOCKER_TLS_VERIFY", "")
+    with pytest.raises(swarmnet.errors.TLSRequired):
+        async with swarmnet.Engine():
+            pass
+
+
+# -- the watcher over TLS: a kill -9 in the middle of a connect storm -------------------------
+
+STORM_CONTAINERS = 6
+
+
+@pytest.mark.lab
+async def test_over_tls_a_kill_9_during_a_connect_storm_delivers_every_changed_endpoint(
+    lab: Lab,
+) -> None:
+    """A watcher reaches node2 over TLS while another client connects and disconnects
+    six containers (restart=always) on a bridge as fast as the engine lets it; dockerd
+    is killed with -9 in the middle of that, then started again. The restarted daemon
+    re-attaches the containers it restarts (new endpoints, no events). Every container
+    whose endpoint differs from the watcher's view at the kill must come to the
+    callbacks (the last of its events after the kill a connect, or a disconnect for one
+    that is gone), and the cache must end equal to the engine, endpoints included.
+    (Those the watcher had not read yet are the exception: see the end.)"""
+    node = lab.nodes[1]
+    prefix = f"tks-{uuid.uuid4().hex[:6]}-"
+    settings = swarmnet.WatcherSettings(
+        reconnect=swarmnet.ReconnectSettings(initial_delay=0.1, max_delay=0.5),
+        resync=swarmnet.ResyncSettings(endpoint_read_delay=0.2, sweep_interval=None),
+        stop_grace=1.0,
+    )
+    try:
+        async with node.engine(tls=True) as engine:
+            assert engine.url.endswith(":2376"), engine.url
+            network_id = await create_bridge(engine, f"{prefix}br")
+            containers = [
+                await run_container(engine, f"{prefix}c{i}", restart="always")
+                for i in range(STORM_CONTAINERS)
+            ]
+            watcher = swarmnet.Watcher(engine, settings=settings)
+            seen = Collector()
+            watcher.on(["connect", "disconnect"], network=network_id)(seen)
+
+            def cached() -> dict[str, tuple[str, str]]:
+                net = watcher.cache.get(network_id, node=engine.name)
+                assert net is not None
+                return {c: (e.endpoint_id, e.ipv4_address) for c, e in net.endpoints.items()} | {
+                    c: ("", "") for c in net.containers - set(net.endpoints)
+                }
+
+            async def on_engine() -> dict[str, tuple[str, str]]:
+                net = await engine.networks.get(network_id)
+                return {
+                    c: (e.endpoint_id, str(e.ipv4_address or "")) for c, e in net.containers.items()
+                }
+
+            stop, stopped = anyio.Event(), anyio.Event()
+
+            async def storm() -> None:
+                attached: set[str] = set()
+                try:
+                    async with node.engine(tls=True, timeout=10) as busy:
+                        turn = 0
+                        while not stop.is_set():
+                            container = containers[turn % len(containers)]
+                            turn += 1
+                            try:
+                                if container in attached:
+                                    await disconnect(busy, network_id, container)
+                                    attached.discard(container)
+                                else:
+                                    await connect(busy, network_id, container)
+                                    attached.add(container)
+                            except swarmnet.SwarmnetError:
+                                await anyio.sleep(0.1)  # the daemon is gone
+                finally:
+                    stopped.set()
+
+            async with watcher, anyio.create_task_group() as tg:
+                tg.start_soon(storm)
+                await wait_for(lambda: len(seen.events) >= 20, 60, "the storm under way")
+                at_kill, mark = cached(), len(seen.events)
+                await node.kill()
+                stop.set()
+                with anyio.fail_after(30):
+                    await stopped.wait()
+                await node.start()
+                await wait_for(lambda: watcher.stats().node(node.name).resyncs >= 1, 60, "re-read")
+                with anyio.fail_after(60):
+                    while cached() != await on_engine():  # noqa: ASYNC110 - polling the engine
+                        await anyio.sleep(0.1)
+                after = await on_engine()
+            stats = watcher.stats().node(node.name)
+    finally:
+        await clean_engine(node.docker_host, prefix)
+
+    assert stats.gaps >= 1
+    assert after, "the restarted daemon re-attached none of the containers"
+    # An endpoint still unread at the kill (connected less than endpoint_read_delay
+    # before it) cannot be compared: the watcher takes it as unchanged (see
+    # ResyncSettings.endpoint_read_delay), so only the ones it had read are checked.
+    unread = {c for c, endpoint in at_kill.items() if endpoint == ("", "")}
+    changed = {c for c in set(at_kill) | set(after) if at_kill.get(c) != after.get(c)} - (
+        unread & set(after)
+    )
+    assert changed, "no endpoint changed across the kill"
+    later = seen.events[mark:]
+    for container in changed:
+        actions = [str(e.action) for e in later if e.container_id == container]
+        wanted = "connect" if container in after else "disconnect"
+        assert actions[-1:] == [wanted], (container[:12], actions)
+    # The re-attachments have no engine event: the watcher's re-read synthesized them.
+    assert any(e.synthesized and str(e.action) == "connect" for e in later)
+
+
+@pytest.mark.lab
+async def test_an_ssh_failure_is_one_line_from_the_cli_with_nothing_from_aiodocker(
+    sshd: tuple[LabNode, SSHAccess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # aiodocker logs the failure at ERROR before raising it; the library stays silent
+    # unless the application turns logging on, and the CLI says it once, its own way.
+    _, access = sshd
+    stranger = tmp_path / "stranger"
+    await anyio.run_process(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)])
+    ssh_home(monkeypatch, tmp_path / "home", key=stranger, known_hosts=access.known_hosts)
+    env = {
+        "HOME": str(tmp_path / "home"),
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": ":".join(sys.path),
+    }
+    result = await anyio.run_process(
+        [sys.executable, "-m", "swarmnet", "net", "ls", "-H", access.url], env=env, check=False
+    )
+    assert result.returncode != 0
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("swarmnet: error:")
+    assert "refused the login" in lines[0]

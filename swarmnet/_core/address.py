@@ -8,8 +8,9 @@ connection error.
 The docker CLI's conventions:
 
 - the address: explicit, else ``DOCKER_HOST``, else ``unix:///var/run/docker.sock``;
-- TLS for ``tcp://``: on when ``DOCKER_TLS_VERIFY`` is set (verify the engine) or
-  ``DOCKER_TLS`` is set (encrypt, do not verify); ``https://`` always means TLS;
+- TLS for ``tcp://``: on when ``DOCKER_TLS_VERIFY`` is set to anything but the empty
+  string, ``0`` included, as for the docker CLI (verify the engine), or ``DOCKER_TLS``
+  is (encrypt, do not verify); ``https://`` always means TLS;
 - certificates: ``ca.pem``, ``cert.pem``, ``key.pem`` in ``DOCKER_CERT_PATH``, else in
   ``~/.docker``.
 """
@@ -221,7 +222,9 @@ def resolve_address(url: str | None) -> str:
 
 
 def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0")
+    # As the docker CLI reads it (cli/flags/options.go): set and not empty, so "0"
+    # turns TLS on too; reading "0" as off would send plain HTTP where the CLI would not.
+    return os.environ.get(name, "") != ""
 
 
 def _cert_path() -> tuple[Path, bool]:

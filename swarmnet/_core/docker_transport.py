@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -66,6 +67,11 @@ from swarmnet._core.transport import (
 )
 
 _log = get_logger("swarmnet.transport")
+# aiodocker logs an ssh failure at ERROR just before raising it, which we raise as a
+# typed error anyway: with no handler of the application's, Python's last-resort
+# handler would print that line to stderr. Silent unless the application turns logging
+# on, as for swarmnet's own loggers; an application that does still gets the records.
+logging.getLogger("aiodocker").addHandler(logging.NullHandler())
 
 # OpenSSL's X509_V_ERR_* codes, as ssl.SSLCertVerificationError.verify_code carries them.
 _EXPIRED_CODES = {9, 10}  # not yet valid, has expired
