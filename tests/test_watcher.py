@@ -35,7 +35,12 @@ from _netevents import (
 )
 
 import swarmnet
-from swarmnet._events.watcher.cache import EndpointState, NetState, differences
+from swarmnet._events.watcher.cache import (
+    EndpointState,
+    NetState,
+    default_bridge_remade,
+    differences,
+)
 from swarmnet._events.watcher.handlers import HandlerRunner, make_handler
 from swarmnet.lab import Lab, LabNode
 from swarmnet.models import NetworkAction, NetworkEvent
@@ -457,6 +462,41 @@ async def test_over_tls_re_attachments_after_a_kill_9_are_delivered_too(
         await _reattachments_are_delivered(node, engine, prefix)
 
 
+async def test_an_endpoint_not_yet_read_at_a_kill_9_is_delivered_as_re_attached(
+    node: LabNode, prefix: str
+) -> None:
+    """A container connected just before the daemon dies: the watcher knows it only
+    from the connect event (its endpoint is read endpoint_read_delay later, here never).
+    The restarted daemon re-made the default bridge, and with it every endpoint: the
+    re-read delivers the pair for that container too."""
+    async with node.engine() as engine:
+        network_id = await create_bridge(engine, f"{prefix}br")
+        container = await run_container(engine, f"{prefix}c", restart="always")
+        settings = FAST.model_copy(
+            update={"resync": swarmnet.ResyncSettings(endpoint_read_delay=600, sweep_interval=None)}
+        )
+        watcher = swarmnet.Watcher(engine, settings=settings)
+        seen = Collector()
+        watcher.on(["connect", "disconnect"], network=network_id)(seen)
+        async with watcher:
+            await connect(engine, network_id, container)
+            await wait_for(lambda: len(seen.events) == 1, what="the connect event")
+            cached = watcher.cache.get(network_id, node=engine.name)
+            assert cached is not None
+            assert container in cached.containers
+            assert container not in cached.endpoints
+            await node.kill()
+            await node.start()
+            await wait_for(lambda: watcher.stats().node(node.name).resyncs >= 1, 60, "re-read")
+            await wait_for(lambda: len(seen.events) >= 3, 60, "the re-attachment")
+        after = (await engine.networks.get(network_id)).containers
+    assert container in after
+    assert [(str(e.action), e.container_id, e.synthesized) for e in seen.events[1:3]] == [
+        ("disconnect", container, True),
+        ("connect", container, True),
+    ]
+
+
 async def _reattachments_are_delivered(node: LabNode, engine: swarmnet.Engine, prefix: str) -> None:
     name = f"{prefix}br"
     network_id = await create_bridge(engine, name)
@@ -747,3 +787,24 @@ def test_a_re_read_tells_a_changed_endpoint_and_leaves_unread_ones_alone() -> No
     ]
     assert all(ev.synthesized and ev.network_id == "net1" and ev.name == "one" for ev in events)
     assert differences("n1", new, new, 5) == []
+
+
+def test_after_a_daemon_restart_an_unread_endpoint_is_taken_as_re_attached() -> None:
+    """Engine-free: the default bridge's id tells a restarted daemon, whose endpoints are
+    all new, so an endpoint known only from a connect event gets the pair too."""
+    d = "d" * 64
+    old = {
+        "br-old": NetState("bridge", "bridge", "local", {}),
+        "net1": NetState("one", "bridge", "local", {d: None}),
+    }
+    read = NetState("one", "bridge", "local", {d: EndpointState("ep-d1", "172.20.0.3/16", "")})
+    same_daemon = {"br-old": old["br-old"], "net1": read}
+    restarted = {"br-new": NetState("bridge", "bridge", "local", {}), "net1": read}
+    assert not default_bridge_remade(old, same_daemon)
+    assert default_bridge_remade(old, restarted)
+    # A daemon with no default bridge (--bridge=none) tells nothing: taken as the same.
+    assert not default_bridge_remade({"net1": old["net1"]}, {"net1": read})
+    assert differences("n1", old, same_daemon, 5) == []
+    events = differences("n1", old, restarted, 5, restarted=True)
+    pairs = [(str(ev.action), ev.container_id) for ev in events if ev.container_id]
+    assert pairs == [("disconnect", d), ("connect", d)]

@@ -278,8 +278,28 @@ def already_there(state: NodeState, event: NetworkEvent) -> bool:
     return False
 
 
+def default_bridge_remade(old: Mapping[str, NetState], new: Mapping[str, NetState]) -> bool:
+    """Whether the engine's default ``bridge`` network has another id in ``new``.
+
+    A daemon without live-restore deletes and re-makes it at every start, and re-makes
+    the endpoint of every container it restarts: so between the two views the daemon
+    restarted (checked on the lab: kill -9 or restart, a new id each time).
+    """
+
+    def default_bridges(view: Mapping[str, NetState]) -> set[str]:
+        return {i for i, n in view.items() if n.name == "bridge" and n.driver == "bridge"}
+
+    before, after = default_bridges(old), default_bridges(new)
+    return bool(before) and bool(after) and before.isdisjoint(after)
+
+
 def differences(
-    node: str, old: Mapping[str, NetState], new: Mapping[str, NetState], time_nano: int
+    node: str,
+    old: Mapping[str, NetState],
+    new: Mapping[str, NetState],
+    time_nano: int,
+    *,
+    restarted: bool = False,
 ) -> list[NetworkEvent]:
     """Synthesized events that take a view from ``old`` to ``new``: creates,
     re-attachments, connects, disconnects, destroys, in that order. They describe the
@@ -289,7 +309,9 @@ def differences(
     address: the engine re-attached it, a daemon restart does so for every container
     it restarts) gets a disconnect and then a connect, so a callback that set
     something up for the old endpoint hears of the new one. An endpoint ``old`` never
-    read (known from a connect event only) cannot be compared, and is taken as the same.
+    read (known from a connect event only) cannot be compared: it is taken as changed
+    when the daemon ``restarted`` in between (every endpoint it kept is a new one; see
+    :func:`default_bridge_remade`), else as the same.
     """
 
     def make(
@@ -322,7 +344,7 @@ def differences(
         now, then = net.containers, before.containers
         for container in sorted(now.keys() & then.keys()):
             was, endpoint = then[container], now[container]
-            if was is not None and endpoint is not None and was != endpoint:
+            if endpoint is not None and (was != endpoint if was is not None else restarted):
                 reattached.append(make(NetworkAction.DISCONNECT, network_id, before, container))
                 reattached.append(make(NetworkAction.CONNECT, network_id, net, container))
         connects.extend(

@@ -86,8 +86,9 @@ class ResyncSettings(Spec):
             connects came meanwhile; ``None``: never). Events do not carry endpoints;
             with them known, a re-read after lost events tells a container the engine
             re-attached (a new endpoint, as after a daemon restart) and delivers a
-            synthesized ``disconnect`` and ``connect`` for it. A re-attachment within
-            this delay of the connect goes unnoticed.
+            synthesized ``disconnect`` and ``connect`` for it. An endpoint not read
+            yet is taken as re-attached when the daemon restarted (its default
+            ``bridge`` network has a new id), else as unchanged.
     """
 
     initial_events: bool = False

@@ -70,6 +70,7 @@ from swarmnet._events.watcher.cache import (
     NetworkCache,
     already_there,
     apply_event,
+    default_bridge_remade,
     differences,
     new_net,
 )
@@ -704,7 +705,12 @@ class Watcher:
             return
         state = self._cache._node(node.name)
         announce = not initial or self.settings.resync.initial_events
-        events = differences(node.name, state.nets, fresh, fence) if announce else []
+        restarted = not initial and default_bridge_remade(state.nets, fresh)
+        events = (
+            differences(node.name, state.nets, fresh, fence, restarted=restarted)
+            if announce
+            else []
+        )
         typed = self._refresh_objects(node.name, read, fence, announce)
         state.nets = fresh
         node.unread.clear()  # every endpoint was just read
