@@ -376,6 +376,13 @@ _CLI_WORDS: tuple[tuple[str, str], ...] = (
     ),
     ("`engine.swarm.unlock_key()`", "`swarmnet swarm tokens --unlock-key --reveal`"),
     ("`await lab.up()` or ", ""),
+    ("; use ensure() to accept it", "; use `swarmnet net ensure` to accept it"),
+    (
+        "create it on a manager, attachable=True)",
+        "create it on a manager with -d overlay --attachable)",
+    ),
+    ("tls=True or a swarmnet.TLSConfig, an https:// address", "an https:// address"),
+    ("(unset DOCKER_TLS_VERIFY, tls=False)", "(unset DOCKER_TLS_VERIFY)"),
 )
 
 
