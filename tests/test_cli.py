@@ -315,6 +315,10 @@ def test_a_flag_the_defaulted_bridge_cannot_take_says_the_driver_was_defaulted(
         (["net", "create", "x", "--subnet", "fd00::/64"], "set --ipv6"),
         (["net", "create", "x", "--label", "novalue"], "--label 'novalue' is not key=value"),
         (["net", "create", "x", "-d", "overlay", "--mtu", "20"], "--mtu: mtu 20 is outside"),
+        (
+            ["net", "create", "x", "-d", "overlay", "-o", "com.docker.network.driver.mtu=1400"],
+            "option 'com.docker.network.driver.mtu' is set by --mtu; use that flag instead",
+        ),
         (["swarm", "init", "--data-path-port", "80"], "--data-path-port: Input should be"),
         (["swarm", "init", "--subnet-size", "40"], "--subnet-size: Input should be less"),
         (["watch", "--count", "-1"], "--count must be 0 (no limit) or more"),

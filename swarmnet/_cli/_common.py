@@ -430,6 +430,12 @@ def describe_invalid(
             for field, option in options.items():
                 if "_" in field:
                     message = re.sub(rf"\b{field}\b", option, message)
+            # An option that a field sets: name the flag, not the field.
+            message = re.sub(
+                r"the field '(\w+)'; use that field",
+                lambda m: f"{option_name(m[1], options)}; use that flag",
+                message,
+            )
         if not fields:
             lines.append(message)
         elif options is None:
