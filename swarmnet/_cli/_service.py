@@ -14,14 +14,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import ErrorDetails
+
 from swarmnet import InvalidSpec, ServiceDrift, ServiceNetwork, ServiceSpec
 from swarmnet._cli._common import (
     Column,
+    describe_invalid,
     engine_command,
     open_cli_engine,
     print_json,
     print_table,
 )
+from swarmnet._core.models import RefusedSpec
 from swarmnet._services.specs import service_spec_from
 from swarmnet.models import Progress, Service, Task
 
@@ -213,7 +217,41 @@ def _spec(args: argparse.Namespace) -> ServiceSpec:
         "stop_grace_period": args.stop_grace_period,
     }
     data.update({k: v for k, v in optional.items() if v is not None})
-    return service_spec_from(data)
+    try:
+        return service_spec_from(data)
+    except RefusedSpec as exc:
+        raise InvalidSpec(_refusal(exc.errors)) from None
+
+
+#: The flag of each ServiceSpec field the flags fill (``mode`` is left out: the word is
+#: also a published port's mode, ``--publish-mode``).
+SPEC_FLAGS: dict[str, str] = {
+    "name": "NAME",
+    "image": "IMAGE",
+    "args": "COMMAND",
+    "replicas": "--replicas",
+    "networks": "--network",
+    "endpoint_mode": "--endpoint-mode",
+    "ports": "--publish",
+    "env": "--env",
+    "labels": "--label",
+    "constraints": "--constraint",
+    "stop_grace_period": "--stop-grace-period",
+}
+
+
+def _refusal(errors: list[ErrorDetails]) -> str:
+    """A refused spec in the flags' words (a model-wide check names its field first)."""
+    worded: list[ErrorDetails] = []
+    for error in errors:
+        error = error.copy()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        field, colon, rest = message.partition(": ")
+        if not error["loc"] and colon and field in SPEC_FLAGS:
+            error["loc"], message = (field,), rest
+        error["msg"] = message.replace("with mode='host'", "with --publish-mode host")
+        worded.append(error)
+    return describe_invalid(worded, SPEC_FLAGS)
 
 
 def _print_progress(progress: Progress) -> None:
