@@ -607,8 +607,9 @@ async def test_the_service_command_ensures_lists_shows_tasks_and_removes(
     code, out = await _cli("service", "ensure", *host, "--publish", "80:80", name, LAB_IMAGE)
     assert code == 1
     assert "ports" in out  # a port the service lacks is drift, refused by default
-    code, out = await _cli("service", "rm", *host, name)
+    code, out = await _cli("service", "rm", *host, name, "--json")
     assert code == 0, out
+    assert json.loads(out) == {"removed": [name]}  # it printed nothing with --json
     assert not await engine.services.list(name=name)
 
 

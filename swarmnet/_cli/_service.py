@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     commands = service.add_subparsers(dest="service_command", metavar="COMMAND", required=True)
     command = functools.partial(
-        engine_command, commands, json_what="swarmnet models (snake_case fields)"
+        engine_command, commands, json_what="swarmnet models (Service, Task, ServiceEnsureResult)"
     )
 
     ls = command("ls", "list services, with running/desired task counts")
@@ -135,7 +135,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     ensure.set_defaults(handler=_ensure)
 
-    rm = command("rm", "remove services")
+    rm = command("rm", "remove services", json_what='{"removed": [names as given]}')
     rm.add_argument("services", nargs="+", help="names or ids")
     rm.set_defaults(handler=_rm)
 
@@ -344,6 +344,8 @@ async def _rm(args: argparse.Namespace) -> int:
             await engine.services.remove(name)
             if not args.json:
                 print(name)
+    if args.json:
+        print_json({"removed": list(args.services)})
     return 0
 
 
