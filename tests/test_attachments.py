@@ -188,7 +188,7 @@ async def test_connecting_again_with_other_settings_says_what_differs(
         await engine.networks.connect(bridge.name, container, aliases=("two",), ipv4="10.211.0.9")
 
     message = str(excinfo.value)
-    assert "aliases ['one'] (asked for ['two'])" in message
+    assert "aliases ['one'] besides its name and short id (asked for ['two'])" in message
     assert "(asked for 10.211.0.9)" in message
     assert "disconnect it first" in message
 
@@ -304,6 +304,13 @@ async def test_an_alias_equal_to_the_containers_own_name_is_accepted_every_time(
     assert first.aliases == ("extra",)
     raw = await engine._transport.request("GET", f"containers/{container}/json")
     assert name in raw["NetworkSettings"]["Networks"][bridge.name]["Aliases"]
+
+    # Other settings are a conflict that quotes what was asked as it was asked (it said
+    # "asked for []" when the name alone was asked).
+    with pytest.raises(swarmnet.AttachmentConflict) as raised:
+        await engine.networks.connect(bridge.name, container, aliases=(name,))
+    assert f"(asked for ['{name}']" in str(raised.value)
+    assert "['extra'] besides its name and short id" in str(raised.value)
 
 
 @pytest.mark.lab

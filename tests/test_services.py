@@ -614,9 +614,41 @@ async def test_the_service_command_ensures_lists_shows_tasks_and_removes(
     code, out = await _cli("service", "ensure", *host, "--publish", "80:80", name, LAB_IMAGE)
     assert code == 1
     assert "ports" in out  # a port the service lacks is drift, refused by default
-    code, out = await _cli("service", "rm", *host, name)
+    code, out = await _cli("service", "rm", *host, name, "--json")
     assert code == 0, out
+    assert json.loads(out) == {"removed": [name]}  # it printed nothing with --json
     assert not await engine.services.list(name=name)
+
+
+async def test_the_service_tables_show_json_fields_in_their_order(
+    made: Tracker, engine: swarmnet.Engine, lab: Lab, prefix: str
+) -> None:
+    """Issue #11 item 13: one naming, the model's, in --json and in the tables' headers.
+
+    ``service ls`` printed ``ID NAME MODE TASKS EP IMAGE`` and ``service ps`` ``TASK …
+    ADDRESSES / ERROR``: names --json does not have, in another order.
+    """
+    host = ("-H", lab.nodes[0].docker_host)
+    overlay = await engine.networks.create(swarmnet.OverlaySpec(name=f"{prefix}ov"))
+    name = f"{prefix}tbl"
+    flags = ("--replicas", "1", "--network", overlay.name, "--stop-grace-period", "0")
+    code, out = await _cli("service", "ensure", *host, *flags, "--wait", name, LAB_IMAGE, *SLEEP)
+    assert code == 0, out
+    for command in (("ls", "--name", name), ("ps", name)):
+        code, out = await _cli("service", *command, *host, "--json")
+        assert code == 0, out
+        (listed,) = json.loads(out)
+        code, out = await _cli("service", *command, *host)
+        assert code == 0, out
+        header, row = out.splitlines()
+        columns = [c.lower() for c in header.split()]
+        assert columns == [key for key in listed if key in columns], command
+        assert row.split()[0] == listed["id"][:12]
+        if command[0] == "ls":
+            assert row.split()[1:] == [name, LAB_IMAGE, "replicated", "vip", "1", "1"]
+        else:
+            assert row.split()[1:3] == [listed["node_id"][:12], "1"]
+            assert f"{overlay.name}=" in row
 
 
 async def test_the_example_runs_against_the_lab(made: Tracker, lab: Lab) -> None:

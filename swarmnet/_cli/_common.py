@@ -376,6 +376,13 @@ _CLI_WORDS: tuple[tuple[str, str], ...] = (
     ),
     ("`engine.swarm.unlock_key()`", "`swarmnet swarm tokens --unlock-key --reveal`"),
     ("`await lab.up()` or ", ""),
+    ("; use ensure() to accept it", "; use `swarmnet net ensure` to accept it"),
+    (
+        "create it on a manager, attachable=True)",
+        "create it on a manager with -d overlay --attachable)",
+    ),
+    ("tls=True or a swarmnet.TLSConfig, an https:// address", "an https:// address"),
+    ("(unset DOCKER_TLS_VERIFY, tls=False)", "(unset DOCKER_TLS_VERIFY)"),
 )
 
 
@@ -389,6 +396,39 @@ def cli_words(message: str) -> str:
 def option_name(field: str, options: Mapping[str, str]) -> str:
     """The command-line option for a model field: ``options`` first, else ``--field-name``."""
     return options.get(field) or "--" + field.replace("_", "-")
+
+
+def _flag_words(message: str, options: Mapping[str, str]) -> str:
+    """A spec's own words in a message (``scope='swarm'``, ``drop replicas``) as flags."""
+
+    def flag(word: str) -> str:
+        return option_name(word, options) if word in options else word
+
+    # An option that a field sets: name the flag, not the field.
+    message = re.sub(
+        r"the field '(\w+)'; use that field",
+        lambda m: f"{option_name(m[1], options)}; use that flag",
+        message,
+    )
+    # field='value' (or --field='value' once renamed above) reads as the flag and value.
+    message = re.sub(
+        r"(--[\w-]+|\b\w+)='([^']*)'",
+        lambda m: (
+            f"{m[1] if m[1].startswith('-') else flag(m[1])} {m[2]}"
+            if m[1].startswith("-") or m[1] in options
+            else m[0]
+        ),
+        message,
+    )
+    # Fields to leave out or drop, listed by name.
+    message = re.sub(
+        r"\b(leave out|drop) (\w+(?:, \w+)*)",
+        lambda m: f"{m[1]} {', '.join(flag(w) for w in m[2].split(', '))}",
+        message,
+    )
+    # A model-wide check names its field first ("attachable needs …").
+    message = re.sub(r"^(\w+) (?=needs )", lambda m: f"{flag(m[1])} ", message)
+    return message.replace("the ConfigOnlySpec", "the config-only network (-d null)")
 
 
 def describe_invalid(
@@ -423,6 +463,7 @@ def describe_invalid(
             for field, option in options.items():
                 if "_" in field:
                     message = re.sub(rf"\b{field}\b", option, message)
+            message = _flag_words(message, options)
         if not fields:
             lines.append(message)
         elif options is None:

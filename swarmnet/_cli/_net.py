@@ -74,6 +74,10 @@ SPEC_FLAGS: dict[str, str] = {
     "vxlan_ids": "--vxlan-id",
     "extra_options": "-o/--opt",
     "driver": "-d/--driver",
+    "scope": "--scope",
+    "attachable": "--attachable",
+    "config_from": "--config-from",
+    "ipam_driver": "--ipam-driver",
 }
 
 #: ``net ls``: the columns, in the order of :class:`swarmnet.Network`'s fields.

@@ -14,10 +14,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import ErrorDetails
+
 from swarmnet import InvalidSpec, ServiceDrift, ServiceNetwork, ServiceSpec
-from swarmnet._cli._common import engine_command, open_cli_engine, print_json
+from swarmnet._cli._common import (
+    Column,
+    describe_invalid,
+    engine_command,
+    open_cli_engine,
+    print_json,
+    print_table,
+)
+from swarmnet._core.models import RefusedSpec
 from swarmnet._services.specs import service_spec_from
-from swarmnet.models import Progress, Service
+from swarmnet.models import Progress, Service, Task
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     commands = service.add_subparsers(dest="service_command", metavar="COMMAND", required=True)
     command = functools.partial(
-        engine_command, commands, json_what="swarmnet models (snake_case fields)"
+        engine_command, commands, json_what="swarmnet models (Service, Task, ServiceEnsureResult)"
     )
 
     ls = command("ls", "list services, with running/desired task counts")
@@ -125,7 +135,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     ensure.set_defaults(handler=_ensure)
 
-    rm = command("rm", "remove services")
+    rm = command("rm", "remove services", json_what='{"removed": [names as given]}')
     rm.add_argument("services", nargs="+", help="names or ids")
     rm.set_defaults(handler=_rm)
 
@@ -207,19 +217,73 @@ def _spec(args: argparse.Namespace) -> ServiceSpec:
         "stop_grace_period": args.stop_grace_period,
     }
     data.update({k: v for k, v in optional.items() if v is not None})
-    return service_spec_from(data)
+    try:
+        return service_spec_from(data)
+    except RefusedSpec as exc:
+        raise InvalidSpec(_refusal(exc.errors)) from None
+
+
+#: The flag of each ServiceSpec field the flags fill (``mode`` is left out: the word is
+#: also a published port's mode, ``--publish-mode``).
+SPEC_FLAGS: dict[str, str] = {
+    "name": "NAME",
+    "image": "IMAGE",
+    "args": "COMMAND",
+    "replicas": "--replicas",
+    "networks": "--network",
+    "endpoint_mode": "--endpoint-mode",
+    "ports": "--publish",
+    "env": "--env",
+    "labels": "--label",
+    "constraints": "--constraint",
+    "stop_grace_period": "--stop-grace-period",
+}
+
+
+def _refusal(errors: list[ErrorDetails]) -> str:
+    """A refused spec in the flags' words (a model-wide check names its field first)."""
+    worded: list[ErrorDetails] = []
+    for error in errors:
+        error = error.copy()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        field, colon, rest = message.partition(": ")
+        if not error["loc"] and colon and field in SPEC_FLAGS:
+            error["loc"], message = (field,), rest
+        error["msg"] = message.replace("with mode='host'", "with --publish-mode host")
+        worded.append(error)
+    return describe_invalid(worded, SPEC_FLAGS)
 
 
 def _print_progress(progress: Progress) -> None:
     print(f"{progress.service}: {progress}", file=sys.stderr)
 
 
-def _summary(service: Service) -> str:
-    tasks = f"{service.running_tasks}/{service.desired_tasks}"
-    return (
-        f"{service.id[:12]:<14}{service.name:<28}{service.mode:<12}{tasks:<8}"
-        f"{service.endpoint_mode:<7}{service.image}"
-    )
+#: ``service ls``: the columns, in the order of :class:`swarmnet.models.Service`'s fields.
+LS_COLUMNS: tuple[Column[Service], ...] = (
+    Column("id", lambda s: s.id[:12]),
+    Column("name", lambda s: s.name),
+    Column("image", lambda s: s.image),
+    Column("mode", lambda s: s.mode),
+    Column("endpoint_mode", lambda s: s.endpoint_mode),
+    Column("running_tasks", lambda s: str(s.running_tasks)),
+    Column("desired_tasks", lambda s: str(s.desired_tasks)),
+)
+
+#: ``service ps``: the columns, in the order of :class:`swarmnet.models.Task`'s fields.
+PS_COLUMNS: tuple[Column[Task], ...] = (
+    Column("id", lambda t: t.id[:12]),
+    Column("node_id", lambda t: t.node_id[:12]),
+    Column("slot", lambda t: "" if t.slot is None else str(t.slot)),
+    Column("state", lambda t: t.state.value),
+    Column("desired_state", lambda t: t.desired_state.value),
+    Column("error", lambda t: t.error),
+    Column(
+        "networks",
+        lambda t: " ".join(
+            f"{n.network_name}={'/'.join(str(a) for a in n.addresses)}" for n in t.networks
+        ),
+    ),
+)
 
 
 async def _ls(args: argparse.Namespace) -> int:
@@ -230,9 +294,7 @@ async def _ls(args: argparse.Namespace) -> int:
     if args.json:
         print_json(services)
         return 0
-    print(f"{'ID':<14}{'NAME':<28}{'MODE':<12}{'TASKS':<8}{'EP':<7}IMAGE")
-    for service in services:
-        print(_summary(service))
+    print_table(LS_COLUMNS, services)
     return 0
 
 
@@ -282,6 +344,8 @@ async def _rm(args: argparse.Namespace) -> int:
             await engine.services.remove(name)
             if not args.json:
                 print(name)
+    if args.json:
+        print_json({"removed": list(args.services)})
     return 0
 
 
@@ -290,21 +354,10 @@ async def _ps(args: argparse.Namespace) -> int:
         tasks = await engine.services.tasks(
             args.service, desired_state=None if args.all else "running"
         )
-        hostnames = {n.id: n.hostname for n in await engine.nodes.list()}
     if args.json:
         print_json(tasks)
         return 0
-    print(f"{'TASK':<14}{'SLOT':<6}{'NODE':<14}{'DESIRED':<10}{'STATE':<10}ADDRESSES / ERROR")
-    for task in tasks:
-        addresses = " ".join(
-            f"{n.network_name}={'/'.join(str(a) for a in n.addresses)}" for n in task.networks
-        )
-        slot = "-" if task.slot is None else str(task.slot)
-        node = hostnames.get(task.node_id, task.node_id[:12] or "-")
-        print(
-            f"{task.id[:12]:<14}{slot:<6}{node:<14}{task.desired_state.value:<10}"
-            f"{task.state.value:<10}{addresses} {task.error}".rstrip()
-        )
+    print_table(PS_COLUMNS, tasks)
     return 0
 
 

@@ -621,8 +621,10 @@ class NetworksAPI:
         # and an alias equal to either adds nothing: compare without them.
         wanted_aliases = user_aliases(payload, config.aliases)
         if set(endpoint.aliases) != set(wanted_aliases):
+            # Say what was asked as it was asked, and what counts as none of it.
             problems.append(
-                f"aliases {sorted(endpoint.aliases)} (asked for {sorted(wanted_aliases)})"
+                f"aliases {sorted(endpoint.aliases)} besides its name and short id "
+                f"(asked for {sorted(config.aliases)})"
             )
         for version, wanted in ((4, config.ipv4), (6, config.ipv6)):
             if wanted is None:

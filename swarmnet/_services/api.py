@@ -670,6 +670,10 @@ class ServicesAPI:
                     diff=ServiceDiff(service=spec.name),
                 )
         changes = diff(spec.name, patch, existing.spec_payload)
+        if "networks" in changes.fields:
+            # Name the networks in the text; the engine stores ids (a read on drift only).
+            names = {n.id: n.name for n in await self._engine.networks.list()}
+            changes = diff(spec.name, patch, existing.spec_payload, names=names)
         if not changes:
             return ServiceEnsureResult(
                 service=existing, outcome=ServiceOutcome.UNCHANGED, diff=changes

@@ -44,7 +44,36 @@ _FIELD_OF: Mapping[Path, str] = {
     ("RollbackConfig",): "rollback_config",
     ("TaskTemplate", "Resources", "Limits"): "limits",
     ("TaskTemplate", "Resources", "Reservations"): "reservations",
+    ("TaskTemplate", "ContainerSpec", "StopSignal"): "stop_signal",
+    ("TaskTemplate", "ContainerSpec", "StopGracePeriod"): "stop_grace_period",
 }
+# The engine's keys inside restart, update and resource settings, and the spec's names.
+_SUB_FIELD_OF: Mapping[str, str] = {
+    "Condition": "condition",
+    "Delay": "delay",
+    "MaxAttempts": "max_attempts",
+    "Window": "window",
+    "Parallelism": "parallelism",
+    "FailureAction": "failure_action",
+    "Monitor": "monitor",
+    "MaxFailureRatio": "max_failure_ratio",
+    "Order": "order",
+    "NanoCPUs": "cpus",
+    "MemoryBytes": "memory",
+}
+# Go durations (and NanoCPUs) in nanoseconds; the spec says seconds (and CPUs).
+_NANOS = frozenset({"Delay", "Window", "Monitor", "NanoCPUs", "StopGracePeriod"})
+_BY_KEY = frozenset(
+    {
+        ("Labels",),
+        ("TaskTemplate", "ContainerSpec", "Labels"),
+        ("TaskTemplate", "RestartPolicy"),
+        ("UpdateConfig",),
+        ("RollbackConfig",),
+        ("TaskTemplate", "Resources", "Limits"),
+        ("TaskTemplate", "Resources", "Reservations"),
+    }
+)
 _UNORDERED = frozenset(
     {
         ("TaskTemplate", "ContainerSpec", "Env"),
@@ -173,9 +202,82 @@ def comparable(path: Path, value: Any) -> Any:
 
 
 def _text(value: Any) -> str:
+    # The style of network drift: strings quoted; numbers and booleans bare; a list is
+    # its items, comma-separated.
     if value is None:
         return "(absent)"
-    return json.dumps(value, sort_keys=True)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(item) for item in value) or "(absent)"
+    return str(value)
+
+
+def _seconds(key: str, value: Any) -> Any:
+    return value / 1e9 if key in _NANOS and isinstance(value, int | float) else value
+
+
+def _network_text(network: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    target = str(network.get("Target", ""))
+    text = repr(names.get(target, target))
+    if network.get("Aliases"):
+        text += f" (aliases {_text(network['Aliases'])})"
+    if network.get("DriverOpts"):
+        options = ", ".join(f"{k}={v!r}" for k, v in sorted(network["DriverOpts"].items()))
+        text += f" (driver options {options})"
+    return text
+
+
+def _port_text(port: Mapping[str, Any]) -> str:
+    published = f"{port['PublishedPort']}:" if port.get("PublishedPort") else ""
+    return (
+        f"{published}{port.get('TargetPort')}/{port.get('Protocol', 'tcp')} "
+        f"({port.get('PublishMode', 'ingress')})"
+    )
+
+
+def _value_text(path: Path, value: Any, names: Mapping[str, str]) -> str:
+    """A compared value as the spec would say it (names, seconds, ports), not as JSON."""
+    if value is None:
+        return _text(None)
+    if path == ("TaskTemplate", "Networks"):
+        return ", ".join(_network_text(n, names) for n in value)
+    if path == ("EndpointSpec", "Ports"):
+        return ", ".join(_port_text(p) for p in value)
+    if path == ("TaskTemplate", "Placement", "Preferences"):
+        return _text([(p.get("Spread") or {}).get("SpreadDescriptor") for p in value])
+    return _text(_seconds(path[-1], value))
+
+
+def _changes(path: Path, want: Any, found: Any, names: Mapping[str, str]) -> list[FieldDrift]:
+    """The lines of one differing field: one per key of a map, replicas apart from mode."""
+    field = _FIELD_OF.get(path, ".".join(path))
+    if path == ("Mode",) and want[0] == found[0] == "replicated":
+        return [FieldDrift(field="replicas", wanted=_text(want[1]), found=_text(found[1]))]
+    if path == ("Mode",):
+        return [FieldDrift(field=field, wanted=_text(want[0]), found=_text(found[0]))]
+    if path in _BY_KEY:
+        want, found = want or {}, found or {}
+        return [
+            FieldDrift(
+                field=f"{field}.{_SUB_FIELD_OF.get(key, key)}",
+                wanted=_text(_seconds(key, want.get(key))),
+                found=_text(_seconds(key, found.get(key))),
+            )
+            for key in [*want, *(k for k in found if k not in want)]
+            if want.get(key) != found.get(key)
+        ]
+    return [
+        FieldDrift(
+            field=field,
+            wanted=_value_text(path, want, names),
+            found=_value_text(path, found, names),
+        )
+    ]
 
 
 def _env_changes(wanted: Any, found: Any) -> list[FieldDrift]:
@@ -195,12 +297,21 @@ def _env_changes(wanted: Any, found: Any) -> list[FieldDrift]:
     ]
 
 
-def diff(name: str, patch: Sequence[tuple[Path, Any]], stored: Mapping[str, Any]) -> ServiceDiff:
+def diff(
+    name: str,
+    patch: Sequence[tuple[Path, Any]],
+    stored: Mapping[str, Any],
+    *,
+    names: Mapping[str, str] | None = None,
+) -> ServiceDiff:
     """Compare the fields a spec mentions (``patch``) with the stored engine spec.
 
+    The differences read in the spec's words: field names, network names (``names``
+    maps the engine's network ids to them; an id left out is shown as is), seconds,
+    ports as ``published:target/protocol (mode)``, one line per key of a map.
     Environment variables are reported by name only (``env.PASSWORD``), never by value.
     """
-    changes = []
+    changes: list[FieldDrift] = []
     for path, wanted in patch:
         want, found = comparable(path, wanted), comparable(path, read_path(stored, path))
         if want == found:
@@ -208,8 +319,7 @@ def diff(name: str, patch: Sequence[tuple[Path, Any]], stored: Mapping[str, Any]
         if path == ("TaskTemplate", "ContainerSpec", "Env"):
             changes.extend(_env_changes(want, found))
             continue
-        field = _FIELD_OF.get(path, ".".join(path))
-        changes.append(FieldDrift(field=field, wanted=_text(want), found=_text(found)))
+        changes.extend(_changes(path, want, found, names or {}))
     return ServiceDiff(service=name, changes=tuple(changes))
 
 
