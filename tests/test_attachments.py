@@ -307,7 +307,7 @@ async def test_an_alias_equal_to_the_containers_own_name_is_accepted_every_time(
 
     # Other settings are a conflict that quotes what was asked as it was asked (it said
     # "asked for []" when the name alone was asked).
-    with pytest.raises(swarmnet.AttachmentConflict) as raised:
+    with pytest.raises(swarmnet.errors.AttachmentConflict) as raised:
         await engine.networks.connect(bridge.name, container, aliases=(name,))
     assert f"(asked for ['{name}']" in str(raised.value)
     assert "['extra'] besides its name and short id" in str(raised.value)
