@@ -285,3 +285,57 @@ async def test_wget_fetches_a_page_across_nodes_over_an_attachable_overlay(
             pytest.fail(f"wget: {page}\nnslookup: {lookup}\nping: {ping}")
         # busybox httpd's page names the container's hostname: its short id.
         assert page.output.strip() == f"hello from {web.id[:12]}"
+
+
+@pytest.mark.anyio
+@pytest.mark.lab
+async def test_a_node_namespace_fetches_a_page_and_its_timeout_works(
+    lab: Lab, engine: swarmnet.Engine, prefix: str, tracker: Tracker
+) -> None:
+    """``LabNode.fetch``: from node1's own namespace to containers on its bridge, with
+    the timeout that ``busybox wget -T`` on the host lacks (it crashes, exit 139)."""
+    node = lab.nodes[0]
+    net = await engine.networks.create(swarmnet.BridgeSpec(name=f"{prefix}net"))
+    web = await tracker.run(engine, f"{prefix}web", network=net.name, cmd=("sh", "-c", SERVE))
+    stall = await tracker.run(
+        engine,
+        f"{prefix}stall",
+        network=net.name,
+        cmd=("nc", "-ll", "-p", "8080", "-e", "sleep", "300"),
+    )
+
+    async def address(container: str) -> str:
+        found = (await engine.networks.get(net.id)).containers[container].ipv4_address
+        assert found is not None
+        return str(found.ip)
+
+    async def attempt(url: str, limit: int) -> tuple[str, float]:
+        """The body, or wget's words when it failed; and the seconds it took."""
+        started = time.monotonic()
+        try:
+            body = await node.fetch(url, timeout=limit)
+        except swarmnet.lab.LabError as exc:
+            body = f"failed: {exc}"
+        return body, time.monotonic() - started
+
+    web_url = f"http://{await address(web)}/"
+    with anyio.fail_after(30):
+        page, _ = await attempt(web_url, 2)
+        while page.startswith("failed"):  # the server may still be starting
+            assert "139" not in page, page
+            await anyio.sleep(0.2)
+            page, _ = await attempt(web_url, 2)
+    assert page.strip().startswith("hello from ")
+    with pytest.raises(swarmnet.lab.LabError, match="404"):
+        await node.fetch(f"{web_url}nothing-here", timeout=2)
+
+    stall_url = f"http://{await address(stall)}:8080/"
+    with anyio.fail_after(30):
+        stalled, elapsed = await attempt(stall_url, 1)
+        while "refused" in stalled:  # nc is not listening yet
+            await anyio.sleep(0.2)
+            stalled, elapsed = await attempt(stall_url, 1)
+    assert "timed out" in stalled, stalled
+    assert 0.9 < elapsed < 10
+    with pytest.raises(swarmnet.lab.LabError, match="1 second or more"):
+        await node.fetch(web_url, timeout=0)

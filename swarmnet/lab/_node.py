@@ -12,6 +12,7 @@ from swarmnet._core.engine import Engine
 from swarmnet._core.errors import LabError, SwarmnetError
 from swarmnet._core.log import get_logger
 from swarmnet.lab import _daemon, _host, _ssh
+from swarmnet.lab._image import WGET_SCRIPT
 from swarmnet.lab._layout import NodeLayout
 from swarmnet.lab._models import LabNodeState, LabNodeStatus, SSHAccess
 
@@ -202,6 +203,21 @@ class LabNode:
                 f"{result.returncode}: {result.stderr.decode(errors='replace').strip()}"
             )
         return result.stdout.decode(errors="replace")
+
+    async def fetch(self, url: str, *, timeout: int = 5) -> str:  # noqa: ASYNC109 (wget -T)
+        """Fetch ``url`` over HTTP from inside the node's network namespace; the body.
+
+        Runs the lab image's ``wget`` (the host's busybox, with a ``timeout`` that
+        works: ``busybox wget -T`` crashes with Debian's static busybox), so a node
+        fetches as the lab's containers do.
+
+        Raises:
+            LabError: the fetch failed (refused, an HTTP error, no answer within
+                ``timeout`` seconds); the message has wget's own words.
+        """
+        if timeout < 1:
+            raise LabError(f"fetch timeout must be 1 second or more, not {timeout}")
+        return await self.exec("sh", "-c", WGET_SCRIPT, "wget", "-T", str(timeout), "-qO-", url)
 
     async def gossip_leaked(self) -> bool:
         """Whether the node's engine still listens on the gossip port (TCP 7946) though
