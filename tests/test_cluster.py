@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,27 @@ async def test_three_engines_form_a_swarm_and_a_second_run_changes_nothing(
         assert await engine.swarm.state() is LocalNodeState.INACTIVE
 
 
+async def test_a_joining_manager_is_found_in_the_leaders_node_list_not_by_its_own_info(
+    lab: Lab, engines: list[Engine]
+) -> None:
+    """Manager joins run one at a time: a /info after each (helper programs, seconds on
+    a busy host) would delay the next. With IP advertise addresses none is sent."""
+    recorders = [Recorder() for _ in range(3)]
+    async with AsyncExitStack() as stack:
+        mine = [
+            await stack.enter_async_context(
+                Engine(node.docker_host, name=node.name, on_request=recorder)
+            )
+            for node, recorder in zip(lab.nodes[:3], recorders, strict=True)
+        ]
+        cluster = await form_cluster(mine, managers=3, advertise_addrs=addresses(lab, 3))
+        own_ids = [(await engine.swarm.status()).node_id for engine in mine]
+    assert [m.node_id for m in cluster.members] == own_ids
+    for recorder in recorders[1:]:
+        joined = recorder.calls.index(("POST", "swarm/join"))
+        assert ("GET", "info") not in recorder.calls[joined:][:-1], recorder.calls
+
+
 async def test_five_engines_form_a_swarm_of_three_managers_and_two_workers(
     lab: Lab, engines: list[Engine]
 ) -> None:
@@ -126,6 +148,9 @@ async def test_five_engines_form_a_swarm_of_three_managers_and_two_workers(
     statuses = [await engine.swarm.status() for engine in engines]
     assert [status.is_manager for status in statuses] == [True, True, True, False, False]
     assert {status.cluster_id for status in statuses[:3]} == {cluster.id}
+    # The managers that joined were found in the leader's node list by their address,
+    # not by their own /info: the ids must be each engine's own.
+    assert [m.node_id for m in cluster.members] == [status.node_id for status in statuses]
 
     again = await form_cluster(engines, managers=3, advertise_addrs=addresses(lab, 5))
     assert not again.changed

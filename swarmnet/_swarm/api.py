@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import anyio
 
@@ -305,6 +305,28 @@ class SwarmAPI:
         )
         return await self.join_node(spec, timeout=timeout, recover=recover)
 
+    @overload
+    async def join_node(
+        self,
+        spec: SwarmJoinSpec,
+        *,
+        status: SwarmStatus | None = None,
+        timeout: float | None = 30.0,  # noqa: ASYNC109
+        recover: bool = True,
+        read_back: Literal[True] = True,
+    ) -> SwarmStatus: ...
+
+    @overload
+    async def join_node(
+        self,
+        spec: SwarmJoinSpec,
+        *,
+        status: SwarmStatus | None = None,
+        timeout: float | None = 30.0,  # noqa: ASYNC109
+        recover: bool = True,
+        read_back: bool,
+    ) -> SwarmStatus | None: ...
+
     async def join_node(
         self,
         spec: SwarmJoinSpec,
@@ -312,14 +334,22 @@ class SwarmAPI:
         status: SwarmStatus | None = None,
         timeout: float | None = 30.0,  # noqa: ASYNC109 (becomes the engine request's limit)
         recover: bool = True,
-    ) -> SwarmStatus:
+        read_back: bool = True,
+    ) -> SwarmStatus | None:
         """:meth:`join` with a ready :class:`SwarmJoinSpec`, and the status if just read.
 
         ``form_cluster`` probes many engines at once and passes each one's ``status`` to
-        save a request; otherwise this is :meth:`join`.
+        save a request; otherwise this is :meth:`join`. With ``read_back=False`` a join
+        the engine accepted returns None instead of the engine's status read after it
+        (``/info``, which runs helper programs: up to seconds on a host busy with many
+        joins); the engine answers a join once the node is an active member, and the
+        caller can find the node in a manager's node list. A node that was a member
+        already still returns its status.
         """
         status = status if status is not None else await self.probe()
-        return await self._join_from(status, spec, timeout=timeout, recover=recover)
+        return await self._join_from(
+            status, spec, timeout=timeout, recover=recover, read_back=read_back
+        )
 
     async def _join_from(
         self,
@@ -329,7 +359,8 @@ class SwarmAPI:
         timeout: float | None,  # noqa: ASYNC109
         recover: bool,
         again: bool = False,
-    ) -> SwarmStatus:
+        read_back: bool = True,
+    ) -> SwarmStatus | None:
         """Join, given the status just read (``form_cluster`` has it already)."""
         state = status.local_node_state
         if state is LocalNodeState.ACTIVE:
@@ -357,8 +388,16 @@ class SwarmAPI:
             # Taken for inactive by the cheap probe, but in a swarm after all: decide
             # again on the full status (an engine stuck in "error" reads like this).
             return await self._join_from(
-                await self.status(), spec, timeout=timeout, recover=recover, again=True
+                await self.status(),
+                spec,
+                timeout=timeout,
+                recover=recover,
+                again=True,
+                read_back=read_back,
             )
+        if not read_back:
+            self._log.info("swarm.joined", node_id=None, manager=None)
+            return None
         # The engine answers once the node is up, so this is normally active already.
         joined = await self.status()
         if joined.local_node_state is not LocalNodeState.ACTIVE:

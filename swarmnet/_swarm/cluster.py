@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -623,9 +624,8 @@ class _Formation:
                 await leader.nodes.promote(status.node_id)
                 await _step_reported(outbox, index, MemberAction.PROMOTED, status.node_id)
             else:
-                joined = await self._join(index, tokens.manager)
-                self.remotes = _merge(self.remotes, joined)
-                await _step_reported(outbox, index, MemberAction.JOINED, joined.node_id)
+                node_id = await self._join_manager(leader, index, tokens.manager)
+                await _step_reported(outbox, index, MemberAction.JOINED, node_id)
 
     def _active(self, index: int) -> bool:
         return self.statuses[index].local_node_state is LocalNodeState.ACTIVE
@@ -658,14 +658,49 @@ class _Formation:
                 await anyio.sleep(_POLL)
         self.report.log.warning("cluster.gossip_not_started", waited=_GOSSIP_START)
 
-    async def _join(self, index: int, token: Secret) -> SwarmStatus:
-        spec = SwarmJoinSpec(
+    def _spec(self, index: int, token: Secret) -> SwarmJoinSpec:
+        return SwarmJoinSpec(
             remote_addrs=tuple(self.remotes), join_token=token, advertise_addr=self.addrs[index]
         )
+
+    async def _join(self, index: int, token: Secret) -> SwarmStatus:
         # The state read at the start is reused: no second /info per engine.
         return await self.engines[index].swarm.join_node(
-            spec, status=self.statuses[index], timeout=self.timeout
+            self._spec(index, token), status=self.statuses[index], timeout=self.timeout
         )
+
+    async def _join_manager(self, leader: Engine, index: int, token: Secret) -> str:
+        """Join engines[index] as a manager; its node id, and its address added to the
+        remotes the next joins use.
+
+        Manager joins run one at a time, so whatever follows a join delays the next. With
+        an IP advertise address the new manager is found in the leader's node list (one
+        read of the leader's store) instead of by its own ``/info``, which runs helper
+        programs: up to 1.7 s each, measured at 32 engines with the workers joining.
+        """
+        host = _ip_host(self.addrs[index])
+        joined = await self.engines[index].swarm.join_node(
+            self._spec(index, token),
+            status=self.statuses[index],
+            timeout=self.timeout,
+            read_back=host is None,
+        )
+        if joined is None:
+            listed = await leader.nodes.list(role=NodeRole.MANAGER)
+            addrs = [n.manager_status.addr for n in listed if n.manager_status is not None]
+            mine = [
+                n.id
+                for n in listed
+                if n.manager_status is not None and _ip_host(n.manager_status.addr) == host
+            ]
+            if len(mine) == 1:
+                known = {normalise_remote_addr(a) for a in self.remotes}
+                self.remotes += [a for a in addrs if normalise_remote_addr(a) not in known]
+                return mine[0]
+            # Not listed yet, or two managers at that address (NAT): ask the engine.
+            joined = await self.engines[index].swarm.status()
+        self.remotes = _merge(self.remotes, joined)
+        return joined.node_id
 
     async def _demote_extra_managers(
         self, leader: Engine, outbox: MemoryObjectSendStream[_Step]
@@ -766,6 +801,19 @@ def _manager_addrs(status: SwarmStatus) -> list[str]:
     if not addrs and status.node_addr:
         addrs = [status.node_addr]
     return addrs
+
+
+def _ip_host(addr: str | None) -> str | None:
+    """The IP address of an advertise or manager address (``ip[:port]``), else None."""
+    if addr is None:
+        return None
+    host = addr[1:].partition("]")[0] if addr.startswith("[") else addr
+    if not addr.startswith("[") and host.count(":") == 1:
+        host = host.partition(":")[0]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None  # an interface name
 
 
 def _merge(remotes: list[str], joined: SwarmStatus) -> list[str]:
