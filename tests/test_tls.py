@@ -536,14 +536,21 @@ async def test_an_ssh_engine_pings_informs_and_streams_events(
     assert seen == ["create", "destroy"]
 
 
+async def home_with_a_stranger_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, access: SSHAccess
+) -> None:
+    """A ~/.ssh (under tmp_path/home) whose key the lab's sshd does not accept."""
+    stranger = tmp_path / "stranger"
+    await anyio.run_process(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)])
+    ssh_home(monkeypatch, tmp_path / "home", key=stranger, known_hosts=access.known_hosts)
+
+
 @pytest.mark.lab
 async def test_ssh_with_a_key_the_server_does_not_accept_is_auth_failed(
     sshd: tuple[LabNode, SSHAccess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, access = sshd
-    stranger = tmp_path / "stranger"
-    await anyio.run_process(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)])
-    ssh_home(monkeypatch, tmp_path / "home", key=stranger, known_hosts=access.known_hosts)
+    await home_with_a_stranger_key(tmp_path, monkeypatch, access)
     with pytest.raises(swarmnet.errors.SSHAuthFailed, match="authorized_keys") as excinfo:
         async with swarmnet.Engine(access.url):
             pass
@@ -735,9 +742,7 @@ async def test_an_ssh_failure_is_one_line_from_the_cli_with_nothing_from_aiodock
     # aiodocker logs the failure at ERROR before raising it; the library stays silent
     # unless the application turns logging on, and the CLI says it once, its own way.
     _, access = sshd
-    stranger = tmp_path / "stranger"
-    await anyio.run_process(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)])
-    ssh_home(monkeypatch, tmp_path / "home", key=stranger, known_hosts=access.known_hosts)
+    await home_with_a_stranger_key(tmp_path, monkeypatch, access)
     env = {
         "HOME": str(tmp_path / "home"),
         "PATH": "/usr/bin:/bin",
