@@ -111,25 +111,51 @@ async def test_three_engines_form_a_swarm_and_a_second_run_changes_nothing(
         assert await engine.swarm.state() is LocalNodeState.INACTIVE
 
 
-async def test_a_joining_manager_is_found_in_the_leaders_node_list_not_by_its_own_info(
+async def test_joining_nodes_are_found_in_the_leaders_node_list_not_by_their_own_info(
     lab: Lab, engines: list[Engine]
 ) -> None:
-    """Manager joins run one at a time: a /info after each (helper programs, seconds on
-    a busy host) would delay the next. With IP advertise addresses none is sent."""
-    recorders = [Recorder() for _ in range(3)]
+    """A /info after a join runs helper programs: after a manager's join it delays the
+    next one (they run one at a time), and 31 worker /info at once slowed the other joins
+    by half at 32 engines. With IP advertise addresses none is sent."""
+    recorders = [Recorder() for _ in range(5)]
     async with AsyncExitStack() as stack:
         mine = [
             await stack.enter_async_context(
                 Engine(node.docker_host, name=node.name, on_request=recorder)
             )
-            for node, recorder in zip(lab.nodes[:3], recorders, strict=True)
+            for node, recorder in zip(lab.nodes[:5], recorders, strict=True)
         ]
-        cluster = await form_cluster(mine, managers=3, advertise_addrs=addresses(lab, 3))
+        cluster = await form_cluster(mine, managers=3, advertise_addrs=addresses(lab, 5))
         own_ids = [(await engine.swarm.status()).node_id for engine in mine]
+    assert [m.action for m in cluster.members[1:]] == [MemberAction.JOINED] * 4
     assert [m.node_id for m in cluster.members] == own_ids
     for recorder in recorders[1:]:
         joined = recorder.calls.index(("POST", "swarm/join"))
         assert ("GET", "info") not in recorder.calls[joined:][:-1], recorder.calls
+
+
+async def test_a_worker_that_left_and_joins_again_gets_its_new_node_not_the_one_left_down(
+    lab: Lab, engines: list[Engine]
+) -> None:
+    """The leader still lists the node a worker left behind (``down``, at the same
+    address): the node found for the new join must be the new one."""
+    first = await form_cluster(engines[:3], managers=1, advertise_addrs=addresses(lab, 3))
+    await engines[2].swarm.leave()
+    with anyio.fail_after(30):
+        while True:
+            node = await engines[0].nodes.get(first.members[2].node_id)
+            if node.state is NodeState.DOWN:
+                break
+            await anyio.sleep(0.2)
+
+    again = await form_cluster(engines[:3], managers=1, advertise_addrs=addresses(lab, 3))
+
+    rejoined = again.members[2]
+    assert rejoined.action is MemberAction.JOINED
+    assert rejoined.node_id != first.members[2].node_id
+    assert rejoined.node_id == (await engines[2].swarm.status()).node_id
+    stale = [n for n in again.nodes if n.id == first.members[2].node_id]
+    assert [n.addr for n in stale] == [lab.nodes[2].address]  # same address, still listed
 
 
 async def test_five_engines_form_a_swarm_of_three_managers_and_two_workers(
