@@ -18,8 +18,9 @@ The curves, per size N (a lab of N engines named ``scale<N>``, brought up and do
   against bare Engine API requests made as concurrently as the engine allows (the
   floor: init, manager joins one after another as raft needs, every worker join at
   once, then until all Ready), docker-py and the docker CLI (joins one after another,
-  as a script does). Reported as each contender's time over the floor's. Engines whose
-  gossip outlived the dissolve between runs are restarted first (``reset_formation``),
+  as a script does). Reported as each contender's time over the floor's. A second
+  floor, ``bare, same requests``, makes swarmnet's own requests bare (``form_bare_same``).
+  Engines whose gossip outlived the dissolve between runs are restarted first (``reset_formation``),
   and each 3-manager run of the floor and of swarmnet keeps its manager joins' and
   their ``GET info`` times (``formation_joins`` in the JSON).
 * ``doctor``: ``doctor()`` with its bounded port plan (each node tried by 4 peers, every
@@ -257,6 +258,61 @@ async def form_bare(nodes: list[Any], engines: list[Any], managers: int) -> Time
     return time.perf_counter() - started, init
 
 
+async def form_bare_same(nodes: list[Any], engines: list[Any], managers: int) -> Timed:
+    """The floor of swarmnet's own requests: the kinds it makes, in its order, nothing else.
+
+    ``bare concurrent`` is the fewest requests that form a swarm; it does not look at the
+    engines first and lets nodes join before the leader's gossip listens (a node that
+    does so has no overlay traffic for a minute). swarmnet does both, so this floor makes
+    the same reads bare: every engine's ``GET info`` at once; init; ``GET swarm`` and
+    ``GET nodes``; ``GET networks/ingress?verbose`` until the leader lists a peer; manager
+    joins one at a time, each followed by ``GET nodes`` (its node id), while every
+    worker joins at once; one ``GET nodes`` once they have (the workers' node ids); the
+    readiness poll; ``GET swarm``. What is left between it and swarmnet is client logic.
+    """
+    manager = engines[0]
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for engine in engines:
+            tg.start_soon(partial(engine._transport.request, "GET", "info"))
+    before_init = time.perf_counter()
+    await manager._transport.request("POST", "swarm/init", json_body=_init_body(nodes[0].address))
+    init = time.perf_counter() - before_init
+    tokens = (await manager._transport.request("GET", "swarm"))["JoinTokens"]
+    await manager._transport.request("GET", "nodes")
+    while True:
+        ingress = await manager._transport.request(
+            "GET", "networks/ingress", params={"verbose": "true"}
+        )
+        if ingress.get("Peers"):
+            break
+        await anyio.sleep(POLL)
+
+    async def join(index: int, token: str) -> None:
+        body = _join_body(nodes[index].address, nodes[0].address, token)
+        await engines[index]._transport.request(
+            "POST", "swarm/join", json_body=body, secrets=(token,)
+        )
+
+    async def join_managers() -> None:
+        for index in range(1, managers):
+            await join(index, tokens["Manager"])
+            await manager._transport.request("GET", "nodes")
+
+    async def join_workers() -> None:
+        async with anyio.create_task_group() as tg:
+            for index in range(managers, len(nodes)):
+                tg.start_soon(join, index, tokens["Worker"])
+        await manager._transport.request("GET", "nodes")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(join_managers)
+        tg.start_soon(join_workers)
+    await _until_ready(manager, len(nodes))
+    await manager._transport.request("GET", "swarm")
+    return time.perf_counter() - started, init
+
+
 async def form_swarmnet(nodes: list[Any], engines: list[Any], managers: int) -> Timed:
     import swarmnet
 
@@ -384,6 +440,10 @@ async def curve_formation(lab: Any, engines: list[Any], rounds: int, results: Re
     for managers in (1, 3):
         contenders: list[tuple[str, Callable[[], Awaitable[Timed]]]] = [
             ("bare concurrent", lambda m=managers: form_bare(nodes, engines, m)),  # type: ignore[misc]
+            (
+                "bare, same requests",
+                lambda m=managers: form_bare_same(nodes, engines, m),  # type: ignore[misc]
+            ),
             ("swarmnet", lambda m=managers: form_swarmnet(nodes, engines, m)),  # type: ignore[misc]
             (
                 "docker-py",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 Results = dict[str, Any]
-FORMATION = ("bare concurrent", "swarmnet", "docker-py", "docker CLI")
+FORMATION = ("bare concurrent", "bare, same requests", "swarmnet", "docker-py", "docker CLI")
 DOCTOR = ("read only", "every pair (before)", "bounded (after)")
 
 
@@ -58,11 +58,17 @@ def tables(results: Results) -> str:
             "",
             "Seconds (median of the runs, each run's own engine init replaced by the median "
             "init of all runs of that size: the init alone is bimodal here, 0.15 or 0.6 s), "
-            "and each as a multiple of bare concurrent API calls (the floor).",
+            "and each as a multiple of bare concurrent API calls (the floor). "
+            "`bare, same requests` makes swarmnet's own requests bare, in its order (it "
+            "also reads every engine first and waits for the leader's gossip before any "
+            "join); what swarmnet adds to it is client logic. `before`: swarmnet over the "
+            "floor in the run before the fixes of issue #16, where that run is stored.",
             "",
-            "| engines | " + " | ".join(FORMATION) + " | CLI / swarmnet |",
-            "|---:|" + "---:|" * (len(FORMATION) + 1),
+            "| engines | " + " | ".join(FORMATION) + " | swarmnet / same requests "
+            "| swarmnet before | CLI / swarmnet |",
+            "|---:|" + "---:|" * (len(FORMATION) + 3),
         ]
+        before = results.get("formation_before", {}).get(managers, {})
         for size in _sizes(section):
             row = section[str(size)]
             floor = row["bare concurrent"]
@@ -70,8 +76,14 @@ def tables(results: Results) -> str:
                 f"{row[name]:.2f} ({row[name] / floor:.2f}x)" if name in row else "-"
                 for name in FORMATION
             ]
+            same = row.get("bare, same requests")
+            cells.append(f"{row['swarmnet'] / same:.2f}x" if same else "-")
+            was = before.get(str(size))
+            cells.append(f"{was['swarmnet'] / was['bare concurrent']:.2f}x" if was else "-")
             lead = f"{row['docker CLI'] / row['swarmnet']:.2f}x" if "docker CLI" in row else "-"
             out.append(f"| {size} | " + " | ".join(cells) + f" | {lead} |")
+        if before:
+            out.append(f"\nBefore: {results['formation_before']['commit']}.")
         out.append("")
     doctor = results.get("doctor", {})
     if doctor:
@@ -220,6 +232,15 @@ def plots(results: Results, directory: Path) -> list[Path]:
                         "o-",
                         label=name,
                     )
+            before = results.get("formation_before", {}).get(managers, {})
+            if all(str(s) in before for s in sizes):
+                ax.plot(
+                    sizes,
+                    [before[str(s)]["swarmnet"] / before[str(s)]["bare concurrent"] for s in sizes],
+                    "o--",
+                    color="grey",
+                    label="swarmnet before #16 fixes",
+                )
             ax.axhline(1.05, ls=":", color="grey", label="floor + 5%")
             ax.set(title=f"form_cluster, {managers} manager(s): time / floor",
                    xlabel="engines", ylabel="ratio")  # fmt: skip
