@@ -232,6 +232,12 @@ class JoinClock:
 JOINS = JoinClock()
 
 
+async def _bare_join(nodes: list[Any], engines: list[Any], index: int, token: str) -> None:
+    """One ``POST swarm/join`` of node ``index`` to node 0, as the floors make it."""
+    body = _join_body(nodes[index].address, nodes[0].address, token)
+    await engines[index]._transport.request("POST", "swarm/join", json_body=body, secrets=(token,))
+
+
 async def form_bare(nodes: list[Any], engines: list[Any], managers: int) -> Timed:
     """The floor: init; manager joins one at a time (raft) while every worker joins at once."""
     manager = engines[0]
@@ -240,11 +246,7 @@ async def form_bare(nodes: list[Any], engines: list[Any], managers: int) -> Time
     init = time.perf_counter() - started
     tokens = (await manager._transport.request("GET", "swarm"))["JoinTokens"]
 
-    async def join(index: int, token: str) -> None:
-        body = _join_body(nodes[index].address, nodes[0].address, token)
-        await engines[index]._transport.request(
-            "POST", "swarm/join", json_body=body, secrets=(token,)
-        )
+    join = partial(_bare_join, nodes, engines)
 
     async def join_managers() -> None:
         for index in range(1, managers):
@@ -288,11 +290,7 @@ async def form_bare_same(nodes: list[Any], engines: list[Any], managers: int) ->
             break
         await anyio.sleep(POLL)
 
-    async def join(index: int, token: str) -> None:
-        body = _join_body(nodes[index].address, nodes[0].address, token)
-        await engines[index]._transport.request(
-            "POST", "swarm/join", json_body=body, secrets=(token,)
-        )
+    join = partial(_bare_join, nodes, engines)
 
     async def join_managers() -> None:
         for index in range(1, managers):
