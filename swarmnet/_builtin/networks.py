@@ -579,9 +579,30 @@ async def gwbridge(engine: Engine) -> GatewayBridge | GatewayBridgeNotCreated:
 # -- shaping docker_gwbridge -------------------------------------------------------------
 
 
-def _gwbridge_in_use(engine: Engine, bridge: GatewayBridge, state: LocalNodeState) -> NetworkInUse:
+#: How long create_gwbridge/remove_gwbridge wait, by default, for a node that has just
+#: left its swarm to take its old ingress sandbox off docker_gwbridge.
+GWBRIDGE_SETTLE_TIMEOUT = 30.0
+_SETTLE_POLL = 0.25
+
+
+def _gwbridge_in_use(
+    engine: Engine, bridge: GatewayBridge, state: LocalNodeState, *, waited: float | None = None
+) -> NetworkInUse:
     names = tuple(e.name or e.key for e in bridge.endpoints)
-    if state is LocalNodeState.ACTIVE or any(e.key == INGRESS_SANDBOX for e in bridge.endpoints):
+    if waited is not None:
+        advice = (
+            f"the node is in no swarm, but {waited:g} s after it left the engine still keeps "
+            'the old ingress sandbox on the bridge (an engine that logged "timeout while '
+            'waiting for ingress network removal" keeps it until dockerd restarts): restart '
+            "the engine, then try again"
+        )
+    elif state is LocalNodeState.INACTIVE and all(e.is_sandbox for e in bridge.endpoints):
+        advice = (
+            "the node has just left its swarm and the engine takes the old ingress sandbox "
+            "off the bridge a moment later: try again (remove_gwbridge and "
+            "create_gwbridge(replace=True) wait for it)"
+        )
+    elif state is not LocalNodeState.INACTIVE:
         advice = (
             "the node is in a swarm with overlay endpoints on it; docker_gwbridge can only be "
             "shaped outside a swarm: leave the swarm first (engine.swarm.leave(force=True) or "
@@ -596,8 +617,45 @@ def _gwbridge_in_use(engine: Engine, bridge: GatewayBridge, state: LocalNodeStat
     )
 
 
+def _check_settle(settle: float) -> None:
+    if not settle >= 0:  # also refuses NaN
+        raise InvalidSpec(f"settle must be 0 or more seconds, not {settle!r}")
+
+
+async def _released_gwbridge(
+    engine: Engine, bridge: GatewayBridge, settle: float
+) -> GatewayBridge | GatewayBridgeNotCreated:
+    """``bridge`` once nothing is attached to it, or NetworkInUse.
+
+    A node that has just left its swarm keeps its ingress sandbox on the bridge for a
+    moment (the engine tears it down after the leave returns). Only that case is waited
+    for, up to ``settle`` seconds; containers, or a node still in a swarm, fail at once.
+    """
+    deadline, waiting = anyio.current_time() + settle, False
+    while bridge.endpoints:
+        state = (await engine.info()).swarm.local_node_state
+        leaving = state is LocalNodeState.INACTIVE and all(e.is_sandbox for e in bridge.endpoints)
+        if not leaving:
+            raise _gwbridge_in_use(engine, bridge, state)
+        if anyio.current_time() >= deadline:
+            raise _gwbridge_in_use(engine, bridge, state, waited=settle)
+        if not waiting:
+            waiting = True
+            _log.debug("gwbridge.settling", engine=engine.name, timeout=settle)
+        await anyio.sleep(_SETTLE_POLL)
+        found = await gwbridge(engine)
+        if not isinstance(found, GatewayBridge):
+            return found
+        bridge = found
+    return bridge
+
+
 async def create_gwbridge(
-    engine: Engine, spec: GatewayBridgeSpec | None = None, *, replace: bool = False
+    engine: Engine,
+    spec: GatewayBridgeSpec | None = None,
+    *,
+    replace: bool = False,
+    settle: float = GWBRIDGE_SETTLE_TIMEOUT,
 ) -> GatewayBridge:
     """Make ``docker_gwbridge`` with chosen settings, the way Docker documents it.
 
@@ -609,10 +667,13 @@ async def create_gwbridge(
         spec: the settings (default: Docker's own, on a subnet the engine picks).
         replace: remove an existing ``docker_gwbridge`` with other settings first (only
             possible while nothing is attached to it).
+        settle: seconds to wait, on a node that has just left its swarm, for the engine to
+            take its old ingress sandbox off the bridge before replacing it.
 
     Raises:
         NetworkInUse: endpoints are attached (the node is in a swarm with overlay
-            endpoints: leave the swarm first; the message says so).
+            endpoints: leave the swarm first; the message says so), or the ingress
+            sandbox of a swarm the node left is still there after ``settle`` seconds.
         DriftDetected: it exists with other settings and ``replace`` is False; ``diff``
             maps each field to ``(wanted, found)``.
 
@@ -621,6 +682,7 @@ async def create_gwbridge(
         await swarmnet.create_gwbridge(engine, GatewayBridgeSpec(subnet="10.11.0.0/16"))
         await engine.swarm.join(...)
     """
+    _check_settle(settle)
     spec = spec or GatewayBridgeSpec()
     wanted = spec.network_spec()
     log = _log.bind(engine=engine.name, network=GWBRIDGE)
@@ -629,7 +691,7 @@ async def create_gwbridge(
         diff = spec.differences(current)
         if not diff:
             return current
-        if current.endpoints:
+        if current.endpoints and not replace:
             state = (await engine.info()).swarm.local_node_state
             raise _gwbridge_in_use(engine, current, state)
         if not replace:
@@ -640,8 +702,10 @@ async def create_gwbridge(
                 engine=engine.url,
                 diff=diff,
             )
-        await _remove_network(engine, current.id)
-        log.info("network.removed", reason="replace")
+        released = await _released_gwbridge(engine, current, settle)
+        if isinstance(released, GatewayBridge):
+            await _remove_network(engine, released.id)
+            log.info("network.removed", reason="replace")
     try:
         made = await engine.networks.create(wanted)
     except Conflict as exc:
@@ -654,21 +718,26 @@ async def create_gwbridge(
     return GatewayBridge.from_network(made, engine=engine.name)
 
 
-async def remove_gwbridge(engine: Engine) -> bool:
+async def remove_gwbridge(engine: Engine, *, settle: float = GWBRIDGE_SETTLE_TIMEOUT) -> bool:
     """Remove ``docker_gwbridge`` from a node while nothing is attached to it.
 
     Returns True if it was removed, False if there was none. The engine makes a new
     one (with its defaults) when the next overlay endpoint lands on the node.
 
+    A node that has just left its swarm keeps the old ingress sandbox on the bridge for
+    a moment after the leave returns; this waits for it to go, up to ``settle`` seconds.
+
     Raises:
-        NetworkInUse: endpoints are attached (leave the swarm first; the message says so).
+        NetworkInUse: endpoints are attached (leave the swarm first, or stop those
+            containers; the message says which), or the ingress sandbox of a swarm the
+            node left is still there after ``settle`` seconds (restart the engine).
     """
+    _check_settle(settle)
     current = await gwbridge(engine)
+    if isinstance(current, GatewayBridge):
+        current = await _released_gwbridge(engine, current, settle)
     if not isinstance(current, GatewayBridge):
         return False
-    if current.endpoints:
-        state = (await engine.info()).swarm.local_node_state
-        raise _gwbridge_in_use(engine, current, state)
     await _remove_network(engine, current.id)
     _log.info("network.removed", engine=engine.name, network=GWBRIDGE)
     return True

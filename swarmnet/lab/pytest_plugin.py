@@ -171,38 +171,35 @@ async def _dissolve_swarm_cluster(nodes: Sequence[LabNode]) -> None:
 
 
 _log = get_logger("swarmnet.lab")
-_GWBRIDGE_ATTEMPTS = 40
+#: Seconds a node that has just left may keep its old ingress sandbox on docker_gwbridge.
+_GWBRIDGE_SETTLE = 20.0
 
 
 async def remove_gwbridges(nodes: Sequence[LabNode]) -> None:
     """Remove ``docker_gwbridge`` from every node that is in no swarm.
 
-    The engine keeps the bridge (and, for a moment, the ingress sandbox on it) after a
-    node leaves its swarm, so a node is not as it was before the swarm until it goes.
-    A dockerd 20.10 that logged "timeout while waiting for ingress network removal"
-    during the leave keeps a stale ``ingress`` and its sandbox until it restarts; such a
-    node is restarted after 20 s of trying. So is a node whose gossip outlived its leave
-    (:meth:`LabNode.gossip_leaked`).
+    The engine keeps the bridge (and, for a moment, the ingress sandbox on it, which
+    :func:`swarmnet.remove_gwbridge` waits for) after a node leaves its swarm, so a node
+    is not as it was before the swarm until it goes. A dockerd 20.10 that logged
+    "timeout while waiting for ingress network removal" during the leave keeps a stale
+    ``ingress`` and its sandbox until it restarts; such a node is restarted after 20 s.
+    So is a node whose gossip outlived its leave (:meth:`LabNode.gossip_leaked`).
     """
     for node in nodes:
-        inactive = True
-        for attempt in range(_GWBRIDGE_ATTEMPTS):
-            async with node.engine() as engine:
-                info = await engine.info()
-                if info.swarm.local_node_state is not LocalNodeState.INACTIVE:
-                    inactive = False
-                    break
+        stuck = False
+        async with node.engine() as engine:
+            info = await engine.info()
+            inactive = info.swarm.local_node_state is LocalNodeState.INACTIVE
+            if inactive:
                 try:
-                    await remove_gwbridge(engine)
-                    break
+                    await remove_gwbridge(engine, settle=_GWBRIDGE_SETTLE)
                 except NetworkInUse:
-                    pass
-            if attempt == _GWBRIDGE_ATTEMPTS - 1:
-                await node.restart()
-                async with node.engine() as engine:
-                    await remove_gwbridge(engine)
-            else:
-                await anyio.sleep(0.5)
+                    stuck = True
+        if stuck:
+            _log.warning("lab.gwbridge_stuck", node=node.name)
+            await node.restart()
+            async with node.engine() as engine:
+                await remove_gwbridge(engine)
         if inactive and await node.gossip_leaked():
             # Its next swarm would have no overlay traffic (see LabNode.gossip_leaked).
             _log.warning("lab.gossip_leaked", node=node.name)
