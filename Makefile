@@ -18,10 +18,14 @@ lint: setup
 	lint-imports
 	$(PYTHON) -m pytest -q tests/test_layers.py
 
-# Two tiers: the engine-free tests first (seconds, no root), then the lab of real engines.
+# Two tiers: the engine-free tests first (seconds, no root), then the tests on real
+# engines. Those mostly wait on engines, so LAB_WORKERS pytest-xdist workers run them,
+# each with a lab of its own and whole test modules (their module-scoped swarms) at a time.
+LAB_WORKERS ?= 2
+
 test: lint
 	$(PYTHON) -m pytest -m "not lab"
-	$(PYTHON) -m pytest -m lab
+	$(PYTHON) -m pytest -m lab -n $(LAB_WORKERS) --dist loadfile
 
 test-fast:
 	$(PYTHON) -m pytest -m "not lab"

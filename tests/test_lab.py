@@ -131,7 +131,7 @@ def files_left(name: str) -> tuple[list[str], list[Path], list[Path]]:
 @pytest.fixture
 def scratch_name(pytestconfig: pytest.Config) -> str:
     """A lab name of this test run's own, for labs that a test makes and destroys."""
-    return f"{lab_name(pytestconfig)[:6]}td"
+    return f"td{lab_name(pytestconfig)[-6:]}"  # pytest0 -> tdytest0: one per xdist worker
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ Options (or environment variables):
     ``--lab-nodes N`` (``SWARMNET_LAB_NODES``): how many engines; default 5
         (the most any swarmnet test needs).
     ``--lab-name NAME`` (``SWARMNET_LAB_NAME``): the lab's name; default ``pytest``. Give
-        concurrent test runs on one host different names.
+        concurrent test runs on one host different names. Under pytest-xdist
+        (``-n 2 --dist loadfile``) each worker brings up a lab of its own, named with
+        the worker's number (``pytest0``, ``pytest1``).
     ``--lab-keep`` (``SWARMNET_LAB_KEEP=1``): leave the lab up after the session; the next
         session with the same name and size reuses it at once.
 
@@ -47,6 +49,7 @@ from swarmnet._core.errors import NetworkInUse, SwarmnetError
 from swarmnet._core.log import get_logger
 from swarmnet._swarm.cluster import Cluster, dissolve, form_cluster
 from swarmnet.lab import Lab, LabNode
+from swarmnet.lab._layout import MAX_NAME_LENGTH
 
 DEFAULT_LAB_NAME = "pytest"
 DEFAULT_LAB_NODES = 5
@@ -80,10 +83,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def lab_name(config: pytest.Config) -> str:
-    """The test lab's name: ``--lab-name``, ``SWARMNET_LAB_NAME``, or ``pytest``."""
-    return str(
+    """The test lab's name: ``--lab-name``, ``SWARMNET_LAB_NAME``, or ``pytest``.
+
+    Under pytest-xdist every worker has a lab of its own: the name ends with the
+    worker's number (``pytest0``, ``pytest1``…), cut to fit the 8 characters a lab name
+    may have.
+    """
+    name = str(
         config.getoption("--lab-name") or os.environ.get("SWARMNET_LAB_NAME") or DEFAULT_LAB_NAME
     )
+    worker = getattr(config, "workerinput", {}).get("workerid")  # "gw0", set by pytest-xdist
+    if worker:
+        number = str(worker).removeprefix("gw")
+        name = f"{name[: MAX_NAME_LENGTH - len(number)]}{number}"
+    return name
 
 
 def lab_node_count(config: pytest.Config) -> int:
