@@ -7,6 +7,8 @@ on three real managers: ``test_watcher_types.py``.)
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from swarmnet.models import (
     ContainerEvent,
     NodeEvent,
 )
-from swarmnet.testing import MockRequest, MockStream, MockTransport
+from swarmnet.testing import MockRequest, MockResponse, MockStream, MockTransport
 
 pytestmark = [pytest.mark.anyio]
 
@@ -237,3 +239,113 @@ def test_after_a_re_read_only_what_it_could_have_made_up_counts_as_a_repeat() ->
     # A stop or kill is never made up: it is always news, whatever the cache shows.
     assert not objects.already_there(cache, event("stop"))
     assert not objects.already_there(cache, event("kill"))
+
+
+# -- an endpoint read that outlives a daemon restart ---------------------------------------
+
+NET = "e" * 64
+CONTAINER = "c" * 64
+
+
+def _network(network_id: str, name: str, containers: dict[str, str]) -> dict[str, Any]:
+    """A bridge network as GET /networks/{id} shows it: container id to endpoint id."""
+    return {
+        "Name": name,
+        "Id": network_id,
+        "Created": "2026-12-02T10:00:00.000000000Z",
+        "Scope": "local",
+        "Driver": "bridge",
+        "IPAM": {"Driver": "default", "Config": [{"Subnet": "172.30.0.0/16"}]},
+        "Containers": {
+            cid: {
+                "Name": "c",
+                "EndpointID": endpoint,
+                "MacAddress": "02:42:ac:1e:00:02",
+                "IPv4Address": "172.30.0.2/16",
+                "IPv6Address": "",
+            }
+            for cid, endpoint in containers.items()
+        },
+        "Options": {},
+        "Labels": {},
+    }
+
+
+def _connect_line(time_nano: int) -> bytes:
+    return (
+        json.dumps(
+            {
+                "Type": "network",
+                "Action": "connect",
+                "Actor": {
+                    "ID": NET,
+                    "Attributes": {"container": CONTAINER, "name": "br", "type": "bridge"},
+                },
+                "scope": "local",
+                "time": time_nano // 10**9,
+                "timeNano": time_nano,
+            }
+        ).encode()
+        + b"\n"
+    )
+
+
+async def test_an_endpoint_read_answered_by_a_restarted_daemon_hides_no_re_attachment() -> None:
+    """A container connects; the daemon is killed before the watcher reads its endpoint;
+    that read waits and is answered by the restarted daemon, with the endpoint the
+    restart re-made. The re-read after the gap must still tell the re-attachment (a
+    disconnect then a connect): the late answer describes another daemon than the
+    events did and must not fill the cache (a CI run met it on the lab under load)."""
+    phase = {"now": "old"}
+    synced, restarted = anyio.Event(), anyio.Event()
+
+    def networks() -> list[dict[str, Any]]:
+        if phase["now"] == "old":
+            return [_network("b1" * 32, "bridge", {}), _network(NET, "br", {})]
+        return [_network("b2" * 32, "bridge", {}), _network(NET, "br", {CONTAINER: "E2" * 32})]
+
+    async def first_stream() -> AsyncIterator[bytes]:
+        await synced.wait()
+        yield _connect_line(time.time_ns())
+        phase["now"] = "down"  # killed: the stream ends, the engine does not answer
+
+    async def handler(request: MockRequest) -> Any:
+        if phase["now"] == "down":
+            if request.path == f"/networks/{NET}":
+                await restarted.wait()  # sent to the dead daemon, answered by the new one
+            else:
+                raise swarmnet.EngineUnreachable("connection refused", engine="mock://n1")
+        if request.path == "/events":
+            if "until" in request.params:
+                return MockStream([], end=True)  # the restarted daemon holds no old event
+            if phase["now"] == "old":
+                return first_stream()
+            return MockStream([], end=False)
+        if request.path == "/networks":
+            return networks()
+        if request.path.startswith("/networks/"):
+            found = [n for n in networks() if n["Id"] == request.path.rsplit("/", 1)[1]]
+            return found[0] if found else MockResponse.error(404, "network not found")
+        if request.path == "/info":
+            synced.set()  # the last read of the first sync: the events may come
+            return {"ID": "x", "Name": "n1", "Swarm": {"LocalNodeState": "inactive"}}
+        return None
+
+    seen = Seen()
+    async with swarmnet.Engine(transport=MockTransport(handler), name="n1") as engine:
+        watcher = swarmnet.Watcher(engine, settings=FAST)
+        watcher.on(["connect", "disconnect"], network=NET)(seen)
+        async with watcher:
+            await wait_for(lambda: phase["now"] == "down", 10, "the kill")
+            # Past endpoint_read_delay: the endpoint read of the connect is due now, and
+            # one sent to the dead daemon waits for the new one to answer.
+            await anyio.sleep(0.6)
+            phase["now"] = "new"
+            restarted.set()
+            await wait_for(lambda: watcher.stats().node("n1").resyncs >= 1, 10, "the re-read")
+            await anyio.sleep(0.3)  # the late endpoint answer has come too
+            cached = watcher.cache.get(NET, node="n1")
+    assert cached is not None
+    assert {c: e.endpoint_id for c, e in cached.endpoints.items()} == {CONTAINER: "E2" * 32}
+    got = [(str(e.action), e.synthesized) for e in seen.events]
+    assert got == [("connect", False), ("disconnect", True), ("connect", True)]

@@ -491,6 +491,7 @@ class Feed:
         self._silent = False
         self._read_any = False
         self._connections = 0
+        self._lost_at_connect = False
         if resume_after is not None:
             # ``since`` is inclusive: the event resumed after comes again; skip it.
             self._replayed = {(self.node, *resume_after.identity[1:])}
@@ -514,6 +515,16 @@ class Feed:
             gaps=self._gaps,
             last_event_time_nano=self._last_nano,
         )
+
+    @property
+    def current_connection(self) -> tuple[int, bool] | None:
+        """The stream open now, as (its number, 1 for the first; whether events were
+        lost before it); None while there is none.
+
+        A lost stretch may hide a daemon restart: until it has been re-read, what the
+        engine answers can describe another daemon than the events before did.
+        """
+        return (self._connections, self._lost_at_connect) if self._connected else None
 
     def caught_up(self) -> bool:
         """Connected, with nothing read and not yet handed to the consumer."""
@@ -724,6 +735,7 @@ class Feed:
         ) as chunks:
             self._connected = True
             self._connections += 1
+            self._lost_at_connect = lost
             if reconnect:
                 self._reconnects += 1
                 self.log.info("events.reconnected", since=since, lost=lost)

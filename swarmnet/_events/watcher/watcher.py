@@ -115,6 +115,8 @@ class _Node:
         # endpoints are read (ids, addresses) so a later re-read can tell a re-attachment.
         self.unread: set[str] = set()
         self.unread_added = anyio.Event()
+        # The feed's connection the last re-read was made on (0: none yet).
+        self.resynced_connection = 0
         # Services and nodes an event changed in ways it does not tell (labels,
         # networks): read back from this manager shortly after.
         self.dirty: set[tuple[str, str]] = set()
@@ -695,6 +697,7 @@ class Watcher:
 
     async def _resync(self, node: _Node, *, initial: bool) -> None:
         """Re-read the node's networks; deliver what changed as synthesized events."""
+        connection = node.feed.current_connection if node.feed is not None else None
         try:
             with anyio.fail_after(self.settings.resync.timeout):
                 fresh, manager, fence = await self._read_networks(node)
@@ -714,6 +717,8 @@ class Watcher:
         typed = self._refresh_objects(node.name, read, fence, announce)
         state.nets = fresh
         node.unread.clear()  # every endpoint was just read
+        if connection is not None:
+            node.resynced_connection = connection[0]
         state.manager = manager
         state.synced = True
         node.fence_nano = fence
@@ -880,12 +885,25 @@ class Watcher:
             node.unread_added = anyio.Event()
             await anyio.sleep(delay)
             batch, node.unread = node.unread, set()
+            settled = _settled_connection(node)
+            if settled is None:
+                # Away, or back after a loss and not re-read yet: an answer now could
+                # come from a restarted daemon, with the endpoints its restart re-made,
+                # and the re-read would then see no re-attachment. Later (the re-read
+                # reads every endpoint anyway).
+                node.unread |= batch
+                node.unread_added.set()
+                continue
             try:
                 with anyio.fail_after(self.settings.resync.timeout):
                     read = await self._inspect(node, batch)
             except (EngineError, TimeoutError) as exc:
                 node.log.debug("events.endpoint_read_failed", error=str(exc))
                 node.unread |= batch
+                node.unread_added.set()
+                continue
+            if _settled_connection(node) != settled:
+                node.unread |= batch  # the stream broke meanwhile: see above
                 node.unread_added.set()
                 continue
             nets = self._cache._node(node.name).nets
@@ -953,6 +971,16 @@ class Watcher:
         else:
             fence = time.time_ns()
         return fresh, info.swarm.is_manager, fence
+
+
+def _settled_connection(node: _Node) -> int | None:
+    """The number of the node's open event stream if the cache describes the daemon
+    behind it (no events lost before it, or re-read since); else None."""
+    current = node.feed.current_connection if node.feed is not None else None
+    if current is None:
+        return None
+    number, lost = current
+    return None if lost and node.resynced_connection != number else number
 
 
 def _no_op(event: object, **kwargs: object) -> None:
