@@ -14,10 +14,14 @@ from typing import Any
 import pytest
 
 import swarmnet
-from swarmnet.testing import MockRequest, MockTransport
+from swarmnet.testing import MockRequest, MockResponse, MockTransport
 
 pytestmark = pytest.mark.anyio
 
+NOT_IN_SWARM = (
+    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
+    "to connect this node to swarm and try again."
+)
 BRIDGE_ID = "b" * 64
 NEW_ID = "a" * 64
 SANDBOX = {
@@ -53,6 +57,10 @@ class LeavingNode:
         self.removed = False
 
     def __call__(self, request: MockRequest) -> Any:
+        if request.path == "/swarm":
+            # As dockerd answers: a node in no swarm says so; any other is asked /info.
+            message = NOT_IN_SWARM if self.state == "inactive" else "not a manager"
+            return MockResponse.error(503, message)
         if request.path == "/info":
             return {"ID": "x", "Name": "n4", "Swarm": {"LocalNodeState": self.state}}
         if request.path == "/networks/docker_gwbridge" and request.method == "GET":

@@ -633,7 +633,8 @@ async def _released_gwbridge(
     """
     deadline, waiting = anyio.current_time() + settle, False
     while bridge.endpoints:
-        state = (await engine.info()).swarm.local_node_state
+        # probe(): a node in no swarm says so from GET /swarm, without /info's helpers.
+        state = (await engine.swarm.probe()).local_node_state
         leaving = state is LocalNodeState.INACTIVE and all(e.is_sandbox for e in bridge.endpoints)
         if not leaving:
             raise _gwbridge_in_use(engine, bridge, state)
@@ -691,10 +692,10 @@ async def create_gwbridge(
         diff = spec.differences(current)
         if not diff:
             return current
-        if current.endpoints and not replace:
-            state = (await engine.info()).swarm.local_node_state
-            raise _gwbridge_in_use(engine, current, state)
         if not replace:
+            if current.endpoints:
+                state = (await engine.info()).swarm.local_node_state
+                raise _gwbridge_in_use(engine, current, state)
             shown = ", ".join(f"{k}: want {w}, found {h}" for k, (w, h) in diff.items())
             raise DriftDetected(
                 f"docker_gwbridge on {engine.name} exists with other settings ({shown}); "

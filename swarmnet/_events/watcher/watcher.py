@@ -885,25 +885,20 @@ class Watcher:
             node.unread_added = anyio.Event()
             await anyio.sleep(delay)
             batch, node.unread = node.unread, set()
+            # Away, or back after a loss and not re-read yet: an answer now could come
+            # from a restarted daemon, with the endpoints its restart re-made, and the
+            # re-read would then see no re-attachment. Such reads wait (the re-read
+            # reads every endpoint anyway), and one the stream broke during is dropped.
             settled = _settled_connection(node)
-            if settled is None:
-                # Away, or back after a loss and not re-read yet: an answer now could
-                # come from a restarted daemon, with the endpoints its restart re-made,
-                # and the re-read would then see no re-attachment. Later (the re-read
-                # reads every endpoint anyway).
+            read: dict[str, NetState] | None = None
+            if settled is not None:
+                try:
+                    with anyio.fail_after(self.settings.resync.timeout):
+                        read = await self._inspect(node, batch)
+                except (EngineError, TimeoutError) as exc:
+                    node.log.debug("events.endpoint_read_failed", error=str(exc))
+            if read is None or _settled_connection(node) != settled:
                 node.unread |= batch
-                node.unread_added.set()
-                continue
-            try:
-                with anyio.fail_after(self.settings.resync.timeout):
-                    read = await self._inspect(node, batch)
-            except (EngineError, TimeoutError) as exc:
-                node.log.debug("events.endpoint_read_failed", error=str(exc))
-                node.unread |= batch
-                node.unread_added.set()
-                continue
-            if _settled_connection(node) != settled:
-                node.unread |= batch  # the stream broke meanwhile: see above
                 node.unread_added.set()
                 continue
             nets = self._cache._node(node.name).nets
